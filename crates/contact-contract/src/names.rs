@@ -1,0 +1,336 @@
+//! Subject, stream, bucket and message-id names, and the identifiers that appear in them.
+//!
+//! Subjects carry the account right after the version (`ci.v1.<account>.…`), so NATS
+//! permissions such as `ci.v1.acme.>` isolate a tenant.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An identifier that does not fit in a subject token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} \"{value}\": use 1 to 64 letters, digits, '-' or '_'")]
+pub struct InvalidName {
+    pub what: &'static str,
+    pub value: String,
+}
+
+fn check_token(what: &'static str, value: &str) -> Result<(), InvalidName> {
+    let fits = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if fits {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            what,
+            value: value.to_string(),
+        })
+    }
+}
+
+macro_rules! subject_token {
+    ($name:ident, $what:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Result<Self, InvalidName> {
+                let value = value.into();
+                check_token($what, &value)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidName;
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Self::new(value)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidName;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+    };
+}
+
+subject_token!(AccountId, "account");
+subject_token!(ImportId, "import id");
+
+/// A deployment's prefix for every subject, stream and bucket. `ci` in production; tests use a
+/// fresh one each so that they share nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    subject_prefix: String,
+    stream_prefix: String,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new("ci").expect("the default namespace is a valid token")
+    }
+}
+
+/// Which pipeline message an import subject carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportSubjectKind {
+    Start,
+    Chunks,
+    Records,
+    Control,
+    Events,
+}
+
+impl ImportSubjectKind {
+    const ALL: [ImportSubjectKind; 5] = [
+        Self::Start,
+        Self::Chunks,
+        Self::Records,
+        Self::Control,
+        Self::Events,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Chunks => "chunks",
+            Self::Records => "records",
+            Self::Control => "control",
+            Self::Events => "events",
+        }
+    }
+}
+
+impl Namespace {
+    pub fn new(name: &str) -> Result<Self, InvalidName> {
+        check_token("namespace", name)?;
+        Ok(Self {
+            subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
+            stream_prefix: name.to_ascii_uppercase().replace('-', "_"),
+        })
+    }
+
+    /// `<ns>.v1.<account>.import.<import>.<kind>`
+    pub fn import_subject(
+        &self,
+        kind: ImportSubjectKind,
+        account: &AccountId,
+        import: &ImportId,
+    ) -> String {
+        format!(
+            "{}.{account}.import.{import}.{}",
+            self.subject_prefix,
+            kind.suffix()
+        )
+    }
+
+    /// The subject of every import of every account for one kind (stream subjects, filters).
+    pub fn import_wildcard(&self, kind: ImportSubjectKind) -> String {
+        format!("{}.*.import.*.{}", self.subject_prefix, kind.suffix())
+    }
+
+    /// Reads account, import and kind back from an import subject.
+    pub fn parse_import_subject(
+        &self,
+        subject: &str,
+    ) -> Option<(AccountId, ImportId, ImportSubjectKind)> {
+        let rest = subject
+            .strip_prefix(&self.subject_prefix)?
+            .strip_prefix('.')?;
+        let mut tokens = rest.split('.');
+        let account = AccountId::new(tokens.next()?).ok()?;
+        if tokens.next()? != "import" {
+            return None;
+        }
+        let import = ImportId::new(tokens.next()?).ok()?;
+        let suffix = tokens.next()?;
+        if tokens.next().is_some() {
+            return None;
+        }
+        let kind = ImportSubjectKind::ALL
+            .into_iter()
+            .find(|kind| kind.suffix() == suffix)?;
+        Some((account, import, kind))
+    }
+
+    /// `<ns>.v1.<account>.api.<operation>`: request/reply, served by the writer.
+    pub fn api_subject(&self, account: &AccountId, operation: crate::ApiOperation) -> String {
+        format!(
+            "{}.{account}.api.{}",
+            self.subject_prefix,
+            operation.as_str()
+        )
+    }
+
+    pub fn api_wildcard(&self) -> String {
+        format!("{}.*.api.>", self.subject_prefix)
+    }
+
+    /// Reads account and operation back from an API subject.
+    pub fn parse_api_subject(&self, subject: &str) -> Option<(AccountId, crate::ApiOperation)> {
+        let rest = subject
+            .strip_prefix(&self.subject_prefix)?
+            .strip_prefix('.')?;
+        let (account, rest) = rest.split_once('.')?;
+        let operation = rest.strip_prefix("api.")?;
+        Some((
+            AccountId::new(account).ok()?,
+            crate::ApiOperation::from_subject_token(operation)?,
+        ))
+    }
+
+    /// The queue group API responders share, so N writer replicas answer each request once.
+    pub fn api_queue_group(&self) -> String {
+        format!("{}-api", self.stream_prefix.to_ascii_lowercase())
+    }
+
+    pub fn requests_stream(&self) -> String {
+        format!("{}_IMPORT_REQUESTS", self.stream_prefix)
+    }
+
+    pub fn chunks_stream(&self) -> String {
+        format!("{}_IMPORT_CHUNKS", self.stream_prefix)
+    }
+
+    pub fn records_stream(&self) -> String {
+        format!("{}_IMPORT_RECORDS", self.stream_prefix)
+    }
+
+    pub fn events_stream(&self) -> String {
+        format!("{}_IMPORT_EVENTS", self.stream_prefix)
+    }
+
+    /// The object store bucket uploaded files travel through.
+    pub fn uploads_bucket(&self) -> String {
+        format!("{}_IMPORT_UPLOADS", self.stream_prefix)
+    }
+
+    /// Every stream and bucket of the namespace, for tests and operators that remove one.
+    pub fn all_streams(&self) -> Vec<String> {
+        vec![
+            self.requests_stream(),
+            self.chunks_stream(),
+            self.records_stream(),
+            self.events_stream(),
+            format!("OBJ_{}", self.uploads_bucket()),
+        ]
+    }
+
+    pub fn upload_object_name(&self, account: &AccountId, import: &ImportId) -> String {
+        format!("{account}/{import}")
+    }
+}
+
+/// `Nats-Msg-Id` values: the same logical message always gets the same id, so a repeated
+/// publish inside the stream's duplicate window is dropped by JetStream.
+pub mod message_id {
+    use super::{AccountId, ImportId};
+
+    pub fn start(account: &AccountId, import: &ImportId) -> String {
+        format!("{account}.{import}.start")
+    }
+
+    pub fn chunk(account: &AccountId, import: &ImportId, chunk_index: u32) -> String {
+        format!("{account}.{import}.chunk.{chunk_index}")
+    }
+
+    pub fn records(account: &AccountId, import: &ImportId, chunk_index: u32) -> String {
+        format!("{account}.{import}.records.{chunk_index}")
+    }
+
+    pub fn control(account: &AccountId, import: &ImportId, what: &str) -> String {
+        format!("{account}.{import}.control.{what}")
+    }
+
+    pub fn event(account: &AccountId, import: &ImportId, what: &str) -> String {
+        format!("{account}.{import}.event.{what}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (AccountId, ImportId) {
+        (
+            AccountId::new("acme").expect("valid"),
+            ImportId::new("imp-1").expect("valid"),
+        )
+    }
+
+    #[test]
+    fn import_subjects_carry_the_account_and_parse_back() {
+        let namespace = Namespace::default();
+        let (account, import) = ids();
+        for kind in ImportSubjectKind::ALL {
+            let subject = namespace.import_subject(kind, &account, &import);
+            assert!(subject.starts_with("ci.v1.acme.import.imp-1."), "{subject}");
+            assert_eq!(
+                namespace.parse_import_subject(&subject),
+                Some((account.clone(), import.clone(), kind))
+            );
+        }
+        assert_eq!(
+            namespace.parse_import_subject("other.v1.acme.import.imp-1.start"),
+            None
+        );
+        assert_eq!(
+            namespace.parse_import_subject("ci.v1.acme.import.imp-1.start.extra"),
+            None
+        );
+    }
+
+    #[test]
+    fn api_subjects_parse_back_to_their_operation() {
+        let namespace = Namespace::new("t1").expect("valid");
+        let (account, _) = ids();
+        for operation in crate::ApiOperation::ALL {
+            let subject = namespace.api_subject(&account, operation);
+            assert_eq!(
+                namespace.parse_api_subject(&subject),
+                Some((account.clone(), operation))
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_cannot_be_subject_tokens_are_refused() {
+        for bad in ["", "a.b", "a b", "a*", ">", &"x".repeat(65)] {
+            assert!(AccountId::new(bad).is_err(), "{bad:?}");
+        }
+        let error = ImportId::new("x.y").expect_err("dot");
+        assert!(error.to_string().contains("import id \"x.y\""), "{error}");
+    }
+
+    #[test]
+    fn namespaces_give_disjoint_stream_names() {
+        let first = Namespace::new("t-1").expect("valid");
+        let second = Namespace::default();
+        assert_eq!(first.chunks_stream(), "T_1_IMPORT_CHUNKS");
+        assert_ne!(first.chunks_stream(), second.chunks_stream());
+    }
+}

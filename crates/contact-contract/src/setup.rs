@@ -1,0 +1,216 @@
+//! Stream, consumer and bucket definitions, and the API operations. Any party may create them
+//! (creation is idempotent), so a request published before any service ever ran still waits.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, object_store, stream};
+
+use crate::names::ImportSubjectKind;
+use crate::Namespace;
+
+/// Ingest closes a chunk at this many rows…
+pub const CHUNK_TARGET_ROWS: usize = 1000;
+/// …or at this many bytes of file, whichever comes first. Small enough that the validated
+/// chunk, whatever escaping JSON adds, stays under the server's default 1 MiB payload limit.
+pub const CHUNK_TARGET_BYTES: usize = 128 * 1024;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The request/reply operations the writer serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiOperation {
+    PrepareImport,
+    Status,
+    Errors,
+    AttributesList,
+    AttributesAdd,
+    AttributesSet,
+    ContactsExport,
+}
+
+impl ApiOperation {
+    pub const ALL: [ApiOperation; 7] = [
+        Self::PrepareImport,
+        Self::Status,
+        Self::Errors,
+        Self::AttributesList,
+        Self::AttributesAdd,
+        Self::AttributesSet,
+        Self::ContactsExport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PrepareImport => "import.prepare",
+            Self::Status => "import.status",
+            Self::Errors => "import.errors",
+            Self::AttributesList => "attributes.list",
+            Self::AttributesAdd => "attributes.add",
+            Self::AttributesSet => "attributes.set",
+            Self::ContactsExport => "contacts.export",
+        }
+    }
+
+    pub(crate) fn from_subject_token(token: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|operation| operation.as_str() == token)
+    }
+}
+
+/// The durable consumers of the pipeline; replicas of one service share one consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerRole {
+    /// Import requests → contact-ingest.
+    Ingest,
+    /// Raw chunks → contact-mapper.
+    Mapper,
+    /// Validated chunks and control messages → contact-writer.
+    Writer,
+}
+
+impl ConsumerRole {
+    pub fn durable_name(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Mapper => "mapper",
+            Self::Writer => "writer",
+        }
+    }
+
+    /// How long a message may stay unacknowledged before JetStream redelivers it. Ingest
+    /// extends it with progress acks while it reads a file.
+    pub fn ack_wait(self) -> Duration {
+        match self {
+            Self::Ingest => Duration::from_secs(30),
+            Self::Mapper => Duration::from_secs(30),
+            Self::Writer => Duration::from_secs(60),
+        }
+    }
+
+    fn stream(self, namespace: &Namespace) -> String {
+        match self {
+            Self::Ingest => namespace.requests_stream(),
+            Self::Mapper => namespace.chunks_stream(),
+            Self::Writer => namespace.records_stream(),
+        }
+    }
+
+    /// Creates (or finds) this role's durable pull consumer.
+    pub async fn consumer(
+        self,
+        jetstream: &jetstream::Context,
+        namespace: &Namespace,
+    ) -> Result<consumer::PullConsumer, async_nats::Error> {
+        let stream = jetstream.get_stream(self.stream(namespace)).await?;
+        let config = consumer::pull::Config {
+            durable_name: Some(self.durable_name().to_string()),
+            description: Some(format!(
+                "contact-{} replicas share this consumer",
+                self.durable_name()
+            )),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait(),
+            // Never give up on a message: a handler terms what can never succeed, everything
+            // else is retried with growing delays.
+            max_deliver: -1,
+            max_ack_pending: 256,
+            ..Default::default()
+        };
+        Ok(stream
+            .get_or_create_consumer(self.durable_name(), config)
+            .await?)
+    }
+}
+
+fn stream_config(
+    name: String,
+    subjects: Vec<String>,
+    retention: stream::RetentionPolicy,
+    max_age: Duration,
+    description: &str,
+) -> stream::Config {
+    stream::Config {
+        name,
+        subjects,
+        retention,
+        max_age,
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(60 * 60),
+        allow_direct: true,
+        description: Some(description.to_string()),
+        ..Default::default()
+    }
+}
+
+/// Creates every stream of the namespace that does not exist yet.
+pub async fn ensure_streams(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+) -> Result<(), async_nats::Error> {
+    let streams = [
+        stream_config(
+            namespace.requests_stream(),
+            vec![namespace.import_wildcard(ImportSubjectKind::Start)],
+            stream::RetentionPolicy::Limits,
+            7 * DAY,
+            "import requests; kept after processing so that a status query can see them queued",
+        ),
+        stream_config(
+            namespace.chunks_stream(),
+            vec![namespace.import_wildcard(ImportSubjectKind::Chunks)],
+            stream::RetentionPolicy::WorkQueue,
+            7 * DAY,
+            "raw CSV rows, ingest to mapper",
+        ),
+        stream_config(
+            namespace.records_stream(),
+            vec![
+                namespace.import_wildcard(ImportSubjectKind::Records),
+                namespace.import_wildcard(ImportSubjectKind::Control),
+            ],
+            stream::RetentionPolicy::WorkQueue,
+            7 * DAY,
+            "validated rows and import control, to the writer",
+        ),
+        stream_config(
+            namespace.events_stream(),
+            vec![namespace.import_wildcard(ImportSubjectKind::Events)],
+            stream::RetentionPolicy::Limits,
+            7 * DAY,
+            "progress events and summaries, replayable per import",
+        ),
+    ];
+    for config in streams {
+        jetstream.get_or_create_stream(config).await?;
+    }
+    Ok(())
+}
+
+/// Creates the streams and the uploads bucket, and returns the bucket.
+pub async fn ensure_jetstream(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+) -> Result<object_store::ObjectStore, async_nats::Error> {
+    ensure_streams(jetstream, namespace).await?;
+    let bucket = namespace.uploads_bucket();
+    match jetstream.get_object_store(&bucket).await {
+        Ok(store) => Ok(store),
+        Err(_) => {
+            let created = jetstream
+                .create_object_store(object_store::Config {
+                    bucket: bucket.clone(),
+                    description: Some("uploaded CSV files, read by contact-ingest".to_string()),
+                    max_age: 7 * DAY,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await;
+            match created {
+                Ok(store) => Ok(store),
+                // Another process created it between our look-up and our create.
+                Err(_) => Ok(jetstream.get_object_store(&bucket).await?),
+            }
+        }
+    }
+}

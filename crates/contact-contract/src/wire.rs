@@ -1,0 +1,419 @@
+//! The JSON bodies of every message: import requests, pipeline chunks, control messages,
+//! progress events and the request/reply API.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use contact_core::csv_parser::RawRecord;
+use contact_core::mapping::{AttributeDef, ColumnMapping, MappingPlan};
+use contact_core::merge::DuplicatePolicy;
+use contact_core::validate::{RowError, ValidRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, ImportId, SCHEMA_VERSION};
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// What the marketer chose for an import, besides the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImportOptions {
+    /// `--map COLUMN=ATTRIBUTE`; a column named like an attribute maps itself.
+    #[serde(default)]
+    pub mappings: Vec<ColumnMapping>,
+    #[serde(default)]
+    pub policy: DuplicatePolicy,
+    /// Attributes a row is matched on; empty means `email`.
+    #[serde(default)]
+    pub match_on: Vec<String>,
+    #[serde(default)]
+    pub contact_type: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeSet<String>,
+}
+
+/// Published by a client to the start subject; durable and idempotent by import id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    #[serde(default = "schema_version")]
+    pub schema: u32,
+    pub account: AccountId,
+    pub import_id: ImportId,
+    /// The object, in the namespace's uploads bucket, holding the file.
+    pub object_name: String,
+    /// The file's own name, for people reading the status.
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub options: ImportOptions,
+}
+
+/// Rows as read from the file (ingest → mapper). Self-contained: it carries the mapping plan
+/// frozen at the start of the import, so any mapper replica can validate it alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawChunk {
+    #[serde(default = "schema_version")]
+    pub schema: u32,
+    pub account: AccountId,
+    pub import_id: ImportId,
+    /// 0-based position of the chunk in the file.
+    pub chunk_index: u32,
+    pub plan: MappingPlan,
+    /// Region for phone numbers written without a country code (e.g. "PL").
+    pub phone_region: String,
+    pub rows: Vec<RawRecord>,
+    /// Records the parser could not read (bad UTF-8, an unclosed quote...), as row errors.
+    #[serde(default)]
+    pub unreadable: Vec<RowError>,
+    /// Byte offset in the file just past the chunk; drives progress.
+    pub end_offset: u64,
+}
+
+/// Valid records and row errors of one chunk (mapper → writer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedChunk {
+    #[serde(default = "schema_version")]
+    pub schema: u32,
+    pub account: AccountId,
+    pub import_id: ImportId,
+    pub chunk_index: u32,
+    /// In file order.
+    pub records: Vec<ValidRecord>,
+    /// One or more per failed row, in file order.
+    pub errors: Vec<RowError>,
+    /// Rows of the chunk that failed (several errors may name one row).
+    pub failed_rows: u64,
+    pub end_offset: u64,
+}
+
+/// What ingest tells the writer about an import besides its chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportControl {
+    #[serde(default = "schema_version")]
+    pub schema: u32,
+    pub account: AccountId,
+    pub import_id: ImportId,
+    pub event: ControlEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ControlEvent {
+    /// The header matched the mapping; chunks follow.
+    Accepted {
+        request: ImportRequest,
+        plan: MappingPlan,
+        file_bytes: u64,
+    },
+    /// Every chunk has been published.
+    Finished {
+        chunks_total: u32,
+        rows_in_file: u64,
+        /// Set when the file ended in a way that left rows unread (an unclosed quote...).
+        cut_short: Option<String>,
+    },
+    /// The import cannot run (bad header, unknown attribute, empty file...); nothing is written.
+    Rejected {
+        request: ImportRequest,
+        reason: String,
+    },
+}
+
+/// Where an import is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportState {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// The state of an import: the status reply, the payload of every progress event and of the
+/// summary. `rows_total` always equals created + linked + duplicated + skipped + failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportStatus {
+    pub import_id: ImportId,
+    pub account: AccountId,
+    pub status: ImportState,
+    pub rows_total: u64,
+    pub created: u64,
+    pub linked: u64,
+    pub duplicated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub unmapped_columns: Vec<String>,
+    pub error: Option<String>,
+    /// Rows in the file, once ingest has read all of it.
+    pub rows_in_file: Option<u64>,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    pub file_name: Option<String>,
+    pub policy: DuplicatePolicy,
+    pub created_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ImportStatus {
+    /// The status of an import the writer has not heard of yet but whose request is waiting.
+    pub fn queued(account: AccountId, import_id: ImportId) -> Self {
+        Self {
+            import_id,
+            account,
+            status: ImportState::Queued,
+            rows_total: 0,
+            created: 0,
+            linked: 0,
+            duplicated: 0,
+            skipped: 0,
+            failed: 0,
+            unmapped_columns: Vec::new(),
+            error: None,
+            rows_in_file: None,
+            bytes_done: 0,
+            bytes_total: None,
+            file_name: None,
+            policy: DuplicatePolicy::default(),
+            created_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// Published on an import's events subject; the last one of an import is its summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportEvent {
+    #[serde(default = "schema_version")]
+    pub schema: u32,
+    pub kind: ImportEventKind,
+    pub import: ImportStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportEventKind {
+    Started,
+    Progress,
+    Summary,
+}
+
+/// Every API reply: `{"ok": …}` or `{"error": {"kind": …, "message": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiReply<T> {
+    Ok(T),
+    Error(ApiError),
+}
+
+impl<T> From<Result<T, ApiError>> for ApiReply<T> {
+    fn from(result: Result<T, ApiError>) -> Self {
+        match result {
+            Ok(value) => Self::Ok(value),
+            Err(error) => Self::Error(error),
+        }
+    }
+}
+
+impl<T> ApiReply<T> {
+    pub fn into_result(self) -> Result<T, ApiError> {
+        match self {
+            Self::Ok(value) => Ok(value),
+            Self::Error(error) => Err(error),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ApiErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the caller can do about an error: fix the request, look elsewhere, or try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorKind {
+    InvalidRequest,
+    NotFound,
+    Conflict,
+    Unavailable,
+}
+
+/// `status`: the state of one import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRequest {
+    pub import_id: ImportId,
+}
+
+/// `errors`: one page of an import's row errors, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorsRequest {
+    pub import_id: ImportId,
+    /// The `next` of the previous page; none for the first.
+    #[serde(default)]
+    pub after: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorsPage {
+    pub errors: Vec<RowError>,
+    /// Where the next page starts; none on the last page.
+    pub next: Option<i64>,
+}
+
+/// `attributes.add`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddAttributeRequest {
+    pub attribute: AttributeDef,
+}
+
+/// `attributes.set`: changes flags of an attribute; absent fields stay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAttributeRequest {
+    pub key: String,
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub identifier: Option<bool>,
+}
+
+/// `import.prepare`: what ingest needs before it reads a file. Creates the account on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareImportRequest {
+    pub import_id: ImportId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareImportReply {
+    pub attributes: Vec<AttributeDef>,
+    /// The import's state when the writer already knows it (a repeated request).
+    pub existing: Option<ImportState>,
+}
+
+/// `contacts.export`: one page of the account's contacts, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportContactsRequest {
+    #[serde(default)]
+    pub after_id: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactsPage {
+    pub contacts: Vec<ExportedContact>,
+    pub next_after_id: Option<i64>,
+}
+
+/// A contact as clients see it: values are normalized strings (phones E.164, dates
+/// YYYY-MM-DD, booleans true/false).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedContact {
+    pub id: i64,
+    pub attributes: BTreeMap<String, String>,
+    #[serde(rename = "type")]
+    pub contact_type: Option<String>,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An empty request body for operations that take none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_replies_are_tagged_ok_or_error() {
+        let ok: ApiReply<u32> = Ok(7).into();
+        assert_eq!(
+            serde_json::to_string(&ok).expect("serializes"),
+            r#"{"ok":7}"#
+        );
+        let error: ApiReply<u32> = Err(ApiError::new(ApiErrorKind::NotFound, "no import x")).into();
+        let text = serde_json::to_string(&error).expect("serializes");
+        assert_eq!(
+            text,
+            r#"{"error":{"kind":"not_found","message":"no import x"}}"#
+        );
+        let back: ApiReply<u32> = serde_json::from_str(&text).expect("parses");
+        assert_eq!(
+            back.into_result().expect_err("an error").kind,
+            ApiErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn a_request_without_a_schema_field_reads_as_the_current_schema() {
+        let request: ImportRequest = serde_json::from_str(
+            r#"{"account":"acme","import_id":"i1","object_name":"acme/i1","options":{"policy":"skip"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(request.schema, SCHEMA_VERSION);
+        assert_eq!(request.options.policy, DuplicatePolicy::Skip);
+    }
+
+    #[test]
+    fn a_request_with_an_unknown_policy_is_refused() {
+        let result = serde_json::from_str::<ImportRequest>(
+            r#"{"account":"acme","import_id":"i1","object_name":"o","options":{"policy":"merge"}}"#,
+        );
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn a_request_with_a_dotted_account_is_refused() {
+        let result = serde_json::from_str::<ImportRequest>(
+            r#"{"account":"a.b","import_id":"i1","object_name":"o"}"#,
+        );
+        assert!(result.is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! contact-ingest: takes import requests, streams the uploaded file from the object store,
+//! parses the CSV, checks the header against the mapping and the account's attributes, and
+//! splits the rows into chunk messages for the mappers.
+//!
+//! Handling a request is idempotent: chunks carry deterministic message ids and the writer
+//! applies each chunk once, so a redelivered request (after a crash) simply splits the file
+//! again.
+
+mod split;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, object_store::ObjectStore, Message};
+use clap::Parser;
+use contact_contract::api::{self, CallError};
+use contact_contract::{
+    message_id, ApiOperation, ConsumerRole, ControlEvent, ImportControl, ImportRequest,
+    ImportSubjectKind, Namespace, PrepareImportReply, PrepareImportRequest,
+};
+use contact_core::validate::PhoneRegion;
+use contact_runtime::publish::publish_json;
+use contact_runtime::{connect, keep_in_progress, run_consumer, MessageHandler, Outcome, Shutdown};
+use tracing::Instrument as _;
+
+pub use split::{split_file, SplitError, SplitReport};
+
+/// How an ingest replica is configured (flags or environment).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "contact-ingest",
+    about = "Reads uploaded CSV files and splits them into chunks"
+)]
+pub struct Settings {
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Prefix of every subject and stream (one per deployment).
+    #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
+    pub namespace: String,
+    /// Region of phone numbers written without a country code (ISO 3166 code).
+    #[arg(long, env = "PHONE_REGION", default_value = "PL")]
+    pub phone_region: String,
+    /// Files read at once by this replica.
+    #[arg(long, env = "INGEST_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+}
+
+pub struct Application {
+    consumer: jetstream::consumer::PullConsumer,
+    handler: Arc<RequestHandler>,
+    concurrency: usize,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Connects (waiting for NATS if it is down) and makes sure the streams and bucket exist.
+    pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let namespace = Namespace::new(&settings.namespace)?;
+        let phone_region: PhoneRegion = settings
+            .phone_region
+            .parse()
+            .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
+        let client = connect::nats(&settings.nats_url, "contact-ingest", &shutdown).await?;
+        let jetstream = jetstream::new(client.clone());
+        let uploads = contact_contract::ensure_jetstream(&jetstream, &namespace)
+            .await
+            .map_err(anyhow::Error::from_boxed)
+            .context("creating the import streams and uploads bucket")?;
+        let consumer = ConsumerRole::Ingest
+            .consumer(&jetstream, &namespace)
+            .await
+            .map_err(anyhow::Error::from_boxed)
+            .context("creating the ingest consumer")?;
+        Ok(Self {
+            consumer,
+            handler: Arc::new(RequestHandler {
+                client,
+                jetstream,
+                uploads,
+                namespace,
+                phone_region,
+            }),
+            concurrency: settings.concurrency,
+            shutdown,
+        })
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!("contact-ingest is taking import requests");
+        run_consumer(self.consumer, self.concurrency, self.handler, self.shutdown).await
+    }
+}
+
+struct RequestHandler {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    uploads: ObjectStore,
+    namespace: Namespace,
+    phone_region: PhoneRegion,
+}
+
+impl MessageHandler for RequestHandler {
+    async fn handle(&self, message: &Message) -> Outcome {
+        let request: ImportRequest = match serde_json::from_slice(&message.payload) {
+            Ok(request) => request,
+            Err(error) => {
+                return Outcome::Reject {
+                    reason: format!("unreadable import request: {error}"),
+                }
+            }
+        };
+        let expected_subject = self.namespace.import_subject(
+            ImportSubjectKind::Start,
+            &request.account,
+            &request.import_id,
+        );
+        if message.subject.as_str() != expected_subject {
+            return Outcome::Reject {
+                reason: format!(
+                    "request for {}/{} arrived on {}",
+                    request.account, request.import_id, message.subject
+                ),
+            };
+        }
+        let span = tracing::info_span!("ingest", account = %request.account, import_id = %request.import_id);
+        // Reading a large file outlasts the ack wait; keep the request ours meanwhile.
+        let _in_progress = keep_in_progress(message, ConsumerRole::Ingest.ack_wait() / 3);
+        match self.ingest(request).instrument(span).await {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::RetryLater {
+                reason: format!("{error:#}"),
+            },
+        }
+    }
+}
+
+impl RequestHandler {
+    async fn ingest(&self, request: ImportRequest) -> anyhow::Result<Outcome> {
+        let prepared: PrepareImportReply = match api::call(
+            &self.client,
+            &self.namespace,
+            &request.account,
+            ApiOperation::PrepareImport,
+            &PrepareImportRequest {
+                import_id: request.import_id.clone(),
+            },
+        )
+        .await
+        {
+            Ok(reply) => reply,
+            Err(
+                error @ (CallError::NoResponder { .. }
+                | CallError::TimedOut { .. }
+                | CallError::Transport(_)),
+            ) => {
+                return Ok(Outcome::RetryLater {
+                    reason: error.to_string(),
+                })
+            }
+            Err(error) => return Err(error).context("preparing the import"),
+        };
+        if prepared.existing.is_some_and(|state| state.is_terminal()) {
+            tracing::info!("import already finished; repeated request ignored");
+            return Ok(Outcome::Duplicate);
+        }
+
+        let object = match self.uploads.get(&request.object_name).await {
+            Ok(object) => object,
+            Err(error)
+                if error.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound =>
+            {
+                let reason = format!(
+                    "the uploaded file \"{}\" is not in the uploads bucket",
+                    request.object_name
+                );
+                self.reject(&request, reason).await?;
+                return Ok(Outcome::Done);
+            }
+            Err(error) => return Err(error).context("opening the uploaded file"),
+        };
+        let file_bytes = object.info().size as u64;
+        let split = split_file(
+            object,
+            file_bytes,
+            &request,
+            &prepared.attributes,
+            self.phone_region,
+            &self.jetstream,
+            &self.namespace,
+        )
+        .await;
+        match split {
+            Ok(report) => {
+                tracing::info!(
+                    chunks = report.chunks_total,
+                    rows = report.rows_in_file,
+                    "file split"
+                );
+                Ok(Outcome::Done)
+            }
+            Err(SplitError::Rejected(reason)) => {
+                tracing::info!(reason, "import rejected");
+                self.reject(&request, reason).await?;
+                Ok(Outcome::Done)
+            }
+            Err(SplitError::Transient(error)) => Err(error),
+        }
+    }
+
+    async fn reject(&self, request: &ImportRequest, reason: String) -> anyhow::Result<()> {
+        let control = ImportControl {
+            schema: contact_contract::SCHEMA_VERSION,
+            account: request.account.clone(),
+            import_id: request.import_id.clone(),
+            event: ControlEvent::Rejected {
+                request: request.clone(),
+                reason,
+            },
+        };
+        let subject = self.namespace.import_subject(
+            ImportSubjectKind::Control,
+            &request.account,
+            &request.import_id,
+        );
+        let id = message_id::control(&request.account, &request.import_id, "rejected");
+        publish_json(&self.jetstream, subject, &id, &control).await
+    }
+}

@@ -1,0 +1,275 @@
+//! Streaming a CSV file into chunk messages: the header is checked against the mapping first,
+//! then rows go out in chunks of bounded size, so memory stays flat whatever the file's size.
+
+use std::collections::VecDeque;
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use contact_contract::{
+    message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
+    CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS, SCHEMA_VERSION,
+};
+use contact_core::csv_parser::{ParsedRecord, RawRecord, RecordParser};
+use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
+use contact_core::validate::{PhoneRegion, RowError};
+use contact_runtime::publish::send_json;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// A record larger than this stops the read: almost always an unclosed quote.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+const READ_BLOCK_BYTES: usize = 64 * 1024;
+/// Chunks published but not yet acknowledged by the stream.
+const PUBLISHES_IN_FLIGHT: usize = 16;
+
+/// Why a file could not be split.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    /// The file or its header cannot be imported; the reason is for the person who sent it.
+    #[error("{0}")]
+    Rejected(String),
+    /// NATS or the object store failed; trying again later may work.
+    #[error(transparent)]
+    Transient(#[from] anyhow::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitReport {
+    pub chunks_total: u32,
+    pub rows_in_file: u64,
+}
+
+/// Reads `file` to the end and publishes its chunks, then the `Finished` control message.
+pub async fn split_file(
+    mut file: impl AsyncRead + Unpin,
+    file_bytes: u64,
+    request: &ImportRequest,
+    attributes: &[AttributeDef],
+    phone_region: PhoneRegion,
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+) -> Result<SplitReport, SplitError> {
+    let mut publisher = ChunkPublisher {
+        jetstream,
+        namespace,
+        request,
+        phone_region: phone_region.to_string(),
+        in_flight: VecDeque::new(),
+        chunks_published: 0,
+        accepted: false,
+        file_bytes,
+        last_end_offset: 0,
+    };
+    let mut parser = RecordParser::new(b',', MAX_RECORD_BYTES);
+    let mut block = vec![0u8; READ_BLOCK_BYTES];
+    let mut parsed = Vec::new();
+    let mut plan: Option<MappingPlan> = None;
+    let mut chunk = ChunkInProgress::default();
+    let mut rows_in_file: u64 = 0;
+    let mut cut_short = None;
+    let mut first_block = true;
+    loop {
+        let read = file
+            .read(&mut block)
+            .await
+            .map_err(|error| anyhow::anyhow!("reading the uploaded file: {error}"))?;
+        if read == 0 {
+            parser.finish(&mut parsed);
+        } else {
+            if first_block && block[..read].contains(&0) {
+                return Err(SplitError::Rejected(
+                    "the file is not CSV text: it contains NUL bytes (a binary file?)".to_string(),
+                ));
+            }
+            first_block = false;
+            parser.feed(&block[..read], &mut parsed);
+        }
+        for item in parsed.drain(..) {
+            let Some(plan) = &plan else {
+                plan = Some(read_header(item, attributes, request)?);
+                continue;
+            };
+            rows_in_file += 1;
+            match item {
+                ParsedRecord::Record(record) => chunk.push_record(record),
+                ParsedRecord::Error(error) => {
+                    if error.fatal {
+                        cut_short = Some(error.to_string());
+                    }
+                    chunk.push_error(RowError {
+                        line: error.line,
+                        column: None,
+                        value: None,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+            if chunk.is_full() {
+                publisher.publish(std::mem::take(&mut chunk), plan).await?;
+            }
+        }
+        if read == 0 || parser.is_stopped() {
+            break;
+        }
+    }
+    let Some(plan) = plan else {
+        return Err(SplitError::Rejected("the file is empty".to_string()));
+    };
+    if rows_in_file == 0 {
+        return Err(SplitError::Rejected(
+            "the file has a header but no rows".to_string(),
+        ));
+    }
+    if !chunk.is_empty() {
+        chunk.end_offset = file_bytes;
+        publisher.publish(chunk, &plan).await?;
+    }
+    publisher.finish(rows_in_file, cut_short).await?;
+    Ok(SplitReport {
+        chunks_total: publisher.chunks_published,
+        rows_in_file,
+    })
+}
+
+fn read_header(
+    item: ParsedRecord,
+    attributes: &[AttributeDef],
+    request: &ImportRequest,
+) -> Result<MappingPlan, SplitError> {
+    let header = match item {
+        ParsedRecord::Record(record) => record.fields,
+        ParsedRecord::Error(error) => {
+            return Err(SplitError::Rejected(format!(
+                "the header cannot be read: {error}"
+            )))
+        }
+    };
+    resolve_mapping(
+        &header,
+        attributes,
+        &request.options.mappings,
+        &request.options.match_on,
+    )
+    .map_err(|errors| SplitError::Rejected(errors.to_string()))
+}
+
+#[derive(Default)]
+struct ChunkInProgress {
+    rows: Vec<RawRecord>,
+    unreadable: Vec<RowError>,
+    bytes: usize,
+    end_offset: u64,
+}
+
+impl ChunkInProgress {
+    fn push_record(&mut self, record: RawRecord) {
+        self.bytes += record.fields.iter().map(String::len).sum::<usize>();
+        self.end_offset = record.end_offset;
+        self.rows.push(record);
+    }
+
+    fn push_error(&mut self, error: RowError) {
+        self.unreadable.push(error);
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() + self.unreadable.len() >= CHUNK_TARGET_ROWS
+            || self.bytes >= CHUNK_TARGET_BYTES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.unreadable.is_empty()
+    }
+}
+
+struct ChunkPublisher<'a> {
+    jetstream: &'a jetstream::Context,
+    namespace: &'a Namespace,
+    request: &'a ImportRequest,
+    phone_region: String,
+    in_flight: VecDeque<PublishAckFuture>,
+    chunks_published: u32,
+    accepted: bool,
+    file_bytes: u64,
+    last_end_offset: u64,
+}
+
+impl ChunkPublisher<'_> {
+    async fn publish(&mut self, chunk: ChunkInProgress, plan: &MappingPlan) -> anyhow::Result<()> {
+        if !self.accepted {
+            self.control(
+                "accepted",
+                ControlEvent::Accepted {
+                    request: self.request.clone(),
+                    plan: plan.clone(),
+                    file_bytes: self.file_bytes,
+                },
+            )
+            .await?;
+            self.accepted = true;
+        }
+        let (account, import_id) = (&self.request.account, &self.request.import_id);
+        // A chunk of unreadable records only has no offset of its own.
+        let end_offset = chunk.end_offset.max(self.last_end_offset);
+        self.last_end_offset = end_offset;
+        let message = RawChunk {
+            schema: SCHEMA_VERSION,
+            account: account.clone(),
+            import_id: import_id.clone(),
+            chunk_index: self.chunks_published,
+            plan: plan.clone(),
+            phone_region: self.phone_region.clone(),
+            rows: chunk.rows,
+            unreadable: chunk.unreadable,
+            end_offset,
+        };
+        let subject = self
+            .namespace
+            .import_subject(ImportSubjectKind::Chunks, account, import_id);
+        let id = message_id::chunk(account, import_id, self.chunks_published);
+        let acknowledgement = send_json(self.jetstream, subject, &id, &message).await?;
+        self.in_flight.push_back(acknowledgement);
+        self.chunks_published += 1;
+        if self.in_flight.len() >= PUBLISHES_IN_FLIGHT {
+            self.wait_oldest().await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_oldest(&mut self) -> anyhow::Result<()> {
+        if let Some(oldest) = self.in_flight.pop_front() {
+            oldest
+                .await
+                .map_err(|error| anyhow::anyhow!("a chunk was not stored: {error}"))?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, rows_in_file: u64, cut_short: Option<String>) -> anyhow::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.wait_oldest().await?;
+        }
+        self.control(
+            "finished",
+            ControlEvent::Finished {
+                chunks_total: self.chunks_published,
+                rows_in_file,
+                cut_short,
+            },
+        )
+        .await
+    }
+
+    async fn control(&self, what: &str, event: ControlEvent) -> anyhow::Result<()> {
+        let (account, import_id) = (&self.request.account, &self.request.import_id);
+        let control = ImportControl {
+            schema: SCHEMA_VERSION,
+            account: account.clone(),
+            import_id: import_id.clone(),
+            event,
+        };
+        let subject = self
+            .namespace
+            .import_subject(ImportSubjectKind::Control, account, import_id);
+        let id = message_id::control(account, import_id, what);
+        contact_runtime::publish::publish_json(self.jetstream, subject, &id, &control).await
+    }
+}

@@ -1,0 +1,87 @@
+//! Connections that wait: while NATS or PostgreSQL is unreachable a service retries with
+//! backoff and says why, instead of crashing into a restart loop.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::Shutdown;
+
+const FIRST_DELAY: Duration = Duration::from_millis(250);
+const MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Connects to NATS, retrying until it answers or the shutdown is triggered.
+pub async fn nats(
+    url: &str,
+    client_name: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<async_nats::Client> {
+    let mut delay = FIRST_DELAY;
+    loop {
+        let attempt = async_nats::ConnectOptions::new()
+            .name(client_name)
+            .connection_timeout(Duration::from_secs(5))
+            // Once connected, keep reconnecting forever: messages wait in JetStream meanwhile.
+            .max_reconnects(None)
+            .connect(url)
+            .await;
+        match attempt {
+            Ok(client) => {
+                tracing::info!(url, "connected to NATS");
+                return Ok(client);
+            }
+            Err(error) => {
+                tracing::warn!(url, %error, retry_in = ?delay, "NATS is not reachable yet");
+            }
+        }
+        wait_or_stop(&mut delay, shutdown)
+            .await
+            .context("stopped while waiting for NATS")?;
+    }
+}
+
+/// Connects a PostgreSQL pool, retrying until the server answers or the shutdown is triggered.
+pub async fn postgres(
+    url: &str,
+    max_connections: u32,
+    shutdown: &Shutdown,
+) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url
+        .parse()
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    let mut delay = FIRST_DELAY;
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => {
+                tracing::info!(
+                    host = options.get_host(),
+                    database = options.get_database(),
+                    "connected to PostgreSQL"
+                );
+                return Ok(pool);
+            }
+            Err(error) => {
+                tracing::warn!(host = options.get_host(), %error, retry_in = ?delay, "PostgreSQL is not reachable yet");
+            }
+        }
+        wait_or_stop(&mut delay, shutdown)
+            .await
+            .context("stopped while waiting for PostgreSQL")?;
+    }
+}
+
+async fn wait_or_stop(delay: &mut Duration, shutdown: &Shutdown) -> anyhow::Result<()> {
+    tokio::select! {
+        _ = tokio::time::sleep(*delay) => {}
+        _ = shutdown.triggered() => anyhow::bail!("shutdown requested"),
+    }
+    *delay = (*delay * 2).min(MAX_DELAY);
+    Ok(())
+}

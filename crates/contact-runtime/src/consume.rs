@@ -1,0 +1,167 @@
+//! Consuming a durable pull consumer with bounded concurrency, and [`settle`]: the one function
+//! that turns a handler's [`Outcome`] into ack, nak-with-delay or term.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{AckKind, Message};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::Shutdown;
+
+/// What a handler made of a message. Handlers never ack themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its effects are committed: ack.
+    Done,
+    /// It had been handled before (a redelivery or a repeated publish): ack.
+    Duplicate,
+    /// A transient failure (a dependency is down, a lock is busy): nak, redeliver later.
+    RetryLater { reason: String },
+    /// It can never succeed (unreadable, wrong schema): term, so it is not redelivered.
+    Reject { reason: String },
+}
+
+/// Handles one message of a consumer. Implementations are shared by concurrent tasks.
+pub trait MessageHandler: Send + Sync + 'static {
+    fn handle(&self, message: &Message) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Acks, naks or terms `message` as `outcome` says. Redeliveries back off with the delivery
+/// count, from half a second to half a minute.
+pub async fn settle(message: &Message, outcome: Outcome) {
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let subject = message.subject.as_str();
+    let ack = match &outcome {
+        Outcome::Done | Outcome::Duplicate => AckKind::Ack,
+        Outcome::RetryLater { reason } => {
+            let delay = retry_delay(delivered);
+            tracing::warn!(subject, delivered, retry_in = ?delay, reason, "message will be retried");
+            AckKind::Nak(Some(delay))
+        }
+        Outcome::Reject { reason } => {
+            tracing::error!(subject, delivered, reason, "message rejected for good");
+            AckKind::Term
+        }
+    };
+    if matches!(outcome, Outcome::Duplicate) {
+        tracing::debug!(subject, "duplicate message acknowledged");
+    }
+    if let Err(error) = message.ack_with(ack).await {
+        // The message will be redelivered after its ack wait; handlers are idempotent.
+        tracing::warn!(subject, %error, "could not settle message");
+    }
+}
+
+fn retry_delay(delivered: i64) -> Duration {
+    let exponent = delivered.clamp(1, 7) as u32 - 1;
+    (Duration::from_millis(500) * 2u32.pow(exponent)).min(Duration::from_secs(30))
+}
+
+/// Pulls from `consumer` and runs `handler` on up to `concurrency` messages at once until the
+/// shutdown is triggered; then stops pulling, lets the messages in hand finish, and returns.
+pub async fn run_consumer<H: MessageHandler>(
+    consumer: PullConsumer,
+    concurrency: usize,
+    handler: Arc<H>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let concurrency = concurrency.max(1);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight = JoinSet::new();
+    let mut messages = consumer
+        .stream()
+        // Pull no more than we can work on, so that other replicas get the rest.
+        .max_messages_per_batch(concurrency)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await?;
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.triggered() => break,
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let next = tokio::select! {
+            _ = shutdown.triggered() => break,
+            next = messages.next() => next,
+        };
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "pull consumer hiccup; continuing");
+                continue;
+            }
+            None => break,
+        };
+        let handler = handler.clone();
+        in_flight.spawn(async move {
+            let outcome = handler.handle(&message).await;
+            settle(&message, outcome).await;
+            drop(permit);
+        });
+        while let Some(finished) = in_flight.try_join_next() {
+            report_panic(finished);
+        }
+    }
+    while let Some(finished) = in_flight.join_next().await {
+        report_panic(finished);
+    }
+    Ok(())
+}
+
+fn report_panic(finished: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = finished {
+        // The message stays unacked and is redelivered; the consumer goes on.
+        tracing::error!(%error, "a message handler panicked");
+    }
+}
+
+/// Keeps telling JetStream that a long-running message is in progress, so it is not
+/// redelivered while it is still being worked on. Stops when dropped.
+pub struct InProgress {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts sending progress acks for `message` every `period` (a third of the ack wait is safe).
+pub fn keep_in_progress(message: &Message, period: Duration) -> InProgress {
+    let message = message.clone();
+    let task = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(error) = message.ack_with(AckKind::Progress).await {
+                tracing::warn!(%error, "could not extend the ack wait");
+            }
+        }
+    });
+    InProgress { task }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_from_half_a_second_to_half_a_minute() {
+        let delays: Vec<u64> = (1..=9)
+            .map(|delivered| retry_delay(delivered).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays,
+            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert_eq!(retry_delay(0), Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,230 @@
+//! Accounts and their attribute catalogs: an account comes into being on first use, seeded
+//! with the standard attributes; attribute flags change the match keys kept for contacts.
+
+use contact_contract::{AccountId, ApiError, ApiErrorKind};
+use contact_core::mapping::{
+    standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
+};
+use sqlx::{PgConnection, Row};
+
+/// Creates the account with the standard attributes unless it exists. Safe under concurrency:
+/// the second of two first uses waits on the primary key and then finds the account made.
+pub async fn ensure_account(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<()> {
+    let created = sqlx::query(
+        "INSERT INTO accounts (account_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING account_id",
+    )
+    .bind(account.as_str())
+    .fetch_optional(&mut *connection)
+    .await?;
+    if created.is_some() {
+        for (position, attribute) in standard_attributes().iter().enumerate() {
+            insert_attribute(connection, account, attribute, position as i32).await?;
+        }
+        tracing::info!(%account, "account created with the standard attributes");
+    }
+    Ok(())
+}
+
+/// Serializes every write to the contacts of one account until the transaction ends, so that
+/// two imports into one account cannot both create the same new contact.
+pub async fn lock_account_contacts(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('contacts:' || $1, 0))")
+        .bind(account.as_str())
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+pub async fn load_attributes(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<Vec<AttributeDef>> {
+    let rows = sqlx::query(
+        "SELECT key, label, attribute_type, allowed_values, required, identifier
+         FROM attributes WHERE account_id = $1 ORDER BY position, key",
+    )
+    .bind(account.as_str())
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let type_name: String = row.try_get("attribute_type")?;
+            let allowed_values: Vec<String> = row.try_get("allowed_values")?;
+            let attribute_type = match type_name.parse::<AttributeType>() {
+                Ok(AttributeType::Enum { .. }) => AttributeType::Enum {
+                    values: allowed_values,
+                },
+                Ok(other) => other,
+                Err(error) => return Err(sqlx::Error::Decode(error.into())),
+            };
+            Ok(AttributeDef {
+                key: row.try_get("key")?,
+                label: row.try_get("label")?,
+                attribute_type,
+                required: row.try_get("required")?,
+                identifier: row.try_get("identifier")?,
+            })
+        })
+        .collect()
+}
+
+/// Keys of the account's identifier attributes: the ones `contact_keys` indexes.
+pub async fn identifier_keys(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT key FROM attributes WHERE account_id = $1 AND identifier ORDER BY key",
+    )
+    .bind(account.as_str())
+    .fetch_all(connection)
+    .await
+}
+
+pub async fn add_attribute(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    mut attribute: AttributeDef,
+) -> Result<AttributeDef, ApiError> {
+    let invalid = |message: String| ApiError::new(ApiErrorKind::InvalidRequest, message);
+    validate_attribute_key(&attribute.key).map_err(invalid)?;
+    if let AttributeType::Enum { values } = &attribute.attribute_type {
+        if values.is_empty() || values.iter().any(|value| value.trim().is_empty()) {
+            return Err(invalid(format!(
+                "enum attribute \"{}\" needs non-empty allowed values",
+                attribute.key
+            )));
+        }
+    }
+    if attribute.label.trim().is_empty() {
+        attribute.label = attribute.key.clone();
+    }
+    ensure_account(connection, account)
+        .await
+        .map_err(unavailable)?;
+    let position: i32 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(position) + 1, 0) FROM attributes WHERE account_id = $1",
+    )
+    .bind(account.as_str())
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    match insert_attribute(connection, account, &attribute, position).await {
+        Ok(()) => Ok(attribute),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(ApiError::new(
+            ApiErrorKind::Conflict,
+            format!("attribute \"{}\" already exists", attribute.key),
+        )),
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
+/// Changes the required and identifier flags. Making an attribute an identifier indexes the
+/// values existing contacts already hold, so matching on it finds them at once.
+pub async fn set_attribute_flags(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    key: &str,
+    required: Option<bool>,
+    identifier: Option<bool>,
+) -> Result<AttributeDef, ApiError> {
+    ensure_account(connection, account)
+        .await
+        .map_err(unavailable)?;
+    lock_account_contacts(connection, account)
+        .await
+        .map_err(unavailable)?;
+    let was_identifier: Option<bool> = sqlx::query_scalar(
+        "SELECT identifier FROM attributes WHERE account_id = $1 AND key = $2 FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(key)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    let Some(was_identifier) = was_identifier else {
+        return Err(ApiError::new(
+            ApiErrorKind::NotFound,
+            format!("no attribute \"{key}\" in account {account}"),
+        ));
+    };
+    let is_identifier = identifier.unwrap_or(was_identifier);
+    sqlx::query(
+        "UPDATE attributes SET required = COALESCE($3, required), identifier = $4
+         WHERE account_id = $1 AND key = $2",
+    )
+    .bind(account.as_str())
+    .bind(key)
+    .bind(required)
+    .bind(is_identifier)
+    .execute(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    if is_identifier && !was_identifier {
+        sqlx::query(
+            "INSERT INTO contact_keys (account_id, attribute, value, contact_id)
+             SELECT account_id, $2, attributes ->> $2, contact_id FROM contacts
+             WHERE account_id = $1 AND attributes ? $2",
+        )
+        .bind(account.as_str())
+        .bind(key)
+        .execute(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    } else if was_identifier && !is_identifier {
+        sqlx::query("DELETE FROM contact_keys WHERE account_id = $1 AND attribute = $2")
+            .bind(account.as_str())
+            .bind(key)
+            .execute(&mut *connection)
+            .await
+            .map_err(unavailable)?;
+    }
+    load_attributes(connection, account)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .find(|attribute| attribute.key == key)
+        .ok_or_else(|| ApiError::new(ApiErrorKind::NotFound, format!("no attribute \"{key}\"")))
+}
+
+async fn insert_attribute(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    attribute: &AttributeDef,
+    position: i32,
+) -> sqlx::Result<()> {
+    let allowed_values = match &attribute.attribute_type {
+        AttributeType::Enum { values } => values.clone(),
+        _ => Vec::new(),
+    };
+    sqlx::query(
+        "INSERT INTO attributes (account_id, key, label, attribute_type, allowed_values, required, identifier, position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(account.as_str())
+    .bind(&attribute.key)
+    .bind(&attribute.label)
+    .bind(attribute.attribute_type.to_string())
+    .bind(allowed_values)
+    .bind(attribute.required)
+    .bind(attribute.identifier)
+    .bind(position)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// A database failure seen by an API caller: worth retrying, details stay in our log.
+pub(crate) fn unavailable(error: sqlx::Error) -> ApiError {
+    tracing::error!(%error, "database error while serving the API");
+    ApiError::new(
+        ApiErrorKind::Unavailable,
+        "the contact base is not available right now",
+    )
+}

@@ -1,0 +1,167 @@
+//! The writer's message handler: validated chunks and ingest's control messages, each turned
+//! into an [`Outcome`] for the runtime to settle.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::Message;
+use contact_contract::{
+    ControlEvent, ImportControl, ImportEventKind, ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
+};
+use contact_runtime::{MessageHandler, Outcome};
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use crate::chunks::{self, ChunkDisposition};
+use crate::imports::{self, LockWait};
+use crate::{accounts, events, Writer};
+
+pub struct PipelineHandler {
+    writer: Arc<Writer>,
+}
+
+impl PipelineHandler {
+    pub fn new(writer: Arc<Writer>) -> Self {
+        Self { writer }
+    }
+}
+
+impl MessageHandler for PipelineHandler {
+    async fn handle(&self, message: &Message) -> Outcome {
+        let Some((account, import, kind)) =
+            self.writer.namespace.parse_import_subject(&message.subject)
+        else {
+            return Outcome::Reject {
+                reason: format!("unexpected subject {}", message.subject),
+            };
+        };
+        let span = tracing::info_span!("write", %account, import_id = %import);
+        let result = match kind {
+            ImportSubjectKind::Records => {
+                match decode::<ValidatedChunk>(&message.payload, |chunk| {
+                    chunk.schema == SCHEMA_VERSION
+                        && chunk.account == account
+                        && chunk.import_id == import
+                }) {
+                    Ok(chunk) => {
+                        self.records(&chunk, &message.payload)
+                            .instrument(span)
+                            .await
+                    }
+                    Err(reason) => return Outcome::Reject { reason },
+                }
+            }
+            ImportSubjectKind::Control => {
+                match decode::<ImportControl>(&message.payload, |control| {
+                    control.schema == SCHEMA_VERSION
+                        && control.account == account
+                        && control.import_id == import
+                }) {
+                    Ok(control) => self.control(control).instrument(span).await,
+                    Err(reason) => return Outcome::Reject { reason },
+                }
+            }
+            _ => {
+                return Outcome::Reject {
+                    reason: format!("the writer does not take {}", message.subject),
+                }
+            }
+        };
+        result.unwrap_or_else(|error| Outcome::RetryLater {
+            reason: format!("{error:#}"),
+        })
+    }
+}
+
+/// Decodes a body and checks that it agrees with its subject and schema.
+fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> Result<T, String> {
+    let body: T =
+        serde_json::from_slice(payload).map_err(|error| format!("unreadable message: {error}"))?;
+    if agrees(&body) {
+        Ok(body)
+    } else {
+        Err("message body disagrees with its subject or schema version".to_string())
+    }
+}
+
+impl PipelineHandler {
+    async fn records(&self, chunk: &ValidatedChunk, payload: &[u8]) -> anyhow::Result<Outcome> {
+        let disposition = chunks::receive(&self.writer, chunk, payload).await?;
+        tracing::debug!(chunk = chunk.chunk_index, ?disposition, "chunk received");
+        Ok(match disposition {
+            ChunkDisposition::Applied | ChunkDisposition::Stashed => Outcome::Done,
+            ChunkDisposition::AlreadyApplied | ChunkDisposition::ImportClosed => Outcome::Duplicate,
+        })
+    }
+
+    async fn control(&self, control: ImportControl) -> anyhow::Result<Outcome> {
+        let writer = &self.writer;
+        let (account, import) = (&control.account, &control.import_id);
+        match control.event {
+            ControlEvent::Accepted {
+                request,
+                plan,
+                file_bytes,
+            } => {
+                let mut transaction = writer.pool.begin().await?;
+                accounts::ensure_account(&mut transaction, account).await?;
+                let inserted =
+                    imports::insert_running(&mut transaction, &request, &plan, file_bytes).await?;
+                if let Some(row) = &inserted {
+                    events::publish(writer, row, ImportEventKind::Started, "started").await?;
+                }
+                transaction.commit().await?;
+                // Chunks may have arrived before the import was registered.
+                chunks::drain(writer, account, import).await?;
+                Ok(if inserted.is_some() {
+                    Outcome::Done
+                } else {
+                    Outcome::Duplicate
+                })
+            }
+            ControlEvent::Rejected { request, reason } => {
+                let mut transaction = writer.pool.begin().await?;
+                accounts::ensure_account(&mut transaction, account).await?;
+                let inserted = imports::insert_failed(&mut transaction, &request, &reason).await?;
+                if let Some(row) = &inserted {
+                    events::publish(writer, row, ImportEventKind::Summary, "summary").await?;
+                }
+                transaction.commit().await?;
+                Ok(if inserted.is_some() {
+                    Outcome::Done
+                } else {
+                    Outcome::Duplicate
+                })
+            }
+            ControlEvent::Finished {
+                chunks_total,
+                rows_in_file,
+                cut_short,
+            } => {
+                let mut transaction = writer.pool.begin().await?;
+                let Some(row) =
+                    imports::lock(&mut transaction, account, import, LockWait::Block).await?
+                else {
+                    return Ok(Outcome::RetryLater {
+                        reason: "the import is not registered yet".to_string(),
+                    });
+                };
+                if row.state().is_terminal() || row.chunks_total.is_some() {
+                    return Ok(Outcome::Duplicate);
+                }
+                let row = imports::set_file_totals(
+                    &mut transaction,
+                    &row,
+                    chunks_total,
+                    rows_in_file,
+                    cut_short.as_deref(),
+                )
+                .await?;
+                if !chunks::complete_if_done(writer, &mut transaction, &row).await? {
+                    events::publish(writer, &row, ImportEventKind::Progress, "file-read").await?;
+                }
+                transaction.commit().await?;
+                Ok(Outcome::Done)
+            }
+        }
+    }
+}
