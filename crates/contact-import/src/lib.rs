@@ -1,1 +1,337 @@
-//! placeholder
+//! The reference client of the contact-import NATS contract: upload a file, start an import,
+//! follow its events, and read status, row errors, attributes and contacts. The
+//! `contact-import` CLI, the tests and the benchmark all go through it.
+
+mod preflight;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, object_store::ObjectStore};
+use contact_contract::api::{self, CallError};
+use contact_contract::{
+    message_id, AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage,
+    ErrorsRequest, ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId,
+    ImportOptions, ImportRequest, ImportStatus, ImportSubjectKind, Namespace, SetAttributeRequest,
+    StatusRequest, SCHEMA_VERSION,
+};
+use contact_core::mapping::AttributeDef;
+use contact_core::validate::RowError;
+use futures::StreamExt;
+
+pub use preflight::{check_file, PreflightError};
+
+/// What went wrong for a client; each variant is something its user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach NATS at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error(transparent)]
+    Api(#[from] CallError),
+    #[error("cannot read {path}: {detail}")]
+    File { path: String, detail: String },
+    #[error("{0}")]
+    Nats(String),
+}
+
+fn nats_error(context: &str, error: impl std::fmt::Display) -> ClientError {
+    ClientError::Nats(format!("{context}: {error}"))
+}
+
+/// A connection to one account of a contact-import deployment.
+#[derive(Clone)]
+pub struct Client {
+    nats: async_nats::Client,
+    jetstream: jetstream::Context,
+    namespace: Namespace,
+    account: AccountId,
+}
+
+/// What a follower sees while an import runs.
+#[derive(Debug, Clone)]
+pub enum FollowUpdate {
+    Event(ImportEvent),
+    /// No event for a while (the import may be queued with no service running).
+    Quiet {
+        waited: Duration,
+    },
+}
+
+impl Client {
+    /// Connects once, failing fast with a message that names the URL when NATS is not there.
+    pub async fn connect(
+        url: &str,
+        namespace: Namespace,
+        account: AccountId,
+    ) -> Result<Self, ClientError> {
+        let nats = async_nats::ConnectOptions::new()
+            .name("contact-import")
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|error| ClientError::Unreachable {
+                url: url.to_string(),
+                detail: error.to_string(),
+            })?;
+        Ok(Self {
+            jetstream: jetstream::new(nats.clone()),
+            nats,
+            namespace,
+            account,
+        })
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// A fresh import id, chosen by the client as the contract asks.
+    pub fn new_import_id() -> ImportId {
+        ImportId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid import id")
+    }
+
+    async fn uploads(&self) -> Result<ObjectStore, ClientError> {
+        contact_contract::ensure_jetstream(&self.jetstream, &self.namespace)
+            .await
+            .map_err(|error| nats_error("preparing the import streams", error))
+    }
+
+    /// Streams the file into the uploads bucket and publishes the start request. The request
+    /// is durable: it waits in JetStream until an ingest replica takes it.
+    pub async fn start_import(
+        &self,
+        path: &Path,
+        options: ImportOptions,
+    ) -> Result<ImportId, ClientError> {
+        let import_id = Self::new_import_id();
+        let request = self.upload(&import_id, path, options).await?;
+        self.publish_request(&request).await?;
+        Ok(import_id)
+    }
+
+    /// Uploads the file for `import_id` and returns the request that would start it.
+    pub async fn upload(
+        &self,
+        import_id: &ImportId,
+        path: &Path,
+        options: ImportOptions,
+    ) -> Result<ImportRequest, ClientError> {
+        let uploads = self.uploads().await?;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| ClientError::File {
+                path: path.display().to_string(),
+                detail: error.to_string(),
+            })?;
+        let object_name = self.namespace.upload_object_name(&self.account, import_id);
+        uploads
+            .put(object_name.as_str(), &mut file)
+            .await
+            .map_err(|error| nats_error("uploading the file", error))?;
+        Ok(ImportRequest {
+            schema: SCHEMA_VERSION,
+            account: self.account.clone(),
+            import_id: import_id.clone(),
+            object_name,
+            file_name: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned()),
+            options,
+        })
+    }
+
+    /// Publishes a start request. Publishing the same request again starts nothing new.
+    pub async fn publish_request(&self, request: &ImportRequest) -> Result<(), ClientError> {
+        contact_contract::ensure_streams(&self.jetstream, &self.namespace)
+            .await
+            .map_err(|error| nats_error("preparing the import streams", error))?;
+        let subject = self.namespace.import_subject(
+            ImportSubjectKind::Start,
+            &request.account,
+            &request.import_id,
+        );
+        let body = serde_json::to_vec(request)
+            .map_err(|error| nats_error("encoding the request", error))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            contact_contract::MESSAGE_ID_HEADER,
+            message_id::start(&request.account, &request.import_id).as_str(),
+        );
+        self.jetstream
+            .publish_with_headers(subject, headers, body.into())
+            .await
+            .map_err(|error| nats_error("publishing the import request", error))?
+            .await
+            .map_err(|error| nats_error("storing the import request", error))?;
+        Ok(())
+    }
+
+    /// Replays the import's events from the first and calls `on_update` for each, until the
+    /// summary, which it returns. Also calls it after every `quiet_after` without events.
+    pub async fn follow(
+        &self,
+        import_id: &ImportId,
+        quiet_after: Duration,
+        mut on_update: impl FnMut(FollowUpdate),
+    ) -> Result<ImportStatus, ClientError> {
+        contact_contract::ensure_streams(&self.jetstream, &self.namespace)
+            .await
+            .map_err(|error| nats_error("preparing the import streams", error))?;
+        let stream = self
+            .jetstream
+            .get_stream(self.namespace.events_stream())
+            .await
+            .map_err(|error| nats_error("opening the events stream", error))?;
+        let subject =
+            self.namespace
+                .import_subject(ImportSubjectKind::Events, &self.account, import_id);
+        let mut events = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| nats_error("subscribing to the import's events", error))?
+            .messages()
+            .await
+            .map_err(|error| nats_error("subscribing to the import's events", error))?;
+        let mut waited = Duration::ZERO;
+        loop {
+            match tokio::time::timeout(quiet_after, events.next()).await {
+                Err(_) => {
+                    waited += quiet_after;
+                    on_update(FollowUpdate::Quiet { waited });
+                }
+                Ok(None) => {
+                    return Err(ClientError::Nats(
+                        "the events subscription ended".to_string(),
+                    ))
+                }
+                Ok(Some(Err(error))) => {
+                    return Err(nats_error("reading the import's events", error))
+                }
+                Ok(Some(Ok(message))) => {
+                    waited = Duration::ZERO;
+                    let event: ImportEvent = match serde_json::from_slice(&message.payload) {
+                        Ok(event) => event,
+                        Err(error) => return Err(nats_error("unreadable event", error)),
+                    };
+                    let summary =
+                        (event.kind == ImportEventKind::Summary).then(|| event.import.clone());
+                    on_update(FollowUpdate::Event(event));
+                    if let Some(summary) = summary {
+                        return Ok(summary);
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn status(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {
+        Ok(self
+            .call(
+                ApiOperation::Status,
+                &StatusRequest {
+                    import_id: import_id.clone(),
+                },
+            )
+            .await?)
+    }
+
+    /// Every row error of the import, in file order, page by page.
+    pub async fn errors(
+        &self,
+        import_id: &ImportId,
+        mut each: impl FnMut(RowError),
+    ) -> Result<(), ClientError> {
+        let mut after = None;
+        loop {
+            let page: ErrorsPage = self
+                .call(
+                    ApiOperation::Errors,
+                    &ErrorsRequest {
+                        import_id: import_id.clone(),
+                        after,
+                        limit: None,
+                    },
+                )
+                .await?;
+            page.errors.into_iter().for_each(&mut each);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    pub async fn attributes(&self) -> Result<Vec<AttributeDef>, ClientError> {
+        Ok(self.call(ApiOperation::AttributesList, &Empty {}).await?)
+    }
+
+    pub async fn add_attribute(
+        &self,
+        attribute: AttributeDef,
+    ) -> Result<AttributeDef, ClientError> {
+        Ok(self
+            .call(
+                ApiOperation::AttributesAdd,
+                &AddAttributeRequest { attribute },
+            )
+            .await?)
+    }
+
+    pub async fn set_attribute(
+        &self,
+        request: SetAttributeRequest,
+    ) -> Result<AttributeDef, ClientError> {
+        Ok(self.call(ApiOperation::AttributesSet, &request).await?)
+    }
+
+    /// Every contact of the account, oldest first, page by page.
+    pub async fn export_contacts(
+        &self,
+        mut each: impl FnMut(ExportedContact),
+    ) -> Result<(), ClientError> {
+        let mut after_id = None;
+        loop {
+            let page: ContactsPage = self
+                .call(
+                    ApiOperation::ContactsExport,
+                    &ExportContactsRequest {
+                        after_id,
+                        limit: None,
+                    },
+                )
+                .await?;
+            page.contacts.into_iter().for_each(&mut each);
+            match page.next_after_id {
+                Some(next) => after_id = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn call<Request: serde::Serialize, Reply: serde::de::DeserializeOwned>(
+        &self,
+        operation: ApiOperation,
+        request: &Request,
+    ) -> Result<Reply, CallError> {
+        api::call(
+            &self.nats,
+            &self.namespace,
+            &self.account,
+            operation,
+            request,
+        )
+        .await
+    }
+}

@@ -1,0 +1,462 @@
+//! contact-import: the command-line client. Its commands, flags and outputs are a contract
+//! scripts rely on (see the README); change them only compatibly.
+
+mod progress;
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use contact_contract::{
+    AccountId, ImportId, ImportOptions, ImportState, ImportStatus, Namespace, SetAttributeRequest,
+};
+use contact_core::mapping::{AttributeDef, AttributeType, ColumnMapping};
+use contact_core::merge::DuplicatePolicy;
+use contact_import::{check_file, Client, FollowUpdate, PreflightError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contact-import",
+    version,
+    about = "Import contacts from CSV files into the contact base"
+)]
+struct Cli {
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    nats_url: String,
+    #[arg(
+        long,
+        env = "CONTACT_IMPORT_ACCOUNT",
+        default_value = "default",
+        global = true
+    )]
+    account: String,
+    /// Prefix of every subject and stream, when a deployment uses another than "ci".
+    #[arg(
+        long,
+        env = "CONTACT_IMPORT_NAMESPACE",
+        default_value = "ci",
+        global = true,
+        hide = true
+    )]
+    namespace: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Upload a CSV file and start importing it; prints the import id.
+    Import(ImportArgs),
+    /// Show where an import is.
+    Status {
+        import_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an import's failed rows as CSV: line, column, value, reason.
+    Errors {
+        import_id: String,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// List or change the account's attributes.
+    #[command(subcommand)]
+    Attributes(AttributesCommand),
+    /// Read the account's contacts.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    file: PathBuf,
+    /// Map a file column to an attribute; a column named like an attribute maps itself.
+    #[arg(long = "map", value_name = "COLUMN=ATTRIBUTE")]
+    mappings: Vec<ColumnMapping>,
+    #[arg(long = "type", value_name = "TYPE")]
+    contact_type: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// What to do with a row that matches an existing contact.
+    #[arg(long = "duplicates", default_value = "link", value_parser = parse_policy)]
+    policy: DuplicatePolicy,
+    /// Attribute(s) that identify a duplicate (default: email).
+    #[arg(long = "match-on", value_name = "ATTRIBUTE")]
+    match_on: Vec<String>,
+    /// Show progress and wait for the summary.
+    #[arg(long)]
+    follow: bool,
+    /// End with one JSON object describing the import.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_policy(text: &str) -> Result<DuplicatePolicy, String> {
+    text.parse()
+}
+
+#[derive(Debug, Subcommand)]
+enum AttributesCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Add {
+        key: String,
+        #[arg(long = "type", value_name = "TYPE")]
+        attribute_type: AttributeType,
+        /// Allowed values of an enum attribute.
+        #[arg(long, value_delimiter = ',')]
+        values: Vec<String>,
+        #[arg(long)]
+        required: bool,
+        #[arg(long)]
+        identifier: bool,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    Set {
+        key: String,
+        #[arg(long)]
+        required: Option<bool>,
+        #[arg(long)]
+        identifier: Option<bool>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactsCommand {
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("contact-import: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let account = AccountId::new(&cli.account)?;
+    let namespace = Namespace::new(&cli.namespace)?;
+    let client = Client::connect(&cli.nats_url, namespace, account).await?;
+    match cli.command {
+        Command::Import(args) => import(&client, args).await,
+        Command::Status { import_id, json } => {
+            let status = client.status(&ImportId::new(import_id)?).await?;
+            print_status(&status, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Errors { import_id, output } => {
+            let import_id = ImportId::new(import_id)?;
+            let mut writer = csv::Writer::from_writer(open_output(output.as_deref())?);
+            writer.write_record(["line", "column", "value", "reason"])?;
+            let mut failure = None;
+            client
+                .errors(&import_id, |error| {
+                    let line = error.line.to_string();
+                    let record = [
+                        line.as_str(),
+                        error.column.as_deref().unwrap_or(""),
+                        error.value.as_deref().unwrap_or(""),
+                        error.reason.as_str(),
+                    ];
+                    if let Err(error) = writer.write_record(record) {
+                        failure.get_or_insert(error);
+                    }
+                })
+                .await?;
+            if let Some(error) = failure {
+                return Err(error).context("writing the errors file");
+            }
+            writer.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Attributes(command) => attributes(&client, command).await,
+        Command::Contacts(ContactsCommand::Export { format, output }) => {
+            export(&client, format, output).await
+        }
+    }
+}
+
+async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let tags: BTreeSet<String> = args
+        .tags
+        .iter()
+        .map(|tag| tag.trim().to_string())
+        .filter(|tag| !tag.is_empty())
+        .collect();
+    let options = ImportOptions {
+        mappings: args.mappings,
+        policy: args.policy,
+        match_on: args.match_on,
+        contact_type: args.contact_type.filter(|text| !text.trim().is_empty()),
+        category: args.category.filter(|text| !text.trim().is_empty()),
+        tags,
+    };
+    // Refuse a wrong file or mapping before uploading anything; the services check again.
+    let attributes = client.attributes().await?;
+    match check_file(&args.file, &attributes, &options).await {
+        Ok(_) => {}
+        Err(PreflightError::Refused(reason)) => {
+            eprintln!(
+                "contact-import: cannot import {}: {reason}",
+                args.file.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let import_id = client.start_import(&args.file, options).await?;
+    println!("{import_id}");
+    if !args.follow {
+        if args.json {
+            print_status(
+                &ImportStatus::queued(client.account().clone(), import_id),
+                true,
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut display = progress::Progress::new(std::io::stderr().is_terminal());
+    let summary = client
+        .follow(&import_id, Duration::from_secs(10), |update| match update {
+            FollowUpdate::Event(event) => display.show(&event.import),
+            FollowUpdate::Quiet { waited } => display.quiet(waited),
+        })
+        .await?;
+    display.finish();
+    print_status(&summary, args.json);
+    if summary.status == ImportState::Completed {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        if !args.json {
+            let reason = summary.error.as_deref().unwrap_or("no reason given");
+            eprintln!(
+                "contact-import: import {} {}: {reason}",
+                summary.import_id,
+                summary.status.as_str()
+            );
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn print_status(status: &ImportStatus, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(status).expect("an import status always serializes")
+        );
+        return;
+    }
+    println!(
+        "import {} {}: {} rows: {} created, {} linked, {} duplicated, {} skipped, {} failed",
+        status.import_id,
+        status.status.as_str(),
+        status.rows_total,
+        status.created,
+        status.linked,
+        status.duplicated,
+        status.skipped,
+        status.failed
+    );
+    if !status.unmapped_columns.is_empty() {
+        println!(
+            "columns not imported: {}",
+            status.unmapped_columns.join(", ")
+        );
+    }
+    if let Some(error) = &status.error {
+        println!("note: {error}");
+    }
+    if status.failed > 0 {
+        println!(
+            "failed rows: contact-import errors {} -o errors.csv",
+            status.import_id
+        );
+    }
+}
+
+async fn attributes(client: &Client, command: AttributesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AttributesCommand::List { json } => {
+            let attributes = client.attributes().await?;
+            if json {
+                println!("{}", serde_json::to_string(&attributes)?);
+            } else {
+                for attribute in &attributes {
+                    println!("{}", describe_attribute(attribute));
+                }
+            }
+        }
+        AttributesCommand::Add {
+            key,
+            attribute_type,
+            values,
+            required,
+            identifier,
+            label,
+        } => {
+            let attribute_type = match attribute_type {
+                AttributeType::Enum { .. } => AttributeType::Enum { values },
+                other if !values.is_empty() => {
+                    anyhow::bail!("--values applies to enum attributes, not {other}")
+                }
+                other => other,
+            };
+            let added = client
+                .add_attribute(AttributeDef {
+                    label: label.unwrap_or_else(|| key.clone()),
+                    key,
+                    attribute_type,
+                    required,
+                    identifier,
+                })
+                .await?;
+            println!("{}", describe_attribute(&added));
+        }
+        AttributesCommand::Set {
+            key,
+            required,
+            identifier,
+        } => {
+            if required.is_none() && identifier.is_none() {
+                anyhow::bail!(
+                    "nothing to change: give --required true|false and/or --identifier true|false"
+                );
+            }
+            let changed = client
+                .set_attribute(SetAttributeRequest {
+                    key,
+                    required,
+                    identifier,
+                })
+                .await?;
+            println!("{}", describe_attribute(&changed));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_attribute(attribute: &AttributeDef) -> String {
+    let mut flags = Vec::new();
+    if attribute.required {
+        flags.push("required");
+    }
+    if attribute.identifier {
+        flags.push("identifier");
+    }
+    let kind = match &attribute.attribute_type {
+        AttributeType::Enum { values } => format!("enum({})", values.join(",")),
+        other => other.to_string(),
+    };
+    format!(
+        "{}\t{}\t{}\t{}",
+        attribute.key,
+        kind,
+        flags.join(","),
+        attribute.label
+    )
+}
+
+async fn export(
+    client: &Client,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut sink = open_output(output.as_deref())?;
+    let mut failure: Option<anyhow::Error> = None;
+    match format {
+        ExportFormat::Jsonl => {
+            client
+                .export_contacts(|contact| {
+                    let written = serde_json::to_writer(&mut sink, &contact)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|()| sink.write_all(b"\n").map_err(anyhow::Error::from));
+                    if let Err(error) = written {
+                        failure.get_or_insert(error);
+                    }
+                })
+                .await?;
+        }
+        ExportFormat::Csv => {
+            let keys: Vec<String> = client
+                .attributes()
+                .await?
+                .into_iter()
+                .map(|attribute| attribute.key)
+                .collect();
+            let mut writer = csv::Writer::from_writer(sink);
+            let mut header = vec![
+                "id".to_string(),
+                "type".to_string(),
+                "category".to_string(),
+                "tags".to_string(),
+            ];
+            header.extend(keys.iter().cloned());
+            writer.write_record(&header)?;
+            client
+                .export_contacts(|contact| {
+                    let mut record = vec![
+                        contact.id.to_string(),
+                        contact.contact_type.clone().unwrap_or_default(),
+                        contact.category.clone().unwrap_or_default(),
+                        contact.tags.join("|"),
+                    ];
+                    record.extend(
+                        keys.iter()
+                            .map(|key| contact.attributes.get(key).cloned().unwrap_or_default()),
+                    );
+                    if let Err(error) = writer.write_record(&record) {
+                        failure.get_or_insert(error.into());
+                    }
+                })
+                .await?;
+            sink = writer
+                .into_inner()
+                .map_err(|error| anyhow::anyhow!("writing the export: {error}"))?;
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error.context("writing the export"));
+    }
+    sink.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
+}
