@@ -1,1 +1,39 @@
-//! integration tests
+//! Integration tests: the three services against the real NATS (JetStream) and PostgreSQL,
+//! each test in its own namespace and account. One binary, a module per flow.
+
+mod bad_input;
+mod cli;
+mod import;
+mod policies;
+mod replicas;
+
+use std::collections::BTreeMap;
+
+use contact_contract::{ExportedContact, ImportOptions};
+use contact_core::mapping::ColumnMapping;
+use contact_core::merge::DuplicatePolicy;
+
+/// Import options with a policy and `--map` entries given as "COLUMN=ATTRIBUTE".
+pub fn options(policy: DuplicatePolicy, mappings: &[&str]) -> ImportOptions {
+    ImportOptions {
+        mappings: mappings
+            .iter()
+            .map(|mapping| mapping.parse::<ColumnMapping>().expect("a valid mapping"))
+            .collect(),
+        policy,
+        ..ImportOptions::default()
+    }
+}
+
+/// Contacts by email, for comparing data without ids and times.
+pub fn by_email(contacts: &[ExportedContact]) -> BTreeMap<String, BTreeMap<String, String>> {
+    contacts
+        .iter()
+        .map(|contact| {
+            (
+                contact.attributes["email"].clone(),
+                contact.attributes.clone(),
+            )
+        })
+        .collect()
+}

@@ -103,11 +103,7 @@ impl MessageHandler for RequestHandler {
     async fn handle(&self, message: &Message) -> Outcome {
         let request: ImportRequest = match serde_json::from_slice(&message.payload) {
             Ok(request) => request,
-            Err(error) => {
-                return Outcome::Reject {
-                    reason: format!("unreadable import request: {error}"),
-                }
-            }
+            Err(error) => return self.refuse_unreadable(message, &error).await,
         };
         let expected_subject = self.namespace.import_subject(
             ImportSubjectKind::Start,
@@ -204,6 +200,31 @@ impl RequestHandler {
                 Ok(Outcome::Done)
             }
             Err(SplitError::Transient(error)) => Err(error),
+        }
+    }
+
+    /// Reports an unreadable request on its import (its subject names account and import),
+    /// so that whoever sent it sees why through status and the summary event.
+    async fn refuse_unreadable(&self, message: &Message, error: &serde_json::Error) -> Outcome {
+        let reason = format!("the import request cannot be read: {error}");
+        let Some((account, import_id, ImportSubjectKind::Start)) =
+            self.namespace.parse_import_subject(&message.subject)
+        else {
+            return Outcome::Reject { reason };
+        };
+        let placeholder = ImportRequest {
+            schema: contact_contract::SCHEMA_VERSION,
+            account,
+            import_id,
+            object_name: String::new(),
+            file_name: None,
+            options: Default::default(),
+        };
+        match self.reject(&placeholder, reason.clone()).await {
+            Ok(()) => Outcome::Reject { reason },
+            Err(error) => Outcome::RetryLater {
+                reason: format!("{error:#}"),
+            },
         }
     }
 

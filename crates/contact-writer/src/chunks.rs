@@ -1,11 +1,13 @@
 //! Applying validated chunks strictly in file order, whichever replica receives them and in
 //! whatever order they arrive.
 //!
-//! A chunk whose turn has come is applied at once; any other waits in `pending_chunks`. After
-//! every commit the replica drains: under the import's row lock (skipped if another replica
-//! holds it) it applies the next waiting chunk until the next one is missing. The holder
-//! checks for the next chunk once more after releasing the lock, so a chunk stashed while it
-//! held the lock is never left behind; a replica that dies mid-drain is covered by the sweep.
+//! A chunk whose turn has come is applied at once; any other waits in `pending_chunks`. Only
+//! the holder of the import's *turn* (a session-level advisory lock) applies chunks and
+//! publishes the import's events, so events come out in order and each is published after
+//! the commit it describes: a client that sees the summary finds every contact written. The
+//! holder looks for more work once more after giving the turn back, so a chunk stashed while
+//! it held the turn is never left behind; a replica that dies mid-drain is covered by the
+//! sweep (its turn ends with its connection).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,21 +18,102 @@ use contact_contract::{AccountId, ImportEventKind, ImportId, ImportState, Valida
 use contact_core::merge::{match_keys, plan_merge, MergeOptions};
 use contact_core::validate::RowError;
 use contact_runtime::Shutdown;
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire as _, PgConnection, Postgres};
 
-use crate::imports::{self, ImportRow, LockWait};
+use crate::imports::{self, ImportRow};
 use crate::{accounts, contacts, events, Writer};
 
 /// What became of a received chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkDisposition {
     Applied,
-    /// Arrived before its turn (or while another replica was applying): it waits in the table.
+    /// Arrived before its turn (or while another replica held the turn): it waits in the table.
     Stashed,
     /// Applied before: a redelivery.
     AlreadyApplied,
     /// The import is over (completed, failed or cancelled): nothing more is written.
     ImportClosed,
+}
+
+/// The right to apply an import's chunks and publish its events: a session-level advisory
+/// lock held on a dedicated connection. Dropped without [`ImportTurn::give_back`] (an error
+/// path), it closes the connection, which ends the lock.
+pub struct ImportTurn {
+    connection: Option<PoolConnection<Postgres>>,
+    account: AccountId,
+    import: ImportId,
+}
+
+const TURN_KEY: &str = "hashtextextended('import-turn:' || $1 || '/' || $2, 0)";
+
+impl ImportTurn {
+    /// Takes the turn if nobody holds it.
+    pub async fn try_take(
+        writer: &Writer,
+        account: &AccountId,
+        import: &ImportId,
+    ) -> anyhow::Result<Option<Self>> {
+        let mut connection = writer.pool.acquire().await?;
+        let taken: bool = sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock({TURN_KEY})"))
+            .bind(account.as_str())
+            .bind(import.as_str())
+            .fetch_one(&mut *connection)
+            .await?;
+        Ok(taken.then(|| Self::holding(connection, account, import)))
+    }
+
+    /// Waits for the turn.
+    pub async fn take(
+        writer: &Writer,
+        account: &AccountId,
+        import: &ImportId,
+    ) -> anyhow::Result<Self> {
+        let mut connection = writer.pool.acquire().await?;
+        sqlx::query(&format!("SELECT pg_advisory_lock({TURN_KEY})"))
+            .bind(account.as_str())
+            .bind(import.as_str())
+            .execute(&mut *connection)
+            .await?;
+        Ok(Self::holding(connection, account, import))
+    }
+
+    fn holding(
+        connection: PoolConnection<Postgres>,
+        account: &AccountId,
+        import: &ImportId,
+    ) -> Self {
+        Self {
+            connection: Some(connection),
+            account: account.clone(),
+            import: import.clone(),
+        }
+    }
+
+    fn connection(&mut self) -> &mut PgConnection {
+        self.connection
+            .as_mut()
+            .expect("a turn holds its connection until given back")
+    }
+
+    pub async fn give_back(mut self) -> anyhow::Result<()> {
+        let mut connection = self.connection.take().expect("a turn is given back once");
+        sqlx::query(&format!("SELECT pg_advisory_unlock({TURN_KEY})"))
+            .bind(self.account.as_str())
+            .bind(self.import.as_str())
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for ImportTurn {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            // Not given back: close the session so that PostgreSQL ends the lock.
+            drop(connection.detach());
+        }
+    }
 }
 
 /// Takes one validated chunk: applies it if its turn has come, stashes it otherwise, then
@@ -41,42 +124,77 @@ pub async fn receive(
     payload: &[u8],
 ) -> anyhow::Result<ChunkDisposition> {
     let (account, import) = (&chunk.account, &chunk.import_id);
-    let mut transaction = writer.pool.begin().await?;
-    let locked = imports::lock(&mut transaction, account, import, LockWait::SkipIfBusy).await?;
-    let turn = i64::from(chunk.chunk_index);
-    let disposition = match &locked {
-        Some(row) if row.state().is_terminal() => ChunkDisposition::ImportClosed,
-        Some(row) if turn < i64::from(row.next_chunk) => ChunkDisposition::AlreadyApplied,
-        Some(row) if turn == i64::from(row.next_chunk) => {
-            apply(writer, &mut transaction, row, chunk).await?;
-            ChunkDisposition::Applied
+    if let Some(row) = imports::load(&mut *writer.pool.acquire().await?, account, import).await? {
+        if row.state().is_terminal() {
+            return Ok(ChunkDisposition::ImportClosed);
         }
-        // Not its turn, the import not registered yet, or another replica holds the lock.
-        _ => {
-            stash(&mut transaction, chunk, payload).await?;
-            ChunkDisposition::Stashed
-        }
-    };
-    transaction.commit().await.context("committing the chunk")?;
-    if matches!(
-        disposition,
-        ChunkDisposition::Applied | ChunkDisposition::Stashed
-    ) {
-        if let Err(error) = drain(writer, account, import).await {
-            // The chunk itself is safe; the sweep will apply what is waiting.
-            tracing::warn!(%account, %import, error = format!("{error:#}"), "draining waiting chunks failed");
+        if i64::from(chunk.chunk_index) < i64::from(row.next_chunk) {
+            return Ok(ChunkDisposition::AlreadyApplied);
         }
     }
+    let Some(mut turn) = ImportTurn::try_take(writer, account, import).await? else {
+        // Another replica is applying this import's chunks; it will find this one.
+        let mut connection = writer.pool.acquire().await?;
+        stash(&mut connection, chunk, payload).await?;
+        drain(writer, account, import).await?;
+        return Ok(ChunkDisposition::Stashed);
+    };
+    let disposition = apply_or_stash(writer, &mut turn, chunk, payload).await?;
+    drain_holding(writer, &mut turn).await?;
+    turn.give_back().await?;
+    drain(writer, account, import).await?;
     Ok(disposition)
 }
 
-/// Applies waiting chunks of the import in order while the next one is there.
+async fn apply_or_stash(
+    writer: &Writer,
+    turn: &mut ImportTurn,
+    chunk: &ValidatedChunk,
+    payload: &[u8],
+) -> anyhow::Result<ChunkDisposition> {
+    let mut transaction = turn.connection().begin().await?;
+    let row = imports::lock(&mut transaction, &chunk.account, &chunk.import_id).await?;
+    let turn_index = i64::from(chunk.chunk_index);
+    match row {
+        Some(row) if row.state().is_terminal() => Ok(ChunkDisposition::ImportClosed),
+        Some(row) if turn_index < i64::from(row.next_chunk) => Ok(ChunkDisposition::AlreadyApplied),
+        Some(row) if turn_index == i64::from(row.next_chunk) => {
+            let applied = apply(&mut transaction, &row, chunk).await?;
+            transaction.commit().await.context("committing the chunk")?;
+            announce(writer, &applied).await?;
+            Ok(ChunkDisposition::Applied)
+        }
+        // Not its turn yet, or the import is not registered yet.
+        _ => {
+            stash(&mut transaction, chunk, payload).await?;
+            transaction.commit().await.context("stashing the chunk")?;
+            Ok(ChunkDisposition::Stashed)
+        }
+    }
+}
+
+/// Applies what is ready for the import, if no other replica is doing it already.
 pub async fn drain(writer: &Writer, account: &AccountId, import: &ImportId) -> anyhow::Result<()> {
     loop {
-        let mut transaction = writer.pool.begin().await?;
-        let Some(row) =
-            imports::lock(&mut transaction, account, import, LockWait::SkipIfBusy).await?
-        else {
+        let Some(mut turn) = ImportTurn::try_take(writer, account, import).await? else {
+            return Ok(());
+        };
+        drain_holding(writer, &mut turn).await?;
+        turn.give_back().await?;
+        // Work may have arrived while we held the turn and its sender found it taken.
+        if !work_is_waiting(writer, account, import).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// While holding the turn: applies stashed chunks in order, and closes the import when the
+/// last one is in.
+pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Result<()> {
+    let (account, import) = (turn.account.clone(), turn.import.clone());
+    loop {
+        let mut transaction = turn.connection().begin().await?;
+        let Some(row) = imports::lock(&mut transaction, &account, &import).await? else {
             return Ok(());
         };
         if row.state() != ImportState::Running {
@@ -90,45 +208,62 @@ pub async fn drain(writer: &Writer, account: &AccountId, import: &ImportId) -> a
         .bind(row.next_chunk)
         .fetch_optional(&mut *transaction)
         .await?;
-        let Some(payload) = waiting else {
-            transaction.commit().await?;
-            // Look once more without the lock: a chunk stashed while we held it is ours.
-            if next_chunk_is_waiting(writer, account, import).await? {
-                continue;
-            }
-            return Ok(());
-        };
-        let chunk: ValidatedChunk =
-            serde_json::from_slice(&payload).context("reading a stashed chunk")?;
-        apply(writer, &mut transaction, &row, &chunk).await?;
-        sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2 AND chunk_index = $3")
-            .bind(account.as_str())
-            .bind(import.as_str())
-            .bind(row.next_chunk)
-            .execute(&mut *transaction)
-            .await?;
-        transaction
-            .commit()
-            .await
-            .context("committing a stashed chunk")?;
+        if let Some(payload) = waiting {
+            let chunk: ValidatedChunk =
+                serde_json::from_slice(&payload).context("reading a stashed chunk")?;
+            let applied = apply(&mut transaction, &row, &chunk).await?;
+            sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2 AND chunk_index = $3")
+                .bind(account.as_str())
+                .bind(import.as_str())
+                .bind(row.next_chunk)
+                .execute(&mut *transaction)
+                .await?;
+            transaction
+                .commit()
+                .await
+                .context("committing a stashed chunk")?;
+            announce(writer, &applied).await?;
+            continue;
+        }
+        if row.all_chunks_applied() {
+            let completed = imports::complete(&mut transaction, &row).await?;
+            transaction.commit().await.context("closing the import")?;
+            announce(writer, &completed).await?;
+        }
+        return Ok(());
     }
 }
 
-async fn next_chunk_is_waiting(
+async fn work_is_waiting(
     writer: &Writer,
     account: &AccountId,
     import: &ImportId,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (
-             SELECT 1 FROM imports i JOIN pending_chunks p
-               ON p.account_id = i.account_id AND p.import_id = i.import_id AND p.chunk_index = i.next_chunk
-             WHERE i.account_id = $1 AND i.import_id = $2 AND i.status = 'running')",
+             SELECT 1 FROM imports i
+             WHERE i.account_id = $1 AND i.import_id = $2 AND i.status = 'running'
+               AND (i.next_chunk >= i.chunks_total
+                    OR EXISTS (SELECT 1 FROM pending_chunks p
+                               WHERE p.account_id = i.account_id AND p.import_id = i.import_id
+                                 AND p.chunk_index = i.next_chunk)))",
     )
     .bind(account.as_str())
     .bind(import.as_str())
     .fetch_one(&writer.pool)
     .await
+}
+
+/// Publishes the event for a committed change: the summary once the import is over,
+/// progress otherwise. Called only by the turn's holder, after the commit.
+async fn announce(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
+    if row.state().is_terminal() {
+        tracing::info!(account = %row.account_id, import = %row.import_id, rows = row.to_status().rows_total, "import finished");
+        events::publish(writer, row, ImportEventKind::Summary, "summary").await
+    } else {
+        let what = format!("chunk.{}", row.next_chunk - 1);
+        events::publish(writer, row, ImportEventKind::Progress, &what).await
+    }
 }
 
 async fn stash(
@@ -150,14 +285,14 @@ async fn stash(
 }
 
 /// Applies one chunk inside the caller's transaction, which holds the import's row lock and
-/// is the chunk's turn: contacts, row errors, counters, the next chunk number, and the
-/// progress event (or the summary, when it was the last chunk) all commit together.
+/// is the chunk's turn: contacts, row errors, counters and the next chunk number commit
+/// together; when it was the last chunk, the import is closed in the same transaction.
+/// Returns the import as it will be after the commit.
 async fn apply(
-    writer: &Writer,
     transaction: &mut PgConnection,
     row: &ImportRow,
     chunk: &ValidatedChunk,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ImportRow> {
     let (account, import) = (&chunk.account, &chunk.import_id);
     let request = &row.request.0;
     let match_on = match &row.plan {
@@ -199,14 +334,10 @@ async fn apply(
     )
     .await?;
     if applied.all_chunks_applied() {
-        let completed = imports::complete(transaction, &applied).await?;
-        events::publish(writer, &completed, ImportEventKind::Summary, "summary").await?;
-        tracing::info!(%account, %import, rows = completed.to_status().rows_total, "import completed");
+        Ok(imports::complete(transaction, &applied).await?)
     } else {
-        let what = format!("chunk.{}", chunk.chunk_index);
-        events::publish(writer, &applied, ImportEventKind::Progress, &what).await?;
+        Ok(applied)
     }
-    Ok(())
 }
 
 async fn insert_row_errors(
@@ -240,22 +371,6 @@ async fn insert_row_errors(
     Ok(())
 }
 
-/// Closes the import if every chunk is applied: used when the file's totals arrive after the
-/// last chunk. The caller holds the row lock.
-pub async fn complete_if_done(
-    writer: &Writer,
-    transaction: &mut PgConnection,
-    row: &ImportRow,
-) -> anyhow::Result<bool> {
-    if row.state() != ImportState::Running || !row.all_chunks_applied() {
-        return Ok(false);
-    }
-    let completed = imports::complete(transaction, row).await?;
-    events::publish(writer, &completed, ImportEventKind::Summary, "summary").await?;
-    tracing::info!(account = %row.account_id, import = %row.import_id, "import completed");
-    Ok(true)
-}
-
 /// Every `every`, applies chunks left waiting (their receiver stopped before draining) and
 /// removes stashed chunks that can never be applied (a redelivery of an applied chunk, or a
 /// chunk of a closed import).
@@ -283,9 +398,12 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     .execute(&writer.pool)
     .await?;
     let ready: Vec<(String, String)> = sqlx::query_as(
-        "SELECT i.account_id, i.import_id FROM imports i JOIN pending_chunks p
-           ON p.account_id = i.account_id AND p.import_id = i.import_id AND p.chunk_index = i.next_chunk
-         WHERE i.status = 'running'",
+        "SELECT i.account_id, i.import_id FROM imports i
+         WHERE i.status = 'running'
+           AND (i.next_chunk >= i.chunks_total
+                OR EXISTS (SELECT 1 FROM pending_chunks p
+                           WHERE p.account_id = i.account_id AND p.import_id = i.import_id
+                             AND p.chunk_index = i.next_chunk))",
     )
     .fetch_all(&writer.pool)
     .await?;

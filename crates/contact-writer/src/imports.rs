@@ -33,15 +33,6 @@ pub struct ImportRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// How to wait for an import's row lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockWait {
-    /// Wait for the holder to commit.
-    Block,
-    /// Return nothing if another transaction holds it: that one is already doing the work.
-    SkipIfBusy,
-}
-
 impl ImportRow {
     pub fn state(&self) -> ImportState {
         ImportState::parse(&self.status).unwrap_or(ImportState::Failed)
@@ -104,17 +95,8 @@ pub async fn lock(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
-    wait: LockWait,
 ) -> sqlx::Result<Option<ImportRow>> {
-    let sql = match wait {
-        LockWait::Block => {
-            "SELECT * FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE"
-        }
-        LockWait::SkipIfBusy => {
-            "SELECT * FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE SKIP LOCKED"
-        }
-    };
-    sqlx::query_as(sql)
+    sqlx::query_as("SELECT * FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE")
         .bind(account.as_str())
         .bind(import.as_str())
         .fetch_optional(connection)

@@ -11,8 +11,8 @@ use contact_runtime::{MessageHandler, Outcome};
 use serde::de::DeserializeOwned;
 use tracing::Instrument as _;
 
-use crate::chunks::{self, ChunkDisposition};
-use crate::imports::{self, LockWait};
+use crate::chunks::{self, ChunkDisposition, ImportTurn};
+use crate::imports;
 use crate::{accounts, events, Writer};
 
 pub struct PipelineHandler {
@@ -102,15 +102,23 @@ impl PipelineHandler {
                 plan,
                 file_bytes,
             } => {
-                let mut transaction = writer.pool.begin().await?;
-                accounts::ensure_account(&mut transaction, account).await?;
-                let inserted =
-                    imports::insert_running(&mut transaction, &request, &plan, file_bytes).await?;
+                // Hold the turn so that "started" precedes every progress event.
+                let mut turn = ImportTurn::take(writer, account, import).await?;
+                let inserted = {
+                    let mut transaction = writer.pool.begin().await?;
+                    accounts::ensure_account(&mut transaction, account).await?;
+                    let inserted =
+                        imports::insert_running(&mut transaction, &request, &plan, file_bytes)
+                            .await?;
+                    transaction.commit().await?;
+                    inserted
+                };
                 if let Some(row) = &inserted {
                     events::publish(writer, row, ImportEventKind::Started, "started").await?;
                 }
-                transaction.commit().await?;
                 // Chunks may have arrived before the import was registered.
+                chunks::drain_holding(writer, &mut turn).await?;
+                turn.give_back().await?;
                 chunks::drain(writer, account, import).await?;
                 Ok(if inserted.is_some() {
                     Outcome::Done
@@ -138,9 +146,7 @@ impl PipelineHandler {
                 cut_short,
             } => {
                 let mut transaction = writer.pool.begin().await?;
-                let Some(row) =
-                    imports::lock(&mut transaction, account, import, LockWait::Block).await?
-                else {
+                let Some(row) = imports::lock(&mut transaction, account, import).await? else {
                     return Ok(Outcome::RetryLater {
                         reason: "the import is not registered yet".to_string(),
                     });
@@ -148,7 +154,7 @@ impl PipelineHandler {
                 if row.state().is_terminal() || row.chunks_total.is_some() {
                     return Ok(Outcome::Duplicate);
                 }
-                let row = imports::set_file_totals(
+                imports::set_file_totals(
                     &mut transaction,
                     &row,
                     chunks_total,
@@ -156,10 +162,9 @@ impl PipelineHandler {
                     cut_short.as_deref(),
                 )
                 .await?;
-                if !chunks::complete_if_done(writer, &mut transaction, &row).await? {
-                    events::publish(writer, &row, ImportEventKind::Progress, "file-read").await?;
-                }
                 transaction.commit().await?;
+                // Closes the import if its last chunk was applied before the totals arrived.
+                chunks::drain(writer, account, import).await?;
                 Ok(Outcome::Done)
             }
         }

@@ -1,0 +1,227 @@
+//! The contact-import CLI as scripts use it: its outputs, exit codes and messages.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use contact_tests::TestSystem;
+
+/// The CLI binary built next to this test binary (`cargo build --workspace --bins`).
+fn cli_binary() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = profile_dir.join(format!("contact-import{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        binary.display()
+    );
+    binary
+}
+
+async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
+    tokio::process::Command::new(cli_binary())
+        .args([
+            "--nats-url",
+            &system.nats_url,
+            "--account",
+            system.account.as_str(),
+        ])
+        .args(arguments)
+        .env("CONTACT_IMPORT_NAMESPACE", &system.namespace_name)
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn import_follow_json_ends_with_the_summary_object_and_exit_zero() {
+    let system = TestSystem::start().await;
+    let file = system.file(
+        "cli.csv",
+        "E-mail,City\na@example.com,Kraków\nnot-an-email,Gdańsk\n",
+    );
+    let path = file.to_str().expect("utf-8 path");
+    let output = cli(
+        &system,
+        &[
+            "import",
+            path,
+            "--map",
+            "E-mail=email",
+            "--tag",
+            "cli",
+            "--follow",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let import_id = lines.first().expect("the import id first");
+    let summary: serde_json::Value =
+        serde_json::from_str(lines.last().expect("a last line")).expect("JSON");
+    assert_eq!(summary["import_id"], *import_id);
+    assert_eq!(summary["account"], system.account.as_str());
+    assert_eq!(summary["status"], "completed");
+    for (field, value) in [
+        ("rows_total", 2),
+        ("created", 1),
+        ("linked", 0),
+        ("duplicated", 0),
+        ("skipped", 0),
+        ("failed", 1),
+    ] {
+        assert_eq!(summary[field], value, "{field}");
+    }
+    assert_eq!(summary["unmapped_columns"], serde_json::json!([]));
+    assert!(summary.get("error").is_some());
+
+    let errors_path = system.scratch_path("errors.csv");
+    let errors = cli(
+        &system,
+        &[
+            "errors",
+            import_id,
+            "-o",
+            errors_path.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert!(errors.status.success(), "{}", stderr(&errors));
+    let written = std::fs::read_to_string(&errors_path).expect("errors file");
+    assert!(
+        written.starts_with("line,column,value,reason\n3,E-mail,not-an-email,"),
+        "{written}"
+    );
+
+    let export = cli(&system, &["contacts", "export", "--format", "jsonl"]).await;
+    let contact: serde_json::Value =
+        serde_json::from_str(stdout(&export).trim()).expect("one JSON line");
+    assert_eq!(contact["attributes"]["email"], "a@example.com");
+    assert_eq!(contact["tags"], serde_json::json!(["cli"]));
+    assert!(
+        contact["id"].is_i64()
+            && contact.get("type").is_some()
+            && contact.get("category").is_some()
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_mapping_or_policy_fails_at_once_with_a_message_naming_it() {
+    let system = TestSystem::start().await;
+    let path = system.file("wrong.csv", "mail,city\na@example.com,Kraków\n");
+    let path = path.to_str().expect("utf-8 path");
+
+    let unmapped = cli(&system, &["import", path]).await;
+    assert_eq!(unmapped.status.code(), Some(2));
+    assert!(
+        stderr(&unmapped).contains("\"email\""),
+        "{}",
+        stderr(&unmapped)
+    );
+
+    let unknown = cli(&system, &["import", path, "--map", "mail=emial"]).await;
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("\"emial\""),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let policy = cli(
+        &system,
+        &[
+            "import",
+            path,
+            "--map",
+            "mail=email",
+            "--duplicates",
+            "merge",
+        ],
+    )
+    .await;
+    assert!(!policy.status.success());
+    assert!(stderr(&policy).contains("merge"), "{}", stderr(&policy));
+    assert!(system.contacts().await.is_empty());
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_nats_is_named_in_one_line() {
+    let output = tokio::process::Command::new(cli_binary())
+        .args(["--nats-url", "nats://127.0.0.1:1", "attributes", "list"])
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot reach NATS at nats://127.0.0.1:1"),
+        "{message}"
+    );
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+}
+
+#[tokio::test]
+async fn attributes_can_be_added_and_flagged_from_the_cli() {
+    let system = TestSystem::start().await;
+    let added = cli(
+        &system,
+        &[
+            "attributes",
+            "add",
+            "segment",
+            "--type",
+            "enum",
+            "--values",
+            "A,B",
+            "--required",
+        ],
+    )
+    .await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let set = cli(
+        &system,
+        &[
+            "attributes",
+            "set",
+            "segment",
+            "--required",
+            "false",
+            "--identifier",
+            "true",
+        ],
+    )
+    .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    let listed = cli(&system, &["attributes", "list", "--json"]).await;
+    let attributes: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
+    let segment = attributes
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|attribute| attribute["key"] == "segment")
+        .expect("segment listed");
+    assert_eq!(
+        segment["attribute_type"],
+        serde_json::json!({"type": "enum", "values": ["A", "B"]})
+    );
+    assert_eq!(
+        (segment["required"].clone(), segment["identifier"].clone()),
+        (false.into(), true.into())
+    );
+    system.stop().await;
+}
