@@ -1,7 +1,7 @@
 //! The NATS contract of contact-import: every subject, stream, consumer, bucket and wire type.
 //!
 //! No other crate spells a subject or a stream name; services and clients ask a [`Namespace`]
-//! for them. Every message body is JSON with a `schema` field ([`SCHEMA_VERSION`]) so that a
+//! for them. Every pipeline message and event is JSON with a `schema` field ([`SCHEMA_VERSION`]) so that a
 //! reader can refuse what it does not understand instead of misreading it.
 
 pub mod api;

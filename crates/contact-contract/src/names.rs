@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// An identifier that does not fit in a subject token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} \"{value}\": use 1 to 64 letters, digits, '-' or '_'")]
+#[error("invalid {what} \"{value}\": use 1 to 64 letters, digits, '-' or '_' (a namespace: lower-case letters and digits)")]
 pub struct InvalidName {
     pub what: &'static str,
     pub value: String,
@@ -126,11 +126,22 @@ impl ImportSubjectKind {
 }
 
 impl Namespace {
+    /// Lower-case letters and digits only, so that subject and stream names map one to one.
     pub fn new(name: &str) -> Result<Self, InvalidName> {
-        check_token("namespace", name)?;
+        let fits = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit());
+        if !fits {
+            return Err(InvalidName {
+                what: "namespace",
+                value: name.to_string(),
+            });
+        }
         Ok(Self {
             subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
-            stream_prefix: name.to_ascii_uppercase().replace('-', "_"),
+            stream_prefix: name.to_ascii_uppercase(),
         })
     }
 
@@ -328,9 +339,12 @@ mod tests {
 
     #[test]
     fn namespaces_give_disjoint_stream_names() {
-        let first = Namespace::new("t-1").expect("valid");
+        let first = Namespace::new("t1").expect("valid");
         let second = Namespace::default();
-        assert_eq!(first.chunks_stream(), "T_1_IMPORT_CHUNKS");
+        assert_eq!(first.chunks_stream(), "T1_IMPORT_CHUNKS");
         assert_ne!(first.chunks_stream(), second.chunks_stream());
+        for clashing in ["t-1", "t_1", "T1", ""] {
+            assert!(Namespace::new(clashing).is_err(), "{clashing}");
+        }
     }
 }

@@ -103,20 +103,34 @@ impl MessageHandler for RequestHandler {
     async fn handle(&self, message: &Message) -> Outcome {
         let request: ImportRequest = match serde_json::from_slice(&message.payload) {
             Ok(request) => request,
-            Err(error) => return self.refuse_unreadable(message, &error).await,
+            Err(error) => {
+                return self
+                    .refuse(
+                        message,
+                        format!("the import request cannot be read: {error}"),
+                    )
+                    .await
+            }
         };
+        if request.schema != contact_contract::SCHEMA_VERSION {
+            let reason = format!(
+                "the import request has schema {}; this service reads {}",
+                request.schema,
+                contact_contract::SCHEMA_VERSION
+            );
+            return self.refuse(message, reason).await;
+        }
         let expected_subject = self.namespace.import_subject(
             ImportSubjectKind::Start,
             &request.account,
             &request.import_id,
         );
         if message.subject.as_str() != expected_subject {
-            return Outcome::Reject {
-                reason: format!(
-                    "request for {}/{} arrived on {}",
-                    request.account, request.import_id, message.subject
-                ),
-            };
+            let reason = format!(
+                "the request names {}/{} but was sent on another import's subject",
+                request.account, request.import_id
+            );
+            return self.refuse(message, reason).await;
         }
         let span = tracing::info_span!("ingest", account = %request.account, import_id = %request.import_id);
         // Reading a large file outlasts the ack wait; keep the request ours meanwhile.
@@ -203,10 +217,9 @@ impl RequestHandler {
         }
     }
 
-    /// Reports an unreadable request on its import (its subject names account and import),
-    /// so that whoever sent it sees why through status and the summary event.
-    async fn refuse_unreadable(&self, message: &Message, error: &serde_json::Error) -> Outcome {
-        let reason = format!("the import request cannot be read: {error}");
+    /// Reports a request that cannot run on the import its subject names, so that whoever sent
+    /// it sees why through status and the summary event.
+    async fn refuse(&self, message: &Message, reason: String) -> Outcome {
         let Some((account, import_id, ImportSubjectKind::Start)) =
             self.namespace.parse_import_subject(&message.subject)
         else {

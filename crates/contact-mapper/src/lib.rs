@@ -86,6 +86,14 @@ impl MessageHandler for ChunkValidator {
                 }
             }
         };
+        if chunk.schema != contact_contract::SCHEMA_VERSION {
+            let reason = format!(
+                "raw chunk has schema {}; this mapper reads {}",
+                chunk.schema,
+                contact_contract::SCHEMA_VERSION
+            );
+            return Outcome::Reject { reason };
+        }
         let region: PhoneRegion = match chunk.phone_region.parse() {
             Ok(region) => region,
             Err(error) => {

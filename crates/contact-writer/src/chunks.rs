@@ -259,11 +259,19 @@ async fn work_is_waiting(
 async fn announce(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
     if row.state().is_terminal() {
         tracing::info!(account = %row.account_id, import = %row.import_id, rows = row.to_status().rows_total, "import finished");
-        events::publish(writer, row, ImportEventKind::Summary, "summary").await
+        publish_summary(writer, row).await
     } else {
         let what = format!("chunk.{}", row.next_chunk - 1);
         events::publish(writer, row, ImportEventKind::Progress, &what).await
     }
+}
+
+/// Publishes the summary of a closed import and records that it went out. Safe to repeat:
+/// JetStream drops a second summary of the same import.
+pub async fn publish_summary(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
+    events::publish(writer, row, ImportEventKind::Summary, "summary").await?;
+    imports::mark_summary_published(&mut *writer.pool.acquire().await?, row).await?;
+    Ok(())
 }
 
 async fn stash(
@@ -371,8 +379,8 @@ async fn insert_row_errors(
     Ok(())
 }
 
-/// Every `every`, applies chunks left waiting (their receiver stopped before draining) and
-/// removes stashed chunks that can never be applied (a redelivery of an applied chunk, or a
+/// Every `every`, applies chunks left waiting (their receiver stopped before draining),
+/// publishes summaries a crash held back, and removes stashed chunks that can never be applied (a redelivery of an applied chunk, or a
 /// chunk of a closed import).
 pub async fn sweep_forever(writer: Arc<Writer>, every: Duration, shutdown: Shutdown) {
     loop {
@@ -410,6 +418,16 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     for (account, import) in ready {
         let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
         drain(writer, &account, &import).await?;
+    }
+    // Summaries that a crash kept from going out after their commit.
+    let unannounced: Vec<ImportRow> = sqlx::query_as(
+        "SELECT * FROM imports WHERE status <> 'running' AND NOT summary_published
+         ORDER BY finished_at LIMIT 100",
+    )
+    .fetch_all(&writer.pool)
+    .await?;
+    for row in unannounced {
+        publish_summary(writer, &row).await?;
     }
     Ok(())
 }

@@ -216,3 +216,18 @@ pub async fn complete(connection: &mut PgConnection, row: &ImportRow) -> sqlx::R
     .fetch_one(connection)
     .await
 }
+
+/// Records that the import's summary event went out.
+pub async fn mark_summary_published(
+    connection: &mut PgConnection,
+    row: &ImportRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET summary_published = true WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(&row.account_id)
+    .bind(&row.import_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}

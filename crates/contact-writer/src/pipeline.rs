@@ -130,15 +130,14 @@ impl PipelineHandler {
                 let mut transaction = writer.pool.begin().await?;
                 accounts::ensure_account(&mut transaction, account).await?;
                 let inserted = imports::insert_failed(&mut transaction, &request, &reason).await?;
-                if let Some(row) = &inserted {
-                    events::publish(writer, row, ImportEventKind::Summary, "summary").await?;
-                }
                 transaction.commit().await?;
-                Ok(if inserted.is_some() {
-                    Outcome::Done
-                } else {
-                    Outcome::Duplicate
-                })
+                match inserted {
+                    Some(row) => {
+                        chunks::publish_summary(writer, &row).await?;
+                        Ok(Outcome::Done)
+                    }
+                    None => Ok(Outcome::Duplicate),
+                }
             }
             ControlEvent::Finished {
                 chunks_total,
