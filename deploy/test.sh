@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests of each crate and the integration tests against the real NATS
+# and PostgreSQL (started or installed first when missing).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash deploy/ensure-infra.sh
+# The CLI tests run the contact-import binary itself.
+cargo build --workspace --bins
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
