@@ -240,6 +240,16 @@ impl Namespace {
         format!("{}_IMPORT_UPLOADS", self.stream_prefix)
     }
 
+    /// The stream behind the uploads bucket (object store convention `OBJ_<bucket>`).
+    pub fn uploads_stream(&self) -> String {
+        format!("OBJ_{}", self.uploads_bucket())
+    }
+
+    /// The subject holding the chunks of one stored object (object store convention).
+    pub fn upload_chunk_subject(&self, object_nuid: &str) -> String {
+        format!("$O.{}.C.{object_nuid}", self.uploads_bucket())
+    }
+
     /// Every stream and bucket of the namespace, for tests and operators that remove one.
     pub fn all_streams(&self) -> Vec<String> {
         vec![
@@ -247,7 +257,7 @@ impl Namespace {
             self.chunks_stream(),
             self.records_stream(),
             self.events_stream(),
-            format!("OBJ_{}", self.uploads_bucket()),
+            self.uploads_stream(),
         ]
     }
 

@@ -7,6 +7,7 @@
 //! again.
 
 mod split;
+mod upload;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use contact_runtime::{connect, keep_in_progress, run_consumer, MessageHandler, O
 use tracing::Instrument as _;
 
 pub use split::{split_file, SplitError, SplitReport};
+pub use upload::UploadReader;
 
 /// How an ingest replica is configured (flags or environment).
 #[derive(Debug, Clone, Parser)]
@@ -174,24 +176,14 @@ impl RequestHandler {
             return Ok(Outcome::Duplicate);
         }
 
-        let object = match self.uploads.get(&request.object_name).await {
-            Ok(object) => object,
-            Err(error)
-                if error.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound =>
-            {
-                let reason = format!(
-                    "the uploaded file \"{}\" is not in the uploads bucket",
-                    request.object_name
-                );
-                self.reject(&request, reason).await?;
-                return Ok(Outcome::Done);
-            }
-            Err(error) => return Err(error).context("opening the uploaded file"),
+        let opened = UploadReader::open(&self.jetstream, &self.uploads, &self.namespace, &request.object_name).await?;
+        let Some(mut upload) = opened else {
+            let reason = format!("the uploaded file \"{}\" is not in the uploads bucket", request.object_name);
+            self.reject(&request, reason).await?;
+            return Ok(Outcome::Done);
         };
-        let file_bytes = object.info().size as u64;
         let split = split_file(
-            object,
-            file_bytes,
+            &mut upload,
             &request,
             &prepared.attributes,
             self.phone_region,

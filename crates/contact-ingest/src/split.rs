@@ -12,11 +12,11 @@ use contact_core::csv_parser::{ParsedRecord, RawRecord, RecordParser};
 use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
 use contact_core::validate::{PhoneRegion, RowError};
 use contact_runtime::publish::send_json;
-use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::upload::UploadReader;
 
 /// A record larger than this stops the read: almost always an unclosed quote.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
-const READ_BLOCK_BYTES: usize = 64 * 1024;
 /// Chunks published but not yet acknowledged by the stream.
 const PUBLISHES_IN_FLIGHT: usize = 16;
 
@@ -39,14 +39,14 @@ pub struct SplitReport {
 
 /// Reads `file` to the end and publishes its chunks, then the `Finished` control message.
 pub async fn split_file(
-    mut file: impl AsyncRead + Unpin,
-    file_bytes: u64,
+    file: &mut UploadReader,
     request: &ImportRequest,
     attributes: &[AttributeDef],
     phone_region: PhoneRegion,
     jetstream: &jetstream::Context,
     namespace: &Namespace,
 ) -> Result<SplitReport, SplitError> {
+    let file_bytes = file.size();
     let mut publisher = ChunkPublisher {
         jetstream,
         namespace,
@@ -59,7 +59,6 @@ pub async fn split_file(
         last_end_offset: 0,
     };
     let mut parser = RecordParser::new(b',', MAX_RECORD_BYTES);
-    let mut block = vec![0u8; READ_BLOCK_BYTES];
     let mut parsed = Vec::new();
     let mut plan: Option<MappingPlan> = None;
     let mut chunk = ChunkInProgress::default();
@@ -67,20 +66,18 @@ pub async fn split_file(
     let mut cut_short = None;
     let mut first_block = true;
     loop {
-        let read = file
-            .read(&mut block)
-            .await
-            .map_err(|error| anyhow::anyhow!("reading the uploaded file: {error}"))?;
-        if read == 0 {
-            parser.finish(&mut parsed);
-        } else {
-            if first_block && block[..read].contains(&0) {
-                return Err(SplitError::Rejected(
-                    "the file is not CSV text: it contains NUL bytes (a binary file?)".to_string(),
-                ));
+        let block = file.next_block().await?;
+        match &block {
+            None => parser.finish(&mut parsed),
+            Some(bytes) => {
+                if first_block && bytes.contains(&0) {
+                    return Err(SplitError::Rejected(
+                        "the file is not CSV text: it contains NUL bytes (a binary file?)".to_string(),
+                    ));
+                }
+                first_block = false;
+                parser.feed(bytes, &mut parsed);
             }
-            first_block = false;
-            parser.feed(&block[..read], &mut parsed);
         }
         for item in parsed.drain(..) {
             let Some(plan) = &plan else {
@@ -106,7 +103,7 @@ pub async fn split_file(
                 publisher.publish(std::mem::take(&mut chunk), plan).await?;
             }
         }
-        if read == 0 || parser.is_stopped() {
+        if block.is_none() || parser.is_stopped() {
             break;
         }
     }

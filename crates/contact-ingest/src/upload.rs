@@ -1,0 +1,81 @@
+//! Reading an uploaded file from the object store one stored chunk at a time.
+//!
+//! The client library's object reader subscribes to the whole object and lets the server push
+//! every chunk at once; when the reader is slower than the server (it parses and publishes as
+//! it goes), the undelivered chunks pile up in memory, up to the file's size. Here each chunk is
+//! fetched by a direct request when it is needed, so memory holds one chunk whatever the size.
+
+use async_nats::jetstream::{self, object_store::ObjectStore, stream::Stream};
+use bytes::Bytes;
+use contact_contract::Namespace;
+
+/// One uploaded file, read in order.
+pub struct UploadReader {
+    stream: Stream<()>,
+    chunk_subject: String,
+    next_sequence: u64,
+    chunks_left: usize,
+    bytes_read: u64,
+    size: u64,
+}
+
+impl UploadReader {
+    /// Opens the object; `None` when there is no such (undeleted) object.
+    pub async fn open(
+        jetstream: &jetstream::Context,
+        uploads: &ObjectStore,
+        namespace: &Namespace,
+        object_name: &str,
+    ) -> anyhow::Result<Option<Self>> {
+        let info = match uploads.info(object_name).await {
+            Ok(info) if !info.deleted => info,
+            Ok(_) => return Ok(None),
+            Err(error) if error.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(error) => return Err(anyhow::anyhow!("reading the upload's description: {error}")),
+        };
+        let stream = jetstream
+            .get_stream_no_info(namespace.uploads_stream())
+            .await
+            .map_err(|error| anyhow::anyhow!("opening the uploads stream: {error}"))?;
+        Ok(Some(Self {
+            stream,
+            chunk_subject: namespace.upload_chunk_subject(&info.nuid),
+            next_sequence: 1,
+            chunks_left: info.chunks,
+            bytes_read: 0,
+            size: info.size as u64,
+        }))
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next stored chunk of the file, or `None` at its end.
+    pub async fn next_block(&mut self) -> anyhow::Result<Option<Bytes>> {
+        if self.chunks_left == 0 {
+            anyhow::ensure!(
+                self.bytes_read == self.size,
+                "the upload is incomplete: {} of {} bytes stored",
+                self.bytes_read,
+                self.size
+            );
+            return Ok(None);
+        }
+        let message = self
+            .stream
+            .raw_message_builder()
+            .sequence(self.next_sequence)
+            .next_by_subject(self.chunk_subject.clone())
+            .send()
+            .await
+            .map_err(|error| anyhow::anyhow!("reading the upload at sequence {}: {error}", self.next_sequence))?;
+        self.next_sequence = message.sequence + 1;
+        self.chunks_left -= 1;
+        self.bytes_read += message.payload.len() as u64;
+        Ok(Some(message.payload))
+    }
+}
