@@ -154,8 +154,10 @@ async fn matching_on_another_identifier_finds_contacts_by_it() {
         )
         .await;
 
-    let mut by_external_id = ImportOptions::default();
-    by_external_id.match_on = vec!["external_id".into()];
+    let by_external_id = ImportOptions {
+        match_on: vec!["external_id".into()],
+        ..ImportOptions::default()
+    };
     let summary = system
         .import(
             "email,external_id,city\nnew@example.com,E-1,Gdańsk\n",

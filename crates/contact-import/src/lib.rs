@@ -50,7 +50,7 @@ pub struct Client {
 /// What a follower sees while an import runs.
 #[derive(Debug, Clone)]
 pub enum FollowUpdate {
-    Event(ImportEvent),
+    Event(Box<ImportEvent>),
     /// No event for a while (the import may be queued with no service running).
     Quiet {
         waited: Duration,
@@ -227,7 +227,7 @@ impl Client {
                     };
                     let summary =
                         (event.kind == ImportEventKind::Summary).then(|| event.import.clone());
-                    on_update(FollowUpdate::Event(event));
+                    on_update(FollowUpdate::Event(Box::new(event)));
                     if let Some(summary) = summary {
                         return Ok(summary);
                     }

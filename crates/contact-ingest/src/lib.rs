@@ -176,9 +176,18 @@ impl RequestHandler {
             return Ok(Outcome::Duplicate);
         }
 
-        let opened = UploadReader::open(&self.jetstream, &self.uploads, &self.namespace, &request.object_name).await?;
+        let opened = UploadReader::open(
+            &self.jetstream,
+            &self.uploads,
+            &self.namespace,
+            &request.object_name,
+        )
+        .await?;
         let Some(mut upload) = opened else {
-            let reason = format!("the uploaded file \"{}\" is not in the uploads bucket", request.object_name);
+            let reason = format!(
+                "the uploaded file \"{}\" is not in the uploads bucket",
+                request.object_name
+            );
             self.reject(&request, reason).await?;
             return Ok(Outcome::Done);
         };

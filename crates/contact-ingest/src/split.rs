@@ -72,7 +72,8 @@ pub async fn split_file(
             Some(bytes) => {
                 if first_block && bytes.contains(&0) {
                     return Err(SplitError::Rejected(
-                        "the file is not CSV text: it contains NUL bytes (a binary file?)".to_string(),
+                        "the file is not CSV text: it contains NUL bytes (a binary file?)"
+                            .to_string(),
                     ));
                 }
                 first_block = false;

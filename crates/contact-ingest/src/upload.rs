@@ -30,7 +30,9 @@ impl UploadReader {
         let info = match uploads.info(object_name).await {
             Ok(info) if !info.deleted => info,
             Ok(_) => return Ok(None),
-            Err(error) if error.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound => {
+            Err(error)
+                if error.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound =>
+            {
                 return Ok(None)
             }
             Err(error) => return Err(anyhow::anyhow!("reading the upload's description: {error}")),
@@ -72,7 +74,12 @@ impl UploadReader {
             .next_by_subject(self.chunk_subject.clone())
             .send()
             .await
-            .map_err(|error| anyhow::anyhow!("reading the upload at sequence {}: {error}", self.next_sequence))?;
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "reading the upload at sequence {}: {error}",
+                    self.next_sequence
+                )
+            })?;
         self.next_sequence = message.sequence + 1;
         self.chunks_left -= 1;
         self.bytes_read += message.payload.len() as u64;

@@ -222,7 +222,7 @@ async fn errors(
     }
     let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     // error_id follows file order: chunks are applied in order, each chunk's errors by line.
-    let rows: Vec<(i64, i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+    let rows: Vec<StoredRowError> = sqlx::query_as(
         "SELECT error_id, line, column_name, value, reason FROM row_errors
          WHERE account_id = $1 AND import_id = $2 AND error_id > $3
          ORDER BY error_id LIMIT $4",
@@ -235,18 +235,27 @@ async fn errors(
     .await
     .map_err(unavailable)?;
     let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|row| row.0))
+        .then(|| rows.last().map(|row| row.error_id))
         .flatten();
     let errors = rows
         .into_iter()
-        .map(|(_, line, column, value, reason)| RowError {
-            line: line as u64,
-            column,
-            value,
-            reason,
+        .map(|row| RowError {
+            line: row.line as u64,
+            column: row.column_name,
+            value: row.value,
+            reason: row.reason,
         })
         .collect();
     Ok(ErrorsPage { errors, next })
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRowError {
+    error_id: i64,
+    line: i64,
+    column_name: Option<String>,
+    value: Option<String>,
+    reason: String,
 }
 
 async fn list_attributes(
