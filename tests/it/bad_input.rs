@@ -69,7 +69,7 @@ async fn a_binary_file_is_refused_as_not_text() {
         0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
     ];
     let (summary, contacts) = rejected(&png, ImportOptions::default()).await;
-    assert_rejected(&summary, contacts, &["not CSV text"]);
+    assert_rejected(&summary, contacts, &["not text"]);
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ mod bad_input;
 mod cli;
 mod import;
 mod policies;
+mod reading;
 mod replicas;
+mod workflow;
 
 use std::collections::BTreeMap;
 

@@ -22,6 +22,10 @@ pub enum ApiOperation {
     PrepareImport,
     Status,
     Errors,
+    FailedRows,
+    Cancel,
+    Template,
+    Preview,
     AttributesList,
     AttributesAdd,
     AttributesSet,
@@ -29,10 +33,14 @@ pub enum ApiOperation {
 }
 
 impl ApiOperation {
-    pub const ALL: [ApiOperation; 7] = [
+    pub const ALL: [ApiOperation; 11] = [
         Self::PrepareImport,
         Self::Status,
         Self::Errors,
+        Self::FailedRows,
+        Self::Cancel,
+        Self::Template,
+        Self::Preview,
         Self::AttributesList,
         Self::AttributesAdd,
         Self::AttributesSet,
@@ -44,6 +52,10 @@ impl ApiOperation {
             Self::PrepareImport => "import.prepare",
             Self::Status => "import.status",
             Self::Errors => "import.errors",
+            Self::FailedRows => "import.failed_rows",
+            Self::Cancel => "import.cancel",
+            Self::Template => "import.template",
+            Self::Preview => "import.preview",
             Self::AttributesList => "attributes.list",
             Self::AttributesAdd => "attributes.add",
             Self::AttributesSet => "attributes.set",

@@ -33,6 +33,15 @@ pub struct ImportOptions {
     pub category: Option<String>,
     #[serde(default)]
     pub tags: BTreeSet<String>,
+    /// Run the whole file through the pipeline and report what would happen; write no contact.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Force the file's encoding (e.g. "windows-1250"); detected when absent.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Force the delimiter ("," ";" "tab" "|"); detected when absent.
+    #[serde(default)]
+    pub delimiter: Option<String>,
 }
 
 /// Published by a client to the start subject; durable and idempotent by import id.
@@ -84,9 +93,17 @@ pub struct ValidatedChunk {
     pub records: Vec<ValidRecord>,
     /// One or more per failed row, in file order.
     pub errors: Vec<RowError>,
-    /// Rows of the chunk that failed (several errors may name one row).
-    pub failed_rows: u64,
+    /// Every failed row as it stood in the file, in file order (several errors may name one).
+    pub failed: Vec<FailedRow>,
     pub end_offset: u64,
+}
+
+/// A row that failed, as it stood in the file; `fields` is empty when the record could not be
+/// read at all (bad bytes, an unclosed quote).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRow {
+    pub line: u64,
+    pub fields: Vec<String>,
 }
 
 /// What ingest tells the writer about an import besides its chunks.
@@ -182,6 +199,8 @@ pub struct ImportStatus {
     pub bytes_total: Option<u64>,
     pub file_name: Option<String>,
     pub policy: DuplicatePolicy,
+    /// A dry run reports what the import would do and writes no contact.
+    pub dry_run: bool,
     pub created_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -206,6 +225,7 @@ impl ImportStatus {
             bytes_total: None,
             file_name: None,
             policy: DuplicatePolicy::default(),
+            dry_run: false,
             created_at: None,
             finished_at: None,
         }
@@ -303,6 +323,81 @@ pub struct ErrorsPage {
     pub errors: Vec<RowError>,
     /// Where the next page starts; none on the last page.
     pub next: Option<i64>,
+}
+
+/// `import.cancel`: stops a running import; what was committed stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    pub import_id: ImportId,
+}
+
+/// `import.failed_rows`: one page of the failed rows as they stood in the file, with their
+/// errors, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRowsRequest {
+    pub import_id: ImportId,
+    /// The `next` of the previous page (a line number); none for the first.
+    #[serde(default)]
+    pub after: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRowsPage {
+    /// The file's header, for writing the rows back as a CSV.
+    pub header: Vec<String>,
+    pub rows: Vec<FailedRowReport>,
+    pub next: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRowReport {
+    pub line: u64,
+    pub fields: Vec<String>,
+    pub errors: Vec<RowError>,
+}
+
+/// `import.template`: the account's sample file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateReply {
+    pub file_name: String,
+    pub csv: String,
+}
+
+/// `import.preview`: how the start of a file will be read, and a suggested mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewRequest {
+    /// The first bytes of the file (at most [`PREVIEW_SAMPLE_BYTES`]), base64.
+    #[serde(with = "base64_bytes")]
+    pub sample: Vec<u8>,
+    /// True when `sample` is the whole file.
+    pub whole_file: bool,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    #[serde(default)]
+    pub mappings: Vec<ColumnMapping>,
+}
+
+/// How much of a file a preview reads.
+pub const PREVIEW_SAMPLE_BYTES: usize = 64 * 1024;
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// `attributes.add`

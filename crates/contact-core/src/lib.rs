@@ -1,17 +1,30 @@
-//! Owns the pure import logic of contact-import: CSV decoding, column mapping, value validation
-//! and normalization, and the merge rule.
+//! Owns the pure import logic of contact-import: text encodings, delimiter detection, CSV
+//! decoding, column mapping and its suggestions, value validation and normalization, the sample
+//! file, the import preview, and the merge rule.
 //!
 //! **Architecture Invariant:** this crate does no IO: no files, no network, no async runtime.
 //! Callers feed it bytes and get values back, so its tests run in milliseconds.
 
 pub mod csv_parser;
+pub mod encoding;
 pub mod mapping;
 pub mod merge;
+pub mod preview;
+pub mod sniff;
+pub mod suggest;
+pub mod template;
 pub mod validate;
 
 pub use csv_parser::{ParsedRecord, RawRecord, RecordError, RecordErrorKind, RecordParser};
+pub use encoding::{detect_encoding, NotText, TextDecoder, TextEncoding};
 pub use mapping::{
     resolve_mapping, standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
     ColumnMapping, MappingErrors, MappingPlan, MappingProblem,
 };
+pub use preview::{
+    preview, InvalidColumn, Preview, PreviewError, PreviewOptions, DEFAULT_PREVIEW_ROWS,
+};
+pub use sniff::{delimiter_name, detect_delimiter, parse_delimiter, DELIMITERS};
+pub use suggest::{normalize_column_name, suggest_mapping, ColumnSuggestion};
+pub use template::{example_value, neutralize_formula, strip_formula_guard, template_csv};
 pub use validate::{normalize_value, validate_record, PhoneRegion, RowError, ValidRecord};

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use crate::csv_parser::RawRecord;
 use crate::mapping::{AttributeType, MappingPlan};
+use crate::template::strip_formula_guard;
 
 /// The country whose numbering plan applies to phone numbers written without a country code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -62,6 +63,10 @@ pub fn normalize_value(
 /// Validates one record against the plan. Err holds one RowError per bad cell (all of them), or
 /// one for a field-count mismatch (column None, reason like "the row has 5 fields but the header
 /// has 4").
+///
+/// Cells guarded against spreadsheet formulas (see [`crate::template::neutralize_formula`]) lose
+/// the guard before they are normalized, so a fixed error file imports again; a [`RowError`]
+/// keeps the raw cell.
 pub fn validate_record(
     plan: &MappingPlan,
     record: &RawRecord,
@@ -96,7 +101,10 @@ pub fn validate_record(
             value: Some(raw_value.clone()),
             reason,
         };
-        match normalize_value(&attribute.attribute_type, raw_value, region) {
+        // A row from an error file comes back with the apostrophe that guarded it in a
+        // spreadsheet; the error, though, shows the cell as it stands in the file.
+        let unguarded_value = strip_formula_guard(raw_value);
+        match normalize_value(&attribute.attribute_type, unguarded_value, region) {
             Ok(Some(normalized)) => {
                 values.insert(attribute.key.clone(), normalized);
             }
@@ -792,6 +800,29 @@ mod tests {
                     Some("2023-02-29"),
                     "not a date (expected YYYY-MM-DD)",
                 ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn cells_guarded_against_formulas_import_and_errors_keep_the_raw_cell() {
+        check_record(
+            &["jan@example.com", "'+48 501 234 567", "'-x", "'-7", ""],
+            Ok(&[
+                ("email", "jan@example.com"),
+                ("loyalty_points", "-7"),
+                ("mobile", "+48501234567"),
+            ]),
+        );
+        check_record(
+            &["a@example.com", "'+48 12", "", "'-many", ""],
+            Err(&[
+                (
+                    Some("Mobile"),
+                    Some("'+48 12"),
+                    "not a valid phone number for region PL",
+                ),
+                (Some("Loyalty_Points"), Some("'-many"), "not a whole number"),
             ]),
         );
     }

@@ -15,11 +15,17 @@ use contact_contract::{
     ImportOptions, ImportRequest, ImportStatus, ImportSubjectKind, Namespace, SetAttributeRequest,
     StatusRequest, SCHEMA_VERSION,
 };
+use contact_contract::{
+    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PreviewRequest,
+    TemplateReply, PREVIEW_SAMPLE_BYTES,
+};
 use contact_core::mapping::AttributeDef;
+use contact_core::preview::Preview;
 use contact_core::validate::RowError;
 use futures::StreamExt;
+use tokio::io::AsyncReadExt;
 
-pub use preflight::{check_file, PreflightError};
+pub use preflight::{preflight, PreflightError};
 
 /// What went wrong for a client; each variant is something its user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,13 @@ pub struct Client {
     jetstream: jetstream::Context,
     namespace: Namespace,
     account: AccountId,
+}
+
+/// What [`Client::failed_rows`] hands out: the header first, then the rows.
+#[derive(Debug, Clone)]
+pub enum FailedRowsItem {
+    Header(Vec<String>),
+    Row(FailedRowReport),
 }
 
 /// What a follower sees while an import runs.
@@ -271,6 +284,86 @@ impl Client {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// The file's header, then every failed row of the import as it stood in the file with
+    /// its errors, in file order.
+    pub async fn failed_rows(
+        &self,
+        import_id: &ImportId,
+        mut each: impl FnMut(FailedRowsItem),
+    ) -> Result<(), ClientError> {
+        let mut after = None;
+        loop {
+            let page: FailedRowsPage = self
+                .call(
+                    ApiOperation::FailedRows,
+                    &FailedRowsRequest {
+                        import_id: import_id.clone(),
+                        after,
+                        limit: None,
+                    },
+                )
+                .await?;
+            if after.is_none() {
+                each(FailedRowsItem::Header(page.header));
+            }
+            page.rows
+                .into_iter()
+                .map(FailedRowsItem::Row)
+                .for_each(&mut each);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Stops a running or queued import; returns its final state.
+    pub async fn cancel(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {
+        Ok(self
+            .call(
+                ApiOperation::Cancel,
+                &CancelRequest {
+                    import_id: import_id.clone(),
+                },
+            )
+            .await?)
+    }
+
+    /// The account's sample file.
+    pub async fn template(&self) -> Result<TemplateReply, ClientError> {
+        Ok(self.call(ApiOperation::Template, &Empty {}).await?)
+    }
+
+    /// How the service will read the file (encoding, delimiter, header, first rows) and the
+    /// mapping it suggests. Sends only the start of the file.
+    pub async fn preview(
+        &self,
+        path: &Path,
+        options: &ImportOptions,
+    ) -> Result<Preview, ClientError> {
+        let file_error = |error: std::io::Error| ClientError::File {
+            path: path.display().to_string(),
+            detail: error.to_string(),
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let mut sample = Vec::with_capacity(PREVIEW_SAMPLE_BYTES);
+        (&mut file)
+            .take(PREVIEW_SAMPLE_BYTES as u64 + 1)
+            .read_to_end(&mut sample)
+            .await
+            .map_err(file_error)?;
+        let whole_file = sample.len() <= PREVIEW_SAMPLE_BYTES;
+        sample.truncate(PREVIEW_SAMPLE_BYTES);
+        let request = PreviewRequest {
+            sample,
+            whole_file,
+            encoding: options.encoding.clone(),
+            delimiter: options.delimiter.clone(),
+            mappings: options.mappings.clone(),
+        };
+        Ok(self.call(ApiOperation::Preview, &request).await?)
     }
 
     pub async fn attributes(&self) -> Result<Vec<AttributeDef>, ClientError> {

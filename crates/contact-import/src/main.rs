@@ -1,6 +1,7 @@
 //! contact-import: the command-line client. Its commands, flags and outputs are a contract
 //! scripts rely on (see the README); change them only compatibly.
 
+mod error_file;
 mod progress;
 
 use std::collections::BTreeSet;
@@ -16,7 +17,8 @@ use contact_contract::{
 };
 use contact_core::mapping::{AttributeDef, AttributeType, ColumnMapping};
 use contact_core::merge::DuplicatePolicy;
-use contact_import::{check_file, Client, FollowUpdate, PreflightError};
+use contact_core::preview::Preview;
+use contact_import::{preflight, Client, FollowUpdate, PreflightError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,11 +64,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write an import's failed rows as CSV: line, column, value, reason.
+    /// Write an import's failed rows as they stood in the file, followed by line, column and
+    /// reason: fix them and import the file again with the same mapping.
     Errors {
         import_id: String,
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+    },
+    /// Stop a running import; what was written stays.
+    Cancel {
+        import_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the account's sample file: its attributes as columns and one example row.
+    Template {
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Show how a file will be read (encoding, delimiter, header, first rows) and the mapping
+    /// suggested for its columns; reads only the start of the file.
+    Preview {
+        file: PathBuf,
+        #[arg(long = "map", value_name = "COLUMN=ATTRIBUTE")]
+        mappings: Vec<ColumnMapping>,
+        #[command(flatten)]
+        reading: ReadingArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// List or change the account's attributes.
     #[command(subcommand)]
@@ -94,12 +119,31 @@ struct ImportArgs {
     /// Attribute(s) that identify a duplicate (default: email).
     #[arg(long = "match-on", value_name = "ATTRIBUTE")]
     match_on: Vec<String>,
+    /// Map the columns `--map` leaves open as the preview suggests.
+    #[arg(long)]
+    auto_map: bool,
+    /// Run the whole file through the pipeline and report what would happen; write no contact.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// Show progress and wait for the summary.
     #[arg(long)]
     follow: bool,
     /// End with one JSON object describing the import.
     #[arg(long)]
     json: bool,
+}
+
+/// How to read the file, when detection should not decide.
+#[derive(Debug, Args)]
+struct ReadingArgs {
+    /// The file's encoding: UTF-8, UTF-16LE, UTF-16BE, windows-1250, ISO-8859-2, windows-1252.
+    #[arg(long)]
+    encoding: Option<String>,
+    /// The delimiter: "," ";" "tab" "|" (or comma, semicolon, pipe).
+    #[arg(long)]
+    delimiter: Option<String>,
 }
 
 fn parse_policy(text: &str) -> Result<DuplicatePolicy, String> {
@@ -176,27 +220,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Errors { import_id, output } => {
             let import_id = ImportId::new(import_id)?;
-            let mut writer = csv::Writer::from_writer(open_output(output.as_deref())?);
-            writer.write_record(["line", "column", "value", "reason"])?;
-            let mut failure = None;
-            client
-                .errors(&import_id, |error| {
-                    let line = error.line.to_string();
-                    let record = [
-                        line.as_str(),
-                        error.column.as_deref().unwrap_or(""),
-                        error.value.as_deref().unwrap_or(""),
-                        error.reason.as_str(),
-                    ];
-                    if let Err(error) = writer.write_record(record) {
-                        failure.get_or_insert(error);
-                    }
-                })
-                .await?;
-            if let Some(error) = failure {
-                return Err(error).context("writing the errors file");
+            error_file::write(&client, &import_id, output.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { import_id, json } => {
+            let status = client.cancel(&ImportId::new(import_id)?).await?;
+            print_status(&status, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Template { output } => {
+            let template = client.template().await?;
+            let mut sink = open_output(output.as_deref())?;
+            sink.write_all(template.csv.as_bytes())?;
+            sink.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview {
+            file,
+            mappings,
+            reading,
+            json,
+        } => {
+            let options = ImportOptions {
+                mappings,
+                encoding: reading.encoding,
+                delimiter: reading.delimiter,
+                ..ImportOptions::default()
+            };
+            let preview = client.preview(&file, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string(&preview)?);
+            } else {
+                print_preview(&preview);
             }
-            writer.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Attributes(command) => attributes(&client, command).await,
@@ -220,11 +276,13 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
         contact_type: args.contact_type.filter(|text| !text.trim().is_empty()),
         category: args.category.filter(|text| !text.trim().is_empty()),
         tags,
+        dry_run: args.dry_run,
+        encoding: args.reading.encoding,
+        delimiter: args.reading.delimiter,
     };
     // Refuse a wrong file or mapping before uploading anything; the services check again.
-    let attributes = client.attributes().await?;
-    match check_file(&args.file, &attributes, &options).await {
-        Ok(_) => {}
+    let options = match preflight(client, &args.file, options, args.auto_map).await {
+        Ok(options) => options,
         Err(PreflightError::Refused(reason)) => {
             eprintln!(
                 "contact-import: cannot import {}: {reason}",
@@ -233,7 +291,7 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
         Err(error) => return Err(error.into()),
-    }
+    };
     let import_id = client.start_import(&args.file, options).await?;
     println!("{import_id}");
     if !args.follow {
@@ -269,6 +327,53 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn print_preview(preview: &Preview) {
+    println!("encoding: {}", preview.encoding);
+    println!(
+        "delimiter: {} ({})",
+        preview.delimiter_name,
+        preview.delimiter.escape_debug()
+    );
+    println!("columns:");
+    for suggestion in &preview.suggested_mapping {
+        match &suggestion.attribute {
+            Some(attribute) => println!(
+                "  {:<24} -> {:<14} {:>3.0}%  {}",
+                suggestion.column,
+                attribute,
+                suggestion.confidence * 100.0,
+                suggestion.reason
+            ),
+            None => println!(
+                "  {:<24} (not imported: {})",
+                suggestion.column, suggestion.reason
+            ),
+        }
+    }
+    if !preview.unmapped_required.is_empty() {
+        println!(
+            "required attributes no column maps to: {}",
+            preview.unmapped_required.join(", ")
+        );
+    }
+    for column in &preview.invalid_columns {
+        println!(
+            "column {:?} as {}: {} of {} sampled values fail, e.g. {:?} ({})",
+            column.column,
+            column.attribute,
+            column.invalid,
+            column.sampled,
+            column.example,
+            column.reason
+        );
+    }
+    println!("first rows as they will be imported:");
+    println!("  {}", preview.header.join(" | "));
+    for row in &preview.rows {
+        println!("  {}", row.join(" | "));
+    }
+}
+
 fn print_status(status: &ImportStatus, json: bool) {
     if json {
         println!(
@@ -278,7 +383,8 @@ fn print_status(status: &ImportStatus, json: bool) {
         return;
     }
     println!(
-        "import {} {}: {} rows: {} created, {} linked, {} duplicated, {} skipped, {} failed",
+        "{}import {} {}: {} rows: {} created, {} linked, {} duplicated, {} skipped, {} failed",
+        if status.dry_run { "dry run: " } else { "" },
         status.import_id,
         status.status.as_str(),
         status.rows_total,
@@ -452,7 +558,7 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+pub(crate) fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

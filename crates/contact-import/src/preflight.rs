@@ -1,65 +1,71 @@
-//! Checking a file before uploading it: the same header and mapping rules the services apply,
-//! so that a wrong mapping fails at once, before anything is sent.
+//! Checking a file before uploading it: the service previews its start (encoding, delimiter,
+//! header), the mapping is resolved with the same rules the services apply, and a wrong
+//! mapping fails at once, before anything is sent.
 
 use std::path::Path;
 
-use contact_contract::ImportOptions;
-use contact_core::csv_parser::{ParsedRecord, RecordParser};
-use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
-use tokio::io::AsyncReadExt;
+use contact_contract::api::CallError;
+use contact_contract::{ApiErrorKind, ImportOptions};
+use contact_core::mapping::{resolve_mapping, ColumnMapping};
 
-/// Why a file would be refused.
+use crate::{Client, ClientError};
+
+/// Why a file would be refused, or could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
-    #[error("cannot read {path}: {detail}")]
-    File { path: String, detail: String },
     /// The file or its mapping is wrong; the message names the problem.
     #[error("{0}")]
     Refused(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
-/// Reads the file's header (and only as much of the file as that takes) and resolves the
-/// mapping against the account's attributes.
-pub async fn check_file(
+/// Returns the options to import `path` with: the encoding and delimiter the preview found are
+/// pinned (the import reads the file exactly as previewed) and, with `auto_map`, the suggested
+/// mapping fills in every column and attribute that `--map` left open.
+pub async fn preflight(
+    client: &Client,
     path: &Path,
-    attributes: &[AttributeDef],
-    options: &ImportOptions,
-) -> Result<MappingPlan, PreflightError> {
-    let file_error = |error: std::io::Error| PreflightError::File {
-        path: path.display().to_string(),
-        detail: error.to_string(),
-    };
-    let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
-    let mut parser = RecordParser::new(b',', 256 * 1024);
-    let mut block = vec![0u8; 64 * 1024];
-    let mut parsed = Vec::new();
-    let mut first_block = true;
-    let header = loop {
-        let read = file.read(&mut block).await.map_err(file_error)?;
-        if read == 0 {
-            parser.finish(&mut parsed);
-        } else {
-            if first_block && block[..read].contains(&0) {
-                return Err(PreflightError::Refused(
-                    "the file is not CSV text: it contains NUL bytes (a binary file?)".to_string(),
-                ));
-            }
-            first_block = false;
-            parser.feed(&block[..read], &mut parsed);
+    mut options: ImportOptions,
+    auto_map: bool,
+) -> Result<ImportOptions, PreflightError> {
+    let preview = match client.preview(path, &options).await {
+        Ok(preview) => preview,
+        Err(ClientError::Api(CallError::Api(error)))
+            if error.kind == ApiErrorKind::InvalidRequest =>
+        {
+            return Err(PreflightError::Refused(error.message))
         }
-        match parsed.drain(..).next() {
-            Some(ParsedRecord::Record(record)) => break record.fields,
-            Some(ParsedRecord::Error(error)) => {
-                return Err(PreflightError::Refused(format!(
-                    "the header cannot be read: {error}"
-                )))
-            }
-            None if read == 0 || parser.is_stopped() => {
-                return Err(PreflightError::Refused("the file is empty".to_string()))
-            }
-            None => {}
-        }
+        Err(error) => return Err(error.into()),
     };
-    resolve_mapping(&header, attributes, &options.mappings, &options.match_on)
-        .map_err(|errors| PreflightError::Refused(errors.to_string()))
+    if auto_map {
+        let explicit = options.mappings.clone();
+        let taken = |suggested_column: &str, attribute: &str| {
+            explicit.iter().any(|mapping| {
+                mapping.column.eq_ignore_ascii_case(suggested_column)
+                    || mapping.attribute.eq_ignore_ascii_case(attribute)
+            })
+        };
+        for suggestion in &preview.suggested_mapping {
+            if let Some(attribute) = &suggestion.attribute {
+                if !taken(&suggestion.column, attribute) {
+                    options.mappings.push(ColumnMapping {
+                        column: suggestion.column.clone(),
+                        attribute: attribute.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let attributes = client.attributes().await?;
+    resolve_mapping(
+        &preview.header,
+        &attributes,
+        &options.mappings,
+        &options.match_on,
+    )
+    .map_err(|errors| PreflightError::Refused(errors.to_string()))?;
+    options.encoding = Some(preview.encoding.to_string());
+    options.delimiter = Some(preview.delimiter.clone());
+    Ok(options)
 }

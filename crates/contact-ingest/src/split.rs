@@ -4,12 +4,15 @@
 use std::collections::VecDeque;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
+use contact_contract::ImportOptions;
 use contact_contract::{
     message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
     CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS, SCHEMA_VERSION,
 };
 use contact_core::csv_parser::{ParsedRecord, RawRecord, RecordParser};
+use contact_core::encoding::{detect_encoding, TextDecoder, TextEncoding};
 use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
+use contact_core::sniff::{delimiter_name, detect_delimiter, parse_delimiter};
 use contact_core::validate::{PhoneRegion, RowError};
 use contact_runtime::publish::send_json;
 
@@ -58,28 +61,29 @@ pub async fn split_file(
         file_bytes,
         last_end_offset: 0,
     };
-    let mut parser = RecordParser::new(b',', MAX_RECORD_BYTES);
+    let Some(first_block) = file.next_block().await? else {
+        return Err(SplitError::Rejected("the file is empty".to_string()));
+    };
+    let whole_file_in_first_block = first_block.len() as u64 >= file_bytes;
+    let encoding = choose_encoding(&request.options, &first_block, whole_file_in_first_block)?;
+    let mut decoder = TextDecoder::new(encoding);
+    let mut text = Vec::new();
+    decoder.decode(&first_block, false, &mut text);
+    let delimiter = match &request.options.delimiter {
+        Some(forced) => parse_delimiter(forced).map_err(SplitError::Rejected)?,
+        None => detect_delimiter(&String::from_utf8_lossy(&text)),
+    };
+    tracing::debug!(%encoding, delimiter = delimiter_name(delimiter), "reading the file");
+    let mut parser = RecordParser::new(delimiter, MAX_RECORD_BYTES);
+    let mut raw_bytes_read = first_block.len() as u64;
     let mut parsed = Vec::new();
+    parser.feed(&text, &mut parsed);
     let mut plan: Option<MappingPlan> = None;
     let mut chunk = ChunkInProgress::default();
     let mut rows_in_file: u64 = 0;
     let mut cut_short = None;
-    let mut first_block = true;
+    let mut at_end = false;
     loop {
-        let block = file.next_block().await?;
-        match &block {
-            None => parser.finish(&mut parsed),
-            Some(bytes) => {
-                if first_block && bytes.contains(&0) {
-                    return Err(SplitError::Rejected(
-                        "the file is not CSV text: it contains NUL bytes (a binary file?)"
-                            .to_string(),
-                    ));
-                }
-                first_block = false;
-                parser.feed(bytes, &mut parsed);
-            }
-        }
         for item in parsed.drain(..) {
             let Some(plan) = &plan else {
                 plan = Some(read_header(item, attributes, request)?);
@@ -101,11 +105,27 @@ pub async fn split_file(
                 }
             }
             if chunk.is_full() {
-                publisher.publish(std::mem::take(&mut chunk), plan).await?;
+                publisher
+                    .publish(std::mem::take(&mut chunk), plan, raw_bytes_read)
+                    .await?;
             }
         }
-        if block.is_none() || parser.is_stopped() {
+        if at_end || parser.is_stopped() {
             break;
+        }
+        text.clear();
+        match file.next_block().await? {
+            Some(block) => {
+                raw_bytes_read += block.len() as u64;
+                decoder.decode(&block, false, &mut text);
+                parser.feed(&text, &mut parsed);
+            }
+            None => {
+                decoder.decode(&[], true, &mut text);
+                parser.feed(&text, &mut parsed);
+                parser.finish(&mut parsed);
+                at_end = true;
+            }
         }
     }
     let Some(plan) = plan else {
@@ -117,14 +137,36 @@ pub async fn split_file(
         ));
     }
     if !chunk.is_empty() {
-        chunk.end_offset = file_bytes;
-        publisher.publish(chunk, &plan).await?;
+        publisher.publish(chunk, &plan, file_bytes).await?;
     }
     publisher.finish(rows_in_file, cut_short).await?;
     Ok(SplitReport {
         chunks_total: publisher.chunks_published,
         rows_in_file,
     })
+}
+
+/// The forced encoding, or the one detected from the first block; a file that is not text is
+/// refused either way.
+fn choose_encoding(
+    options: &ImportOptions,
+    first_block: &[u8],
+    whole_file: bool,
+) -> Result<TextEncoding, SplitError> {
+    let detected = detect_encoding(first_block, whole_file);
+    match &options.encoding {
+        None => detected.map_err(|not_text| SplitError::Rejected(not_text.to_string())),
+        Some(name) => {
+            let forced: TextEncoding = name
+                .parse()
+                .map_err(|error: String| SplitError::Rejected(error))?;
+            let wide = matches!(forced, TextEncoding::Utf16Le | TextEncoding::Utf16Be);
+            match detected {
+                Err(not_text) if !wide => Err(SplitError::Rejected(not_text.to_string())),
+                _ => Ok(forced),
+            }
+        }
+    }
 }
 
 fn read_header(
@@ -154,13 +196,11 @@ struct ChunkInProgress {
     rows: Vec<RawRecord>,
     unreadable: Vec<RowError>,
     bytes: usize,
-    end_offset: u64,
 }
 
 impl ChunkInProgress {
     fn push_record(&mut self, record: RawRecord) {
         self.bytes += record.fields.iter().map(String::len).sum::<usize>();
-        self.end_offset = record.end_offset;
         self.rows.push(record);
     }
 
@@ -191,7 +231,13 @@ struct ChunkPublisher<'a> {
 }
 
 impl ChunkPublisher<'_> {
-    async fn publish(&mut self, chunk: ChunkInProgress, plan: &MappingPlan) -> anyhow::Result<()> {
+    /// Publishes a chunk; `file_offset` is how far into the (undecoded) file reading has got.
+    async fn publish(
+        &mut self,
+        chunk: ChunkInProgress,
+        plan: &MappingPlan,
+        file_offset: u64,
+    ) -> anyhow::Result<()> {
         if !self.accepted {
             self.control(
                 "accepted",
@@ -205,8 +251,7 @@ impl ChunkPublisher<'_> {
             self.accepted = true;
         }
         let (account, import_id) = (&self.request.account, &self.request.import_id);
-        // A chunk of unreadable records only has no offset of its own.
-        let end_offset = chunk.end_offset.max(self.last_end_offset);
+        let end_offset = file_offset.min(self.file_bytes).max(self.last_end_offset);
         self.last_end_offset = end_offset;
         let message = RawChunk {
             schema: SCHEMA_VERSION,

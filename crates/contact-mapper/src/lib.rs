@@ -3,13 +3,14 @@
 //! records and the row errors of the chunk for the writer. Stateless: any replica handles any
 //! chunk, in any order.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::{
-    message_id, ConsumerRole, ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
+    message_id, ConsumerRole, FailedRow, ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
 };
 use contact_core::validate::{validate_record, PhoneRegion};
 use contact_runtime::publish::publish_json;
@@ -128,21 +129,30 @@ impl MessageHandler for ChunkValidator {
 pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
     let mut records = Vec::with_capacity(chunk.rows.len());
     let mut errors = chunk.unreadable;
-    let mut failed_rows = errors
+    let mut failed: Vec<FailedRow> = errors
         .iter()
         .map(|error| error.line)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len() as u64;
-    for row in &chunk.rows {
-        match validate_record(&chunk.plan, row, region) {
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|line| FailedRow {
+            line,
+            fields: Vec::new(),
+        })
+        .collect();
+    for row in chunk.rows {
+        match validate_record(&chunk.plan, &row, region) {
             Ok(record) => records.push(record),
             Err(row_errors) => {
-                failed_rows += 1;
                 errors.extend(row_errors);
+                failed.push(FailedRow {
+                    line: row.line,
+                    fields: row.fields,
+                });
             }
         }
     }
     errors.sort_by_key(|error| error.line);
+    failed.sort_by_key(|row| row.line);
     ValidatedChunk {
         schema: contact_contract::SCHEMA_VERSION,
         account: chunk.account,
@@ -150,7 +160,7 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
         chunk_index: chunk.chunk_index,
         records,
         errors,
-        failed_rows,
+        failed,
         end_offset: chunk.end_offset,
     }
 }

@@ -152,6 +152,7 @@ impl TestSystem {
             namespace: self.namespace_name.clone(),
             concurrency: 4,
             sweep_seconds: 1,
+            phone_region: "PL".to_string(),
         };
         let application = contact_writer::Application::build(settings, shutdown.clone()).await?;
         self.services

@@ -11,7 +11,14 @@ use contact_contract::{
     Empty, ErrorsPage, ErrorsRequest, ExportContactsRequest, ImportStatus, ImportSubjectKind,
     PrepareImportReply, PrepareImportRequest, SetAttributeRequest, StatusRequest,
 };
+use contact_contract::{
+    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest,
+    ImportState, PreviewRequest, TemplateReply, PREVIEW_SAMPLE_BYTES,
+};
+use contact_core::encoding::TextEncoding;
 use contact_core::mapping::AttributeDef;
+use contact_core::preview::{Preview, PreviewOptions};
+use contact_core::sniff::parse_delimiter;
 use contact_core::validate::RowError;
 use contact_runtime::Shutdown;
 use futures::StreamExt;
@@ -21,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::accounts::{self, unavailable};
+use crate::chunks::{self, ImportTurn};
 use crate::{contacts, imports, Writer};
 
 const REQUESTS_IN_FLIGHT: usize = 16;
@@ -104,6 +112,12 @@ async fn dispatch(
         ApiOperation::ContactsExport => {
             handle(payload, |request| export_contacts(writer, account, request)).await
         }
+        ApiOperation::FailedRows => {
+            handle(payload, |request| failed_rows(writer, account, request)).await
+        }
+        ApiOperation::Cancel => handle(payload, |request| cancel(writer, account, request)).await,
+        ApiOperation::Template => handle(payload, |_: Empty| template(writer, account)).await,
+        ApiOperation::Preview => handle(payload, |request| preview(writer, account, request)).await,
     }
 }
 
@@ -175,32 +189,43 @@ async fn status(
         return Ok(row.to_status());
     }
     // Not started yet: the request may still be waiting for an ingest replica.
-    let subject =
-        writer
-            .namespace
-            .import_subject(ImportSubjectKind::Start, account, &request.import_id);
+    match queued_request(writer, account, &request.import_id).await? {
+        Some(_) => Ok(ImportStatus::queued(account.clone(), request.import_id)),
+        None => Err(no_such_import(account, &request.import_id)),
+    }
+}
+
+fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::NotFound,
+        format!("no import {import} in account {account}"),
+    )
+}
+
+/// The start request of an import no ingest replica has taken yet, read from its stream.
+async fn queued_request(
+    writer: &Writer,
+    account: &AccountId,
+    import: &ImportId,
+) -> Result<Option<ImportRequest>, ApiError> {
+    let unavailable = |error: String| {
+        ApiError::new(
+            ApiErrorKind::Unavailable,
+            format!("cannot read the request stream: {error}"),
+        )
+    };
+    let subject = writer
+        .namespace
+        .import_subject(ImportSubjectKind::Start, account, import);
     let stream = writer
         .jetstream
         .get_stream(writer.namespace.requests_stream())
         .await
-        .map_err(|error| {
-            ApiError::new(
-                ApiErrorKind::Unavailable,
-                format!("cannot read the request stream: {error}"),
-            )
-        })?;
+        .map_err(|error| unavailable(error.to_string()))?;
     match stream.get_last_raw_message_by_subject(&subject).await {
-        Ok(_) => Ok(ImportStatus::queued(account.clone(), request.import_id)),
-        Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
-            Err(ApiError::new(
-                ApiErrorKind::NotFound,
-                format!("no import {} in account {account}", request.import_id),
-            ))
-        }
-        Err(error) => Err(ApiError::new(
-            ApiErrorKind::Unavailable,
-            format!("cannot read the request stream: {error}"),
-        )),
+        Ok(message) => Ok(serde_json::from_slice(&message.payload).ok()),
+        Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(error) => Err(unavailable(error.to_string())),
     }
 }
 
@@ -320,4 +345,167 @@ async fn export_contacts(
         contacts,
         next_after_id,
     })
+}
+
+async fn failed_rows(
+    writer: &Writer,
+    account: &AccountId,
+    request: FailedRowsRequest,
+) -> Result<FailedRowsPage, ApiError> {
+    let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+    let Some(import) = imports::load(&mut connection, account, &request.import_id)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err(no_such_import(account, &request.import_id));
+    };
+    let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let rows: Vec<(i64, Vec<String>)> = sqlx::query_as(
+        "SELECT line, fields FROM failed_rows
+         WHERE account_id = $1 AND import_id = $2 AND line > $3
+         ORDER BY line LIMIT $4",
+    )
+    .bind(account.as_str())
+    .bind(request.import_id.as_str())
+    .bind(request.after.unwrap_or(0) as i64)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    let lines: Vec<i64> = rows.iter().map(|(line, _)| *line).collect();
+    let errors: Vec<StoredRowError> = sqlx::query_as(
+        "SELECT error_id, line, column_name, value, reason FROM row_errors
+         WHERE account_id = $1 AND import_id = $2 AND line = ANY($3)
+         ORDER BY error_id",
+    )
+    .bind(account.as_str())
+    .bind(request.import_id.as_str())
+    .bind(&lines)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    let next = (rows.len() == limit as usize)
+        .then(|| lines.last().map(|line| *line as u64))
+        .flatten();
+    let rows = rows
+        .into_iter()
+        .map(|(line, fields)| FailedRowReport {
+            line: line as u64,
+            fields,
+            errors: errors
+                .iter()
+                .filter(|error| error.line == line)
+                .map(|error| RowError {
+                    line: line as u64,
+                    column: error.column_name.clone(),
+                    value: error.value.clone(),
+                    reason: error.reason.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let header = import.plan.map(|plan| plan.0.header).unwrap_or_default();
+    Ok(FailedRowsPage { header, rows, next })
+}
+
+/// Stops a running (or queued) import. Chunks already committed stay, and the counters are
+/// what was written; chunks still in flight are dropped when they arrive.
+async fn cancel(
+    writer: &Writer,
+    account: &AccountId,
+    request: CancelRequest,
+) -> Result<ImportStatus, ApiError> {
+    let import_id = &request.import_id;
+    let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
+    let cancelled = match imports::lock(&mut transaction, account, import_id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(row) if row.state().is_terminal() => {
+            return Err(ApiError::new(
+                ApiErrorKind::Conflict,
+                format!("import {import_id} is already {}", row.state().as_str()),
+            ))
+        }
+        Some(row) => chunks::finish(&mut transaction, &row, ImportState::Cancelled)
+            .await
+            .map_err(unavailable)?,
+        None => {
+            // Queued: record it as cancelled so that ingest skips it when it comes to it.
+            let Some(queued) = queued_request(writer, account, import_id).await? else {
+                return Err(no_such_import(account, import_id));
+            };
+            accounts::ensure_account(&mut transaction, account)
+                .await
+                .map_err(unavailable)?;
+            imports::insert_closed(&mut transaction, &queued, ImportState::Cancelled, None)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ApiErrorKind::Conflict,
+                        format!("import {import_id} just started; try again"),
+                    )
+                })?
+        }
+    };
+    transaction.commit().await.map_err(unavailable)?;
+    // Take the turn, so that the summary comes after any progress event of a chunk that was
+    // being applied while we cancelled.
+    let announce = async {
+        let turn = ImportTurn::take(writer, account, import_id).await?;
+        chunks::publish_summary(writer, &cancelled).await?;
+        turn.give_back().await
+    };
+    if let Err(error) = announce.await {
+        // The sweep publishes the summary later; the cancel itself is committed.
+        tracing::warn!(%account, import = %import_id, error = format!("{error:#}"), "summary of a cancelled import delayed");
+    }
+    Ok(cancelled.to_status())
+}
+
+async fn template(writer: &Writer, account: &AccountId) -> Result<TemplateReply, ApiError> {
+    let attributes = list_attributes(writer, account).await?;
+    Ok(TemplateReply {
+        file_name: format!("{account}-contacts-template.csv"),
+        csv: contact_core::template::template_csv(&attributes),
+    })
+}
+
+async fn preview(
+    writer: &Writer,
+    account: &AccountId,
+    request: PreviewRequest,
+) -> Result<Preview, ApiError> {
+    let invalid = |message: String| ApiError::new(ApiErrorKind::InvalidRequest, message);
+    if request.sample.len() > PREVIEW_SAMPLE_BYTES {
+        return Err(invalid(format!(
+            "a preview reads at most {PREVIEW_SAMPLE_BYTES} bytes"
+        )));
+    }
+    let options = PreviewOptions {
+        encoding: request
+            .encoding
+            .as_deref()
+            .map(str::parse::<TextEncoding>)
+            .transpose()
+            .map_err(|error| invalid(error.to_string()))?,
+        delimiter: request
+            .delimiter
+            .as_deref()
+            .map(parse_delimiter)
+            .transpose()
+            .map_err(invalid)?,
+        region: writer.phone_region,
+        max_rows: 10,
+    };
+    let attributes = list_attributes(writer, account).await?;
+    contact_core::preview::preview(
+        &request.sample,
+        request.whole_file,
+        &options,
+        &attributes,
+        &request.mappings,
+    )
+    .map_err(|error| invalid(error.to_string()))
 }

@@ -14,13 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use contact_contract::{AccountId, ImportEventKind, ImportId, ImportState, ValidatedChunk};
+use contact_contract::{
+    AccountId, FailedRow, ImportEventKind, ImportId, ImportState, ValidatedChunk,
+};
 use contact_core::merge::{match_keys, plan_merge, MergeOptions};
 use contact_core::validate::RowError;
 use contact_runtime::Shutdown;
 use sqlx::pool::PoolConnection;
 use sqlx::{Acquire as _, PgConnection, Postgres};
 
+use crate::contacts::Target;
 use crate::imports::{self, ImportRow};
 use crate::{accounts, contacts, events, Writer};
 
@@ -226,7 +229,7 @@ pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Re
             continue;
         }
         if row.all_chunks_applied() {
-            let completed = imports::complete(&mut transaction, &row).await?;
+            let completed = finish(&mut transaction, &row, ImportState::Completed).await?;
             transaction.commit().await.context("closing the import")?;
             announce(writer, &completed).await?;
         }
@@ -314,6 +317,11 @@ async fn apply(
         category: request.options.category.clone(),
         tags: request.options.tags.clone(),
     };
+    let target = if request.options.dry_run {
+        Target::DryRun(import)
+    } else {
+        Target::Live
+    };
     accounts::lock_account_contacts(transaction, account).await?;
     let identifier_keys = accounts::identifier_keys(transaction, account).await?;
     let keys: BTreeSet<_> = chunk
@@ -321,31 +329,83 @@ async fn apply(
         .iter()
         .flat_map(|record| match_keys(&record.values, &options.match_on))
         .collect();
-    let stored = contacts::fetch_by_keys(transaction, account, &keys).await?;
+    let stored = contacts::fetch_by_keys(transaction, account, target, &keys).await?;
     let merge = plan_merge(&chunk.records, stored, &options);
     contacts::insert_new(
         transaction,
         account,
         import,
+        target,
         &merge.new_contacts,
         &identifier_keys,
     )
     .await?;
-    contacts::update(transaction, &merge.updated_contacts, &identifier_keys).await?;
+    contacts::update(
+        transaction,
+        account,
+        target,
+        &merge.updated_contacts,
+        &identifier_keys,
+    )
+    .await?;
     insert_row_errors(transaction, account, import, &chunk.errors).await?;
+    insert_failed_rows(transaction, account, import, &chunk.failed).await?;
     let applied = imports::record_chunk_applied(
         transaction,
         row,
         &merge.counts,
-        chunk.failed_rows,
+        chunk.failed.len(),
         chunk.end_offset,
     )
     .await?;
     if applied.all_chunks_applied() {
-        Ok(imports::complete(transaction, &applied).await?)
+        Ok(finish(transaction, &applied, ImportState::Completed).await?)
     } else {
         Ok(applied)
     }
+}
+
+/// Ends a running import (completed or cancelled) in the caller's transaction.
+pub async fn finish(
+    transaction: &mut PgConnection,
+    row: &ImportRow,
+    state: ImportState,
+) -> sqlx::Result<ImportRow> {
+    let finished = imports::finish(transaction, row, state).await?;
+    if finished.request.0.options.dry_run {
+        contacts::discard_dry_run(transaction, &row.account_id, &row.import_id).await?;
+    }
+    Ok(finished)
+}
+
+async fn insert_failed_rows(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    failed: &[FailedRow],
+) -> anyhow::Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<i64> = failed.iter().map(|row| row.line as i64).collect();
+    // One JSON array per row: UNNEST cannot take an array of arrays of different lengths.
+    let fields: Vec<String> = failed
+        .iter()
+        .map(|row| serde_json::to_string(&row.fields))
+        .collect::<Result<_, _>>()?;
+    sqlx::query(
+        "INSERT INTO failed_rows (account_id, import_id, line, fields)
+         SELECT $1, $2, row.line, ARRAY(SELECT jsonb_array_elements_text(row.fields::jsonb))
+         FROM UNNEST($3::bigint[], $4::text[]) AS row(line, fields)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(lines)
+    .bind(fields)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 async fn insert_row_errors(

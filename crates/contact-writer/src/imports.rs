@@ -70,6 +70,7 @@ impl ImportRow {
             bytes_total: self.bytes_total.map(count),
             file_name: self.file_name.clone(),
             policy: self.request.0.options.policy,
+            dry_run: self.request.0.options.dry_run,
             created_at: Some(self.created_at),
             finished_at: self.finished_at,
         }
@@ -127,20 +128,23 @@ pub async fn insert_running(
     .await
 }
 
-/// Records a rejected import as failed; returns it if it was new.
-pub async fn insert_failed(
+/// Records an import that ends before it runs (rejected: failed; cancelled while queued);
+/// returns it if it was new.
+pub async fn insert_closed(
     connection: &mut PgConnection,
     request: &ImportRequest,
-    reason: &str,
+    state: ImportState,
+    reason: Option<&str>,
 ) -> sqlx::Result<Option<ImportRow>> {
     sqlx::query_as(
         "INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at)
-         VALUES ($1, $2, 'failed', $3, $4, $5, now())
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT DO NOTHING
          RETURNING *",
     )
     .bind(request.account.as_str())
     .bind(request.import_id.as_str())
+    .bind(state.as_str())
     .bind(Json(request))
     .bind(&request.file_name)
     .bind(reason)
@@ -175,7 +179,7 @@ pub async fn record_chunk_applied(
     connection: &mut PgConnection,
     row: &ImportRow,
     counts: &OutcomeCounts,
-    failed_rows: u64,
+    failed_rows: usize,
     end_offset: u64,
 ) -> sqlx::Result<ImportRow> {
     sqlx::query_as(
@@ -198,21 +202,28 @@ pub async fn record_chunk_applied(
     .await
 }
 
-/// Closes a running import whose chunks are all applied.
-pub async fn complete(connection: &mut PgConnection, row: &ImportRow) -> sqlx::Result<ImportRow> {
+/// Ends a running import as `state` (completed or cancelled) and drops its waiting chunks.
+pub async fn finish(
+    connection: &mut PgConnection,
+    row: &ImportRow,
+    state: ImportState,
+) -> sqlx::Result<ImportRow> {
     sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2")
         .bind(&row.account_id)
         .bind(&row.import_id)
         .execute(&mut *connection)
         .await?;
+    // A completed import has read its whole file; a cancelled one stops where it is.
     sqlx::query_as(
-        "UPDATE imports SET status = 'completed', bytes_done = COALESCE(bytes_total, bytes_done),
+        "UPDATE imports SET status = $3,
+            bytes_done = CASE WHEN $3 = 'completed' THEN COALESCE(bytes_total, bytes_done) ELSE bytes_done END,
             finished_at = now(), updated_at = now()
          WHERE account_id = $1 AND import_id = $2
          RETURNING *",
     )
     .bind(&row.account_id)
     .bind(&row.import_id)
+    .bind(state.as_str())
     .fetch_one(connection)
     .await
 }

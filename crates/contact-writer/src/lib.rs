@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use clap::Parser;
 use contact_contract::{ConsumerRole, Namespace};
+use contact_core::validate::PhoneRegion;
 use contact_runtime::{connect, run_consumer, Shutdown};
 use sqlx::PgPool;
 
@@ -52,6 +53,9 @@ pub struct Settings {
     /// Chunks handled at once by this replica.
     #[arg(long, env = "WRITER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
+    /// Region of phone numbers written without a country code, for previews (ISO 3166 code).
+    #[arg(long, env = "PHONE_REGION", default_value = "PL")]
+    pub phone_region: String,
     /// How often to look for chunks left waiting by a replica that stopped.
     #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 5)]
     pub sweep_seconds: u64,
@@ -63,6 +67,7 @@ pub(crate) struct Writer {
     pub(crate) client: async_nats::Client,
     pub(crate) jetstream: jetstream::Context,
     pub(crate) namespace: Namespace,
+    pub(crate) phone_region: PhoneRegion,
 }
 
 pub struct Application {
@@ -78,6 +83,10 @@ impl Application {
     /// and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let namespace = Namespace::new(&settings.namespace)?;
+        let phone_region: PhoneRegion = settings
+            .phone_region
+            .parse()
+            .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
         let pool_size = (settings.concurrency as u32 + 4).max(8);
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
         MIGRATOR
@@ -101,6 +110,7 @@ impl Application {
                 client,
                 jetstream,
                 namespace,
+                phone_region,
             }),
             consumer,
             concurrency: settings.concurrency,

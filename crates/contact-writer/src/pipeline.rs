@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use contact_contract::{
-    ControlEvent, ImportControl, ImportEventKind, ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
+    ControlEvent, ImportControl, ImportEventKind, ImportState, ImportSubjectKind, ValidatedChunk,
+    SCHEMA_VERSION,
 };
 use contact_runtime::{MessageHandler, Outcome};
 use serde::de::DeserializeOwned;
@@ -129,7 +130,13 @@ impl PipelineHandler {
             ControlEvent::Rejected { request, reason } => {
                 let mut transaction = writer.pool.begin().await?;
                 accounts::ensure_account(&mut transaction, account).await?;
-                let inserted = imports::insert_failed(&mut transaction, &request, &reason).await?;
+                let inserted = imports::insert_closed(
+                    &mut transaction,
+                    &request,
+                    ImportState::Failed,
+                    Some(&reason),
+                )
+                .await?;
                 transaction.commit().await?;
                 match inserted {
                     Some(row) => {
