@@ -26,15 +26,23 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-echo "importing deploy/sample-contacts.csv into account $CONTACT_IMPORT_ACCOUNT"
-"$bin/contact-import" import deploy/sample-contacts.csv \
-  --map "First Name=first_name" --type customer --category newsletter --tag fair-2026 --follow
-id="$("$bin/contact-import" import deploy/sample-contacts.csv --map "First Name=first_name" --duplicates skip --follow --json | tail -n 1 | sed 's/.*"import_id":"\([^"]*\)".*/\1/')"
-echo "importing it again with --duplicates skip: import $id"
-echo "failed rows of that import:"
-"$bin/contact-import" errors "$id"
-echo "contacts in the account:"
-"$bin/contact-import" contacts export --format csv
+cli="$bin/contact-import"
+echo "== how the sample file reads, and the mapping suggested for it"
+"$cli" preview deploy/sample-contacts.csv
+echo
+echo "== importing deploy/sample-contacts.csv into account $CONTACT_IMPORT_ACCOUNT"
+"$cli" import deploy/sample-contacts.csv --auto-map --type customer --category newsletter --tag fair-2026 --follow
+echo
+echo "== the same file again with --duplicates skip"
+id="$("$cli" import deploy/sample-contacts.csv --auto-map --duplicates skip --follow --json | tail -n 1 | sed 's/.*"import_id":"\([^"]*\)".*/\1/')"
+"$cli" status "$id"
+"$cli" errors "$id" -o "$logs/failed-rows.csv"
+echo
+echo "== its failed rows, as written to $logs/failed-rows.csv for fixing"
+cat "$logs/failed-rows.csv"
+echo
+echo "== contacts in account $CONTACT_IMPORT_ACCOUNT"
+"$cli" contacts export --format csv
 if $keep; then
   echo "services left running: pids ${pids[*]} (kill -TERM them to stop)"
 fi

@@ -405,7 +405,7 @@ fn print_status(status: &ImportStatus, json: bool) {
     }
     if status.failed > 0 {
         println!(
-            "failed rows: contact-import errors {} -o errors.csv",
+            "failed rows: contact-import errors {} -o failed-rows.csv",
             status.import_id
         );
     }

@@ -196,6 +196,7 @@ impl RequestHandler {
             &request,
             &prepared.attributes,
             self.phone_region,
+            &self.client,
             &self.jetstream,
             &self.namespace,
         )

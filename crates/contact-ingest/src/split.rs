@@ -4,11 +4,12 @@
 use std::collections::VecDeque;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
-use contact_contract::ImportOptions;
+use contact_contract::api;
 use contact_contract::{
     message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
     CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS, SCHEMA_VERSION,
 };
+use contact_contract::{ApiOperation, ImportOptions, ImportState, ImportStatus, StatusRequest};
 use contact_core::csv_parser::{ParsedRecord, RawRecord, RecordParser};
 use contact_core::encoding::{detect_encoding, TextDecoder, TextEncoding};
 use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
@@ -20,6 +21,8 @@ use crate::upload::UploadReader;
 
 /// A record larger than this stops the read: almost always an unclosed quote.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// How often, in chunks, ingest asks whether the import was cancelled meanwhile.
+const CANCEL_CHECK_EVERY: u32 = 50;
 /// Chunks published but not yet acknowledged by the stream.
 const PUBLISHES_IN_FLIGHT: usize = 16;
 
@@ -46,6 +49,7 @@ pub async fn split_file(
     request: &ImportRequest,
     attributes: &[AttributeDef],
     phone_region: PhoneRegion,
+    client: &async_nats::Client,
     jetstream: &jetstream::Context,
     namespace: &Namespace,
 ) -> Result<SplitReport, SplitError> {
@@ -108,6 +112,19 @@ pub async fn split_file(
                 publisher
                     .publish(std::mem::take(&mut chunk), plan, raw_bytes_read)
                     .await?;
+                if publisher.chunks_published % CANCEL_CHECK_EVERY == 0
+                    && was_cancelled(client, namespace, request).await
+                {
+                    publisher.wait_for_all().await?;
+                    tracing::info!(
+                        chunks = publisher.chunks_published,
+                        "import cancelled: reading stopped"
+                    );
+                    return Ok(SplitReport {
+                        chunks_total: publisher.chunks_published,
+                        rows_in_file,
+                    });
+                }
             }
         }
         if at_end || parser.is_stopped() {
@@ -144,6 +161,26 @@ pub async fn split_file(
         chunks_total: publisher.chunks_published,
         rows_in_file,
     })
+}
+
+/// Asks the writer whether the import was cancelled; when it cannot tell, reading goes on (the
+/// writer drops the chunks of a cancelled import anyway).
+async fn was_cancelled(
+    client: &async_nats::Client,
+    namespace: &Namespace,
+    request: &ImportRequest,
+) -> bool {
+    let status: Result<ImportStatus, _> = api::call(
+        client,
+        namespace,
+        &request.account,
+        ApiOperation::Status,
+        &StatusRequest {
+            import_id: request.import_id.clone(),
+        },
+    )
+    .await;
+    status.is_ok_and(|status| status.status == ImportState::Cancelled)
 }
 
 /// The forced encoding, or the one detected from the first block; a file that is not text is
@@ -286,10 +323,15 @@ impl ChunkPublisher<'_> {
         Ok(())
     }
 
-    async fn finish(&mut self, rows_in_file: u64, cut_short: Option<String>) -> anyhow::Result<()> {
+    async fn wait_for_all(&mut self) -> anyhow::Result<()> {
         while !self.in_flight.is_empty() {
             self.wait_oldest().await?;
         }
+        Ok(())
+    }
+
+    async fn finish(&mut self, rows_in_file: u64, cut_short: Option<String>) -> anyhow::Result<()> {
+        self.wait_for_all().await?;
         self.control(
             "finished",
             ControlEvent::Finished {
