@@ -90,8 +90,8 @@ impl ConsumerRole {
         }
     }
 
-    /// How long a message may stay unacknowledged before JetStream redelivers it. Ingest
-    /// extends it with progress acks while it reads a file.
+    /// How long a message may stay unacknowledged before JetStream redelivers it (after a
+    /// replica dies). A handler at work extends it with progress acks, however long it takes.
     pub fn ack_wait(self) -> Duration {
         match self {
             Self::Ingest => Duration::from_secs(30),

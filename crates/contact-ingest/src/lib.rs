@@ -21,7 +21,7 @@ use contact_contract::{
 };
 use contact_core::validate::PhoneRegion;
 use contact_runtime::publish::publish_json;
-use contact_runtime::{connect, keep_in_progress, run_consumer, MessageHandler, Outcome, Shutdown};
+use contact_runtime::{connect, run_consumer, MessageHandler, Outcome, Shutdown};
 use tracing::Instrument as _;
 
 pub use split::{split_file, SplitError, SplitReport};
@@ -135,8 +135,6 @@ impl MessageHandler for RequestHandler {
             return self.refuse(message, reason).await;
         }
         let span = tracing::info_span!("ingest", account = %request.account, import_id = %request.import_id);
-        // Reading a large file outlasts the ack wait; keep the request ours meanwhile.
-        let _in_progress = keep_in_progress(message, ConsumerRole::Ingest.ack_wait() / 3);
         match self.ingest(request).instrument(span).await {
             Ok(outcome) => outcome,
             Err(error) => Outcome::RetryLater {

@@ -105,7 +105,9 @@ impl MessageHandler for ChunkValidator {
         };
         let span = tracing::info_span!("validate", import_id = %chunk.import_id, chunk = chunk.chunk_index);
         let _entered = span.enter();
-        let validated = validate_chunk(chunk, region);
+        let mut validated = validate_chunk(chunk, region);
+        let max_payload = self.jetstream.client().server_info().max_payload;
+        fit_payload(&mut validated, max_payload);
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Records,
             &validated.account,
@@ -121,6 +123,26 @@ impl MessageHandler for ChunkValidator {
             Err(error) => Outcome::RetryLater {
                 reason: format!("{error:#}"),
             },
+        }
+    }
+}
+
+/// Keeps the validated chunk under the server's payload limit. A chunk of 1000 rows whose every
+/// cell fails could carry each cell three times (record, failed row, error); the error's copy of
+/// the value is the one to drop, since the failed row keeps the cell as it stood.
+pub fn fit_payload(validated: &mut ValidatedChunk, max_payload: usize) {
+    let margin = 16 * 1024;
+    let size = serde_json::to_vec(validated)
+        .map(|body| body.len())
+        .unwrap_or(usize::MAX);
+    if size + margin > max_payload {
+        tracing::warn!(
+            size,
+            max_payload,
+            "validated chunk too large: row error values left out"
+        );
+        for error in &mut validated.errors {
+            error.value = None;
         }
     }
 }
@@ -162,5 +184,89 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
         errors,
         failed,
         end_offset: chunk.end_offset,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contact_contract::{AccountId, ImportId};
+    use contact_core::csv_parser::RawRecord;
+    use contact_core::mapping::{resolve_mapping, standard_attributes};
+    use contact_core::validate::RowError;
+
+    fn chunk(rows: &[&[&str]], unreadable: Vec<RowError>) -> RawChunk {
+        let header: Vec<String> = ["email", "mobile"].map(String::from).to_vec();
+        RawChunk {
+            schema: contact_contract::SCHEMA_VERSION,
+            account: AccountId::new("acme").expect("valid"),
+            import_id: ImportId::new("i1").expect("valid"),
+            chunk_index: 3,
+            plan: resolve_mapping(&header, &standard_attributes(), &[], &[])
+                .expect("valid mapping"),
+            phone_region: "PL".into(),
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(index, fields)| RawRecord {
+                    line: index as u64 + 2,
+                    fields: fields.iter().map(|field| field.to_string()).collect(),
+                    end_offset: 0,
+                })
+                .collect(),
+            unreadable,
+            end_offset: 99,
+        }
+    }
+
+    #[test]
+    fn valid_rows_become_records_and_failed_rows_keep_their_cells() {
+        let unreadable = vec![RowError {
+            line: 9,
+            column: None,
+            value: None,
+            reason: "line 9 is not valid UTF-8 text".into(),
+        }];
+        let validated = validate_chunk(
+            chunk(
+                &[&["A@Example.com", "501 234 567"], &["nope", "12"]],
+                unreadable,
+            ),
+            PhoneRegion::default(),
+        );
+        assert_eq!(validated.records.len(), 1);
+        assert_eq!(validated.records[0].values["email"], "a@example.com");
+        assert_eq!(validated.records[0].values["mobile"], "+48501234567");
+        let failed: Vec<(u64, usize)> = validated
+            .failed
+            .iter()
+            .map(|row| (row.line, row.fields.len()))
+            .collect();
+        assert_eq!(failed, vec![(3, 2), (9, 0)]);
+        assert_eq!(
+            validated
+                .errors
+                .iter()
+                .map(|error| error.line)
+                .collect::<Vec<_>>(),
+            vec![3, 3, 9]
+        );
+        assert_eq!((validated.chunk_index, validated.end_offset), (3, 99));
+    }
+
+    #[test]
+    fn an_oversized_chunk_drops_the_error_copies_of_values() {
+        let long = "x".repeat(2000);
+        let rows: Vec<[&str; 2]> = (0..50).map(|_| [long.as_str(), "1"]).collect();
+        let rows: Vec<&[&str]> = rows.iter().map(|row| row.as_slice()).collect();
+        let mut validated = validate_chunk(chunk(&rows, Vec::new()), PhoneRegion::default());
+        assert!(validated.errors.iter().all(|error| error.value.is_some()));
+        fit_payload(&mut validated, 200 * 1024);
+        assert!(validated.errors.iter().all(|error| error.value.is_none()));
+        assert_eq!(
+            validated.failed.len(),
+            50,
+            "the failed rows keep every cell"
+        );
     }
 }

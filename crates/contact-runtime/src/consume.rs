@@ -64,6 +64,7 @@ fn retry_delay(delivered: i64) -> Duration {
 
 /// Pulls from `consumer` and runs `handler` on up to `concurrency` messages at once until the
 /// shutdown is triggered; then stops pulling, lets the messages in hand finish, and returns.
+/// While a handler works, the message's ack wait is extended, however long the work takes.
 pub async fn run_consumer<H: MessageHandler>(
     consumer: PullConsumer,
     concurrency: usize,
@@ -71,41 +72,58 @@ pub async fn run_consumer<H: MessageHandler>(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let concurrency = concurrency.max(1);
+    let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_secs(1));
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
-    let mut messages = consumer
-        .stream()
-        // Pull no more than we can work on, so that other replicas get the rest.
-        .max_messages_per_batch(concurrency)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await?;
-    loop {
-        let permit = tokio::select! {
-            _ = shutdown.triggered() => break,
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
-        let next = tokio::select! {
-            _ = shutdown.triggered() => break,
-            next = messages.next() => next,
-        };
-        let message = match next {
-            Some(Ok(message)) => message,
-            Some(Err(error)) => {
-                tracing::warn!(%error, "pull consumer hiccup; continuing");
-                continue;
+    'pulling: while !shutdown.is_triggered() {
+        let mut messages = match consumer
+            .stream()
+            // Pull no more than we can work on, so that other replicas get the rest.
+            .max_messages_per_batch(concurrency)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+        {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "cannot pull from the consumer; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'pulling,
+                    _ = shutdown.triggered() => break 'pulling,
+                }
             }
-            None => break,
         };
-        let handler = handler.clone();
-        in_flight.spawn(async move {
-            let outcome = handler.handle(&message).await;
-            settle(&message, outcome).await;
-            drop(permit);
-        });
-        while let Some(finished) = in_flight.try_join_next() {
-            report_panic(finished);
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.triggered() => break 'pulling,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                _ = shutdown.triggered() => break 'pulling,
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "pull consumer hiccup; continuing");
+                    continue;
+                }
+                None => {
+                    tracing::warn!("the pull stream ended; opening a new one");
+                    continue 'pulling;
+                }
+            };
+            let handler = handler.clone();
+            in_flight.spawn(async move {
+                let _in_progress = keep_in_progress(&message, progress_every);
+                let outcome = handler.handle(&message).await;
+                settle(&message, outcome).await;
+                drop(permit);
+            });
+            while let Some(finished) = in_flight.try_join_next() {
+                report_panic(finished);
+            }
         }
     }
     while let Some(finished) = in_flight.join_next().await {
