@@ -236,3 +236,48 @@ async fn attributes_can_be_added_and_flagged_from_the_cli() {
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn preview_json_and_template_follow_the_documented_shape() {
+    let system = TestSystem::start().await;
+    let path = system.file("preview.csv", "Imię;Telefon;Coś\nAnna;501 234 567;x\n");
+    let output = run_cli(
+        &system,
+        &["preview", path.to_str().expect("utf-8"), "--json"],
+    )
+    .await;
+    let preview: serde_json::Value = serde_json::from_str(output.trim()).expect("one JSON object");
+    assert_eq!(preview["encoding"], "UTF-8");
+    assert_eq!(preview["delimiter"], ";");
+    assert_eq!(
+        preview["header"],
+        serde_json::json!(["Imię", "Telefon", "Coś"])
+    );
+    assert_eq!(
+        preview["rows"],
+        serde_json::json!([["Anna", "501 234 567", "x"]])
+    );
+    let suggested = preview["suggested_mapping"].as_array().expect("an array");
+    assert_eq!(suggested[0]["attribute"], "first_name");
+    assert_eq!(suggested[1]["attribute"], "mobile");
+    assert!(suggested[2]["attribute"].is_null());
+    assert!(suggested[0]["confidence"]
+        .as_f64()
+        .is_some_and(|confidence| confidence > 0.0));
+    assert!(suggested[0]["reason"].is_string());
+    assert_eq!(preview["unmapped_required"], serde_json::json!(["email"]));
+
+    let template_path = system.scratch_path("template.csv");
+    run_cli(
+        &system,
+        &["template", "-o", template_path.to_str().expect("utf-8")],
+    )
+    .await;
+    let template = std::fs::read_to_string(&template_path).expect("template written");
+    assert!(
+        template.starts_with("email,mobile,first_name,"),
+        "{template}"
+    );
+    assert_eq!(template.lines().count(), 2);
+    system.stop().await;
+}
