@@ -60,6 +60,12 @@ pub fn normalize_value(
     Ok(Some(normalized))
 }
 
+/// Identifier values are indexed to find duplicates; an index entry has a size limit.
+pub const MAX_IDENTIFIER_BYTES: usize = 1000;
+
+const UNREADABLE_CHARACTERS: &str =
+    "contains characters that cannot be read (NUL or undecodable bytes: a wrong encoding?)";
+
 /// Validates one record against the plan. Err holds one RowError per bad cell (all of them), or
 /// one for a field-count mismatch (column None, reason like "the row has 5 fields but the header
 /// has 4").
@@ -104,7 +110,19 @@ pub fn validate_record(
         // A row from an error file comes back with the apostrophe that guarded it in a
         // spreadsheet; the error, though, shows the cell as it stands in the file.
         let unguarded_value = strip_formula_guard(raw_value);
+        if unguarded_value.contains(['\0', char::REPLACEMENT_CHARACTER]) {
+            row_errors.push(cell_error(UNREADABLE_CHARACTERS.to_owned()));
+            continue;
+        }
         match normalize_value(&attribute.attribute_type, unguarded_value, region) {
+            Ok(Some(normalized))
+                if attribute.identifier && normalized.len() > MAX_IDENTIFIER_BYTES =>
+            {
+                row_errors.push(cell_error(format!(
+                    "too long for an identifier ({} bytes; at most {MAX_IDENTIFIER_BYTES})",
+                    normalized.len()
+                )));
+            }
             Ok(Some(normalized)) => {
                 values.insert(attribute.key.clone(), normalized);
             }
@@ -180,7 +198,13 @@ fn normalize_email(trimmed: &str) -> Result<String, String> {
     }
 }
 
+/// RFC 5321 caps a whole address at 254 characters.
+const MAX_EMAIL_LENGTH: usize = 254;
+
 fn is_valid_email(email: &str) -> bool {
+    if email.chars().count() > MAX_EMAIL_LENGTH {
+        return false;
+    }
     let mut parts = email.split('@');
     let (Some(local_part), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -837,5 +861,46 @@ mod tests {
             &["a@example.com"],
             Err(&[(None, None, "the row has 1 field but the header has 5")]),
         );
+    }
+
+    #[test]
+    fn unreadable_characters_and_oversized_identifiers_fail_their_cell() {
+        let header: Vec<String> = ["email", "external_id", "city"].map(String::from).to_vec();
+        let mut catalog = crate::mapping::standard_attributes();
+        for attribute in &mut catalog {
+            if attribute.key == "external_id" {
+                attribute.identifier = true;
+            }
+        }
+        let plan =
+            crate::mapping::resolve_mapping(&header, &catalog, &[], &[]).expect("valid mapping");
+        let long_email = format!("{}@example.com", "a".repeat(250));
+        let cases: [(&[&str], &[&str]); 4] = [
+            (&["a@example.com", "E-1", "Kra\0ków"], &["city"]),
+            (&["a@example.com", "E-1", "Krak\u{FFFD}w"], &["city"]),
+            (
+                &[
+                    "a@example.com",
+                    &"x".repeat(MAX_IDENTIFIER_BYTES + 1),
+                    "Kraków",
+                ],
+                &["external_id"],
+            ),
+            (&[&long_email, "E-1", "Kraków"], &["email"]),
+        ];
+        for (fields, bad_columns) in cases {
+            let record = RawRecord {
+                line: 2,
+                fields: fields.iter().map(|field| field.to_string()).collect(),
+                end_offset: 0,
+            };
+            let errors =
+                validate_record(&plan, &record, PhoneRegion::default()).expect_err("a bad cell");
+            let columns: Vec<&str> = errors
+                .iter()
+                .filter_map(|error| error.column.as_deref())
+                .collect();
+            assert_eq!(columns, bad_columns, "{fields:?}");
+        }
     }
 }

@@ -73,6 +73,7 @@ pub async fn split_file(
     let mut decoder = TextDecoder::new(encoding);
     let mut text = Vec::new();
     decoder.decode(&first_block, false, &mut text);
+    replace_nul_characters(&mut text);
     let delimiter = match &request.options.delimiter {
         Some(forced) => parse_delimiter(forced).map_err(SplitError::Rejected)?,
         None => detect_delimiter(&String::from_utf8_lossy(&text)),
@@ -135,10 +136,12 @@ pub async fn split_file(
             Some(block) => {
                 raw_bytes_read += block.len() as u64;
                 decoder.decode(&block, false, &mut text);
+                replace_nul_characters(&mut text);
                 parser.feed(&text, &mut parsed);
             }
             None => {
                 decoder.decode(&[], true, &mut text);
+                replace_nul_characters(&mut text);
                 parser.feed(&text, &mut parsed);
                 parser.finish(&mut parsed);
                 at_end = true;
@@ -161,6 +164,25 @@ pub async fn split_file(
         chunks_total: publisher.chunks_published,
         rows_in_file,
     })
+}
+
+/// PostgreSQL cannot store U+0000 in text or JSON, so a NUL character (a stray byte, or a
+/// UTF-16 file read as something else) becomes U+FFFD here; validation then fails its cell
+/// as unreadable, and the row keeps its place in the error file.
+fn replace_nul_characters(text: &mut Vec<u8>) {
+    if !text.contains(&0) {
+        return;
+    }
+    let replacement = char::REPLACEMENT_CHARACTER.to_string();
+    let mut cleaned = Vec::with_capacity(text.len() + 16);
+    for &byte in text.iter() {
+        if byte == 0 {
+            cleaned.extend_from_slice(replacement.as_bytes());
+        } else {
+            cleaned.push(byte);
+        }
+    }
+    *text = cleaned;
 }
 
 /// Asks the writer whether the import was cancelled; when it cannot tell, reading goes on (the
@@ -356,5 +378,23 @@ impl ChunkPublisher<'_> {
             .import_subject(ImportSubjectKind::Control, account, import_id);
         let id = message_id::control(account, import_id, what);
         contact_runtime::publish::publish_json(self.jetstream, subject, &id, &control).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_become_replacement_characters() {
+        let mut text = b"a\0b,c\0".to_vec();
+        replace_nul_characters(&mut text);
+        assert_eq!(
+            String::from_utf8(text).expect("UTF-8"),
+            "a\u{FFFD}b,c\u{FFFD}"
+        );
+        let mut clean = b"abc".to_vec();
+        replace_nul_characters(&mut clean);
+        assert_eq!(clean, b"abc");
     }
 }
