@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod import;
+mod messages;
 mod policies;
 mod reading;
 mod replicas;

@@ -116,8 +116,10 @@ async fn a_dry_run_reports_what_the_real_run_does_and_writes_nothing() {
 #[tokio::test]
 async fn a_running_import_can_be_cancelled_and_its_counters_match_what_was_written() {
     let system = TestSystem::start().await;
+    // Large enough that the import is still running when the first progress event arrives.
+    const ROWS: u64 = 150_000;
     let mut file = String::from("email,city\n");
-    for index in 0..60_000 {
+    for index in 0..ROWS {
         file.push_str(&format!("person{index}@example.com,City {}\n", index % 50));
     }
     let path = system.file("large.csv", &file);
@@ -156,7 +158,7 @@ async fn a_running_import_can_be_cancelled_and_its_counters_match_what_was_writt
     let summary = follower.await.expect("follower").expect("summary");
     assert_eq!(summary.status, ImportState::Cancelled);
     assert!(
-        summary.rows_total < 60_000,
+        summary.rows_total < ROWS,
         "cancelled before the end: {summary:?}"
     );
 

@@ -85,6 +85,7 @@ subject_token!(ImportId, "import id");
 /// fresh one each so that they share nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
+    name: String,
     subject_prefix: String,
     stream_prefix: String,
 }
@@ -140,9 +141,15 @@ impl Namespace {
             });
         }
         Ok(Self {
+            name: name.to_string(),
             subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
             stream_prefix: name.to_ascii_uppercase(),
         })
+    }
+
+    /// The name it was made from (`ci`): what a database shared by deployments records.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// `<ns>.v1.<account>.import.<import>.<kind>`

@@ -60,6 +60,21 @@ pub struct ImportRequest {
     pub options: ImportOptions,
 }
 
+impl ImportRequest {
+    /// Stands for a request known only by the subject its import's messages travel on (the
+    /// request, or a chunk of it, could not be read), so that the import can still be failed.
+    pub fn known_by_subject(account: AccountId, import_id: ImportId) -> Self {
+        Self {
+            schema: SCHEMA_VERSION,
+            account,
+            import_id,
+            object_name: String::new(),
+            file_name: None,
+            options: ImportOptions::default(),
+        }
+    }
+}
+
 /// Rows as read from the file (ingest → mapper). Self-contained: it carries the mapping plan
 /// frozen at the start of the import, so any mapper replica can validate it alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +131,19 @@ pub struct ImportControl {
     pub event: ControlEvent,
 }
 
+impl ImportControl {
+    /// Fails the import of `request` for `reason`: before it runs, nothing is written; while it
+    /// runs, what its applied chunks wrote stays.
+    pub fn rejection(request: ImportRequest, reason: String) -> Self {
+        Self {
+            schema: SCHEMA_VERSION,
+            account: request.account.clone(),
+            import_id: request.import_id.clone(),
+            event: ControlEvent::Rejected { request, reason },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ControlEvent {
@@ -132,7 +160,8 @@ pub enum ControlEvent {
         /// Set when the file ended in a way that left rows unread (an unclosed quote...).
         cut_short: Option<String>,
     },
-    /// The import cannot run (bad header, unknown attribute, empty file...); nothing is written.
+    /// The import cannot run (bad header, unknown attribute, empty file, a message of it that
+    /// cannot be read...). Before it runs nothing is written; a running import fails.
     Rejected {
         request: ImportRequest,
         reason: String,
@@ -427,6 +456,10 @@ pub struct PrepareImportReply {
     pub attributes: Vec<AttributeDef>,
     /// The import's state when the writer already knows it (a repeated request).
     pub existing: Option<ImportState>,
+    /// The mapping a running import started with: a redelivered request reads the file again
+    /// with it, so every chunk of one import is mapped alike even if attributes changed since.
+    #[serde(default)]
+    pub plan: Option<MappingPlan>,
 }
 
 /// `contacts.export`: one page of the account's contacts, oldest first.

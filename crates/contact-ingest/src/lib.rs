@@ -14,10 +14,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, object_store::ObjectStore, Message};
 use clap::Parser;
-use contact_contract::api::{self, CallError};
+use contact_contract::api;
 use contact_contract::{
-    message_id, ApiOperation, ConsumerRole, ControlEvent, ImportControl, ImportRequest,
-    ImportSubjectKind, Namespace, PrepareImportReply, PrepareImportRequest,
+    message_id, ApiOperation, ConsumerRole, ImportControl, ImportRequest, ImportSubjectKind,
+    Namespace, PrepareImportReply, PrepareImportRequest,
 };
 use contact_core::validate::PhoneRegion;
 use contact_runtime::publish::publish_json;
@@ -158,16 +158,16 @@ impl RequestHandler {
         .await
         {
             Ok(reply) => reply,
-            Err(
-                error @ (CallError::NoResponder { .. }
-                | CallError::TimedOut { .. }
-                | CallError::Transport(_)),
-            ) => {
+            Err(error) if error.is_transient() => {
                 return Ok(Outcome::RetryLater {
                     reason: error.to_string(),
                 })
             }
-            Err(error) => return Err(error).context("preparing the import"),
+            Err(error) => {
+                let reason = format!("the import cannot be prepared: {error}");
+                self.reject(&request, reason).await?;
+                return Ok(Outcome::Done);
+            }
         };
         if prepared.existing.is_some_and(|state| state.is_terminal()) {
             tracing::info!("import already finished; repeated request ignored");
@@ -193,6 +193,7 @@ impl RequestHandler {
             &mut upload,
             &request,
             &prepared.attributes,
+            prepared.plan.as_ref(),
             self.phone_region,
             &self.client,
             &self.jetstream,
@@ -225,14 +226,7 @@ impl RequestHandler {
         else {
             return Outcome::Reject { reason };
         };
-        let placeholder = ImportRequest {
-            schema: contact_contract::SCHEMA_VERSION,
-            account,
-            import_id,
-            object_name: String::new(),
-            file_name: None,
-            options: Default::default(),
-        };
+        let placeholder = ImportRequest::known_by_subject(account, import_id);
         match self.reject(&placeholder, reason.clone()).await {
             Ok(()) => Outcome::Reject { reason },
             Err(error) => Outcome::RetryLater {
@@ -242,15 +236,7 @@ impl RequestHandler {
     }
 
     async fn reject(&self, request: &ImportRequest, reason: String) -> anyhow::Result<()> {
-        let control = ImportControl {
-            schema: contact_contract::SCHEMA_VERSION,
-            account: request.account.clone(),
-            import_id: request.import_id.clone(),
-            event: ControlEvent::Rejected {
-                request: request.clone(),
-                reason,
-            },
-        };
+        let control = ImportControl::rejection(request.clone(), reason);
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Control,
             &request.account,

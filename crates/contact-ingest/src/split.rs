@@ -44,10 +44,14 @@ pub struct SplitReport {
 }
 
 /// Reads `file` to the end and publishes its chunks, then the `Finished` control message.
+/// `started_with` is the mapping of an import that already started (a redelivered request):
+/// it is kept rather than resolved again.
+#[allow(clippy::too_many_arguments)]
 pub async fn split_file(
     file: &mut UploadReader,
     request: &ImportRequest,
     attributes: &[AttributeDef],
+    started_with: Option<&MappingPlan>,
     phone_region: PhoneRegion,
     client: &async_nats::Client,
     jetstream: &jetstream::Context,
@@ -91,7 +95,7 @@ pub async fn split_file(
     loop {
         for item in parsed.drain(..) {
             let Some(plan) = &plan else {
-                plan = Some(read_header(item, attributes, request)?);
+                plan = Some(read_header(item, attributes, started_with, request)?);
                 continue;
             };
             rows_in_file += 1;
@@ -231,6 +235,7 @@ fn choose_encoding(
 fn read_header(
     item: ParsedRecord,
     attributes: &[AttributeDef],
+    started_with: Option<&MappingPlan>,
     request: &ImportRequest,
 ) -> Result<MappingPlan, SplitError> {
     let header = match item {
@@ -241,6 +246,14 @@ fn read_header(
             )))
         }
     };
+    if let Some(plan) = started_with {
+        if plan.header != header {
+            return Err(SplitError::Rejected(
+                "the file's header differs from the one the import started with".to_string(),
+            ));
+        }
+        return Ok(plan.clone());
+    }
     resolve_mapping(
         &header,
         attributes,

@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::{
-    message_id, ConsumerRole, FailedRow, ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
+    message_id, AccountId, ConsumerRole, FailedRow, ImportControl, ImportId, ImportRequest,
+    ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
 };
 use contact_core::validate::{validate_record, PhoneRegion};
 use contact_runtime::publish::publish_json;
@@ -79,29 +80,16 @@ struct ChunkValidator {
 
 impl MessageHandler for ChunkValidator {
     async fn handle(&self, message: &Message) -> Outcome {
-        let chunk: RawChunk = match serde_json::from_slice(&message.payload) {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                return Outcome::Reject {
-                    reason: format!("unreadable raw chunk: {error}"),
-                }
-            }
+        let Some((account, import_id, ImportSubjectKind::Chunks)) =
+            self.namespace.parse_import_subject(&message.subject)
+        else {
+            return Outcome::Reject {
+                reason: format!("the mapper does not take {}", message.subject),
+            };
         };
-        if chunk.schema != contact_contract::SCHEMA_VERSION {
-            let reason = format!(
-                "raw chunk has schema {}; this mapper reads {}",
-                chunk.schema,
-                contact_contract::SCHEMA_VERSION
-            );
-            return Outcome::Reject { reason };
-        }
-        let region: PhoneRegion = match chunk.phone_region.parse() {
-            Ok(region) => region,
-            Err(error) => {
-                return Outcome::Reject {
-                    reason: format!("chunk names an unknown phone region: {error}"),
-                }
-            }
+        let (chunk, region) = match read_chunk(&message.payload, &account, &import_id) {
+            Ok(read) => read,
+            Err(reason) => return self.fail_import(account, import_id, reason).await,
         };
         let span = tracing::info_span!("validate", import_id = %chunk.import_id, chunk = chunk.chunk_index);
         let _entered = span.enter();
@@ -125,6 +113,61 @@ impl MessageHandler for ChunkValidator {
             },
         }
     }
+}
+
+impl ChunkValidator {
+    /// A chunk that can never be validated leaves its import short of a chunk: the import is
+    /// failed with the reason (rather than left running forever), and the chunk is dropped.
+    async fn fail_import(
+        &self,
+        account: AccountId,
+        import_id: ImportId,
+        reason: String,
+    ) -> Outcome {
+        tracing::warn!(%account, %import_id, reason, "chunk cannot be validated; failing its import");
+        let subject =
+            self.namespace
+                .import_subject(ImportSubjectKind::Control, &account, &import_id);
+        let id = message_id::control(&account, &import_id, "rejected");
+        let request = ImportRequest::known_by_subject(account, import_id);
+        let control = ImportControl::rejection(request, reason.clone());
+        match publish_json(&self.jetstream, subject, &id, &control).await {
+            Ok(()) => Outcome::Reject { reason },
+            Err(error) => Outcome::RetryLater {
+                reason: format!("{error:#}"),
+            },
+        }
+    }
+}
+
+/// Reads a raw chunk that arrived on the subject of `account`'s import `import_id`, or says why
+/// it can never be validated.
+fn read_chunk(
+    payload: &[u8],
+    account: &AccountId,
+    import_id: &ImportId,
+) -> Result<(RawChunk, PhoneRegion), String> {
+    let chunk: RawChunk = serde_json::from_slice(payload)
+        .map_err(|error| format!("a chunk of the file cannot be read: {error}"))?;
+    // The subject is what NATS permissions check; a body naming another import is refused.
+    if &chunk.account != account || &chunk.import_id != import_id {
+        return Err(format!(
+            "a chunk on this import's subject names import {}/{}",
+            chunk.account, chunk.import_id
+        ));
+    }
+    if chunk.schema != contact_contract::SCHEMA_VERSION {
+        return Err(format!(
+            "a chunk of the file has schema {}; this mapper reads {}",
+            chunk.schema,
+            contact_contract::SCHEMA_VERSION
+        ));
+    }
+    let region: PhoneRegion = chunk
+        .phone_region
+        .parse()
+        .map_err(|error| format!("a chunk of the file names an unknown phone region: {error}"))?;
+    Ok((chunk, region))
 }
 
 /// Keeps the validated chunk under the server's payload limit. A chunk of 1000 rows whose every

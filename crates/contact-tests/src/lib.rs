@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use contact_contract::{
-    AccountId, ExportedContact, ImportId, ImportOptions, ImportStatus, Namespace,
+    AccountId, ConsumerRole, ExportedContact, ImportId, ImportOptions, ImportRequest, ImportStatus,
+    ImportSubjectKind, Namespace,
 };
 use contact_core::validate::RowError;
 use contact_import::Client;
@@ -249,6 +250,48 @@ impl TestSystem {
             .await
             .expect("reading row errors");
         errors
+    }
+
+    /// Publishes `request` without its message id, as a repeat that comes after JetStream's
+    /// duplicate window would, and waits until an ingest replica has settled it.
+    pub async fn republish_after_dedup_window(&self, request: &ImportRequest) {
+        let jetstream = async_nats::jetstream::new(self.client.nats().clone());
+        let subject = self.namespace.import_subject(
+            ImportSubjectKind::Start,
+            &request.account,
+            &request.import_id,
+        );
+        let body = serde_json::to_vec(request).expect("encoding the request");
+        let stored = jetstream
+            .publish(subject, body.into())
+            .await
+            .expect("publishing the request")
+            .await
+            .expect("storing the request");
+        assert!(!stored.duplicate, "published without a message id");
+        self.wait_until_settled(ConsumerRole::Ingest).await;
+    }
+
+    /// Waits until the replicas of `role` have settled (acked or terminated) every message
+    /// waiting for them.
+    pub async fn wait_until_settled(&self, role: ConsumerRole) {
+        let jetstream = async_nats::jetstream::new(self.client.nats().clone());
+        let mut consumer = role
+            .consumer(&jetstream, &self.namespace)
+            .await
+            .expect("the role's consumer");
+        let settled = async {
+            loop {
+                let info = consumer.info().await.expect("consumer info");
+                if info.num_pending == 0 && info.num_ack_pending == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), settled)
+            .await
+            .unwrap_or_else(|_| panic!("{role:?} did not settle its messages within a minute"));
     }
 
     /// Stops every service (they finish the work in hand) and removes the namespace's streams.

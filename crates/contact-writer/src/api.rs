@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::accounts::{self, unavailable};
 use crate::chunks::{self, ImportTurn};
+use crate::imports::ImportRow;
 use crate::{contacts, imports, Writer};
 
 const REQUESTS_IN_FLIGHT: usize = 16;
@@ -166,13 +167,18 @@ async fn prepare_import(
     let attributes = accounts::load_attributes(&mut connection, account)
         .await
         .map_err(unavailable)?;
-    let existing = imports::load(&mut connection, account, &request.import_id)
+    let stored = imports::load(&mut connection, account, &request.import_id)
         .await
-        .map_err(unavailable)?
-        .map(|row| row.state());
+        .map_err(unavailable)?;
+    let existing = stored.as_ref().map(ImportRow::state);
+    let plan = stored
+        .filter(|row| row.state() == ImportState::Running)
+        .and_then(|row| row.plan)
+        .map(|plan| plan.0);
     Ok(PrepareImportReply {
         attributes,
         existing,
+        plan,
     })
 }
 
@@ -427,7 +433,7 @@ async fn cancel(
                 format!("import {import_id} is already {}", row.state().as_str()),
             ))
         }
-        Some(row) => chunks::finish(&mut transaction, &row, ImportState::Cancelled)
+        Some(row) => chunks::finish(&mut transaction, &row, ImportState::Cancelled, None)
             .await
             .map_err(unavailable)?,
         None => {
@@ -438,15 +444,21 @@ async fn cancel(
             accounts::ensure_account(&mut transaction, account)
                 .await
                 .map_err(unavailable)?;
-            imports::insert_closed(&mut transaction, &queued, ImportState::Cancelled, None)
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ApiErrorKind::Conflict,
-                        format!("import {import_id} just started; try again"),
-                    )
-                })?
+            imports::insert_closed(
+                &mut transaction,
+                &writer.namespace,
+                &queued,
+                ImportState::Cancelled,
+                None,
+            )
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ApiErrorKind::Conflict,
+                    format!("import {import_id} just started; try again"),
+                )
+            })?
         }
     };
     transaction.commit().await.map_err(unavailable)?;

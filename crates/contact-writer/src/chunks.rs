@@ -17,13 +17,13 @@ use anyhow::Context as _;
 use contact_contract::{
     AccountId, FailedRow, ImportEventKind, ImportId, ImportState, ValidatedChunk,
 };
-use contact_core::merge::{match_keys, plan_merge, MergeOptions};
+use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, MergeOptions};
 use contact_core::validate::RowError;
 use contact_runtime::Shutdown;
 use sqlx::pool::PoolConnection;
 use sqlx::{Acquire as _, PgConnection, Postgres};
 
-use crate::contacts::Target;
+use crate::contacts::{KeyHolders, Target};
 use crate::imports::{self, ImportRow};
 use crate::{accounts, contacts, events, Writer};
 
@@ -93,7 +93,7 @@ impl ImportTurn {
         }
     }
 
-    fn connection(&mut self) -> &mut PgConnection {
+    pub(crate) fn connection(&mut self) -> &mut PgConnection {
         self.connection
             .as_mut()
             .expect("a turn holds its connection until given back")
@@ -229,7 +229,7 @@ pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Re
             continue;
         }
         if row.all_chunks_applied() {
-            let completed = finish(&mut transaction, &row, ImportState::Completed).await?;
+            let completed = finish(&mut transaction, &row, ImportState::Completed, None).await?;
             transaction.commit().await.context("closing the import")?;
             announce(writer, &completed).await?;
         }
@@ -329,7 +329,13 @@ async fn apply(
         .iter()
         .flat_map(|record| match_keys(&record.values, &options.match_on))
         .collect();
-    let stored = contacts::fetch_by_keys(transaction, account, target, &keys).await?;
+    // Keys of stored contacts change only when a linked row overwrites one matched on another.
+    let holders = if options.policy == DuplicatePolicy::Link && options.match_on.len() > 1 {
+        KeyHolders::All
+    } else {
+        KeyHolders::Oldest
+    };
+    let stored = contacts::fetch_by_keys(transaction, account, target, &keys, holders).await?;
     let merge = plan_merge(&chunk.records, stored, &options);
     contacts::insert_new(
         transaction,
@@ -359,19 +365,21 @@ async fn apply(
     )
     .await?;
     if applied.all_chunks_applied() {
-        Ok(finish(transaction, &applied, ImportState::Completed).await?)
+        Ok(finish(transaction, &applied, ImportState::Completed, None).await?)
     } else {
         Ok(applied)
     }
 }
 
-/// Ends a running import (completed or cancelled) in the caller's transaction.
+/// Ends a running import (completed, cancelled, or failed for `reason`) in the caller's
+/// transaction.
 pub async fn finish(
     transaction: &mut PgConnection,
     row: &ImportRow,
     state: ImportState,
+    reason: Option<&str>,
 ) -> sqlx::Result<ImportRow> {
-    let finished = imports::finish(transaction, row, state).await?;
+    let finished = imports::finish(transaction, row, state, reason).await?;
     if finished.request.0.options.dry_run {
         contacts::discard_dry_run(transaction, &row.account_id, &row.import_id).await?;
     }
@@ -458,36 +466,67 @@ pub async fn sweep_forever(writer: Arc<Writer>, every: Duration, shutdown: Shutd
 }
 
 async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
+    let namespace = writer.namespace.name();
     sqlx::query(
         "DELETE FROM pending_chunks p USING imports i
-         WHERE p.account_id = i.account_id AND p.import_id = i.import_id
+         WHERE p.account_id = i.account_id AND p.import_id = i.import_id AND i.namespace = $1
            AND (i.status <> 'running' OR p.chunk_index < i.next_chunk)",
     )
+    .bind(namespace)
     .execute(&writer.pool)
     .await?;
     let ready: Vec<(String, String)> = sqlx::query_as(
         "SELECT i.account_id, i.import_id FROM imports i
-         WHERE i.status = 'running'
+         WHERE i.namespace = $1 AND i.status = 'running'
            AND (i.next_chunk >= i.chunks_total
                 OR EXISTS (SELECT 1 FROM pending_chunks p
                            WHERE p.account_id = i.account_id AND p.import_id = i.import_id
                              AND p.chunk_index = i.next_chunk))",
     )
+    .bind(namespace)
     .fetch_all(&writer.pool)
     .await?;
+    // One import that cannot be handled now must not hold back the others.
     for (account, import) in ready {
         let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
-        drain(writer, &account, &import).await?;
+        if let Err(error) = drain(writer, &account, &import).await {
+            tracing::warn!(%account, %import, error = format!("{error:#}"), "sweep could not apply waiting chunks");
+        }
     }
     // Summaries that a crash kept from going out after their commit.
     let unannounced: Vec<ImportRow> = sqlx::query_as(
-        "SELECT * FROM imports WHERE status <> 'running' AND NOT summary_published
+        "SELECT * FROM imports
+         WHERE namespace = $1 AND status <> 'running' AND NOT summary_published
          ORDER BY finished_at LIMIT 100",
     )
+    .bind(namespace)
     .fetch_all(&writer.pool)
     .await?;
     for row in unannounced {
-        publish_summary(writer, &row).await?;
+        if let Err(error) = republish_summary(writer, &row).await {
+            tracing::warn!(account = %row.account_id, import = %row.import_id, error = format!("{error:#}"), "sweep could not publish a summary");
+        }
     }
     Ok(())
+}
+
+/// Publishes a summary held back by a crash, unless the turn's holder is about to publish it
+/// itself (it closed the import a moment ago): the summary must stay the import's last event.
+async fn republish_summary(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
+    let account = AccountId::new(row.account_id.clone())?;
+    let import = ImportId::new(row.import_id.clone())?;
+    let Some(turn) = ImportTurn::try_take(writer, &account, &import).await? else {
+        return Ok(());
+    };
+    let still_due: bool = sqlx::query_scalar(
+        "SELECT NOT summary_published FROM imports WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_one(&writer.pool)
+    .await?;
+    if still_due {
+        publish_summary(writer, row).await?;
+    }
+    turn.give_back().await
 }

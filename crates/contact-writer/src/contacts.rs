@@ -44,11 +44,24 @@ impl From<ContactRow> for StoredContact {
 
 /// Every contact of the account holding any of `keys`, in one query. For a dry run, its
 /// overlay version of a contact replaces the live one.
+/// Which contacts holding a match key a chunk needs to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHolders {
+    /// Every holder: a linked row may change another key of the contact it matches, and the
+    /// next holder of the old value becomes the oldest one.
+    All,
+    /// The oldest holder of each key, which is all the merge rule looks at when stored keys
+    /// cannot change within the chunk. Keeps the lookup small when `duplicate` has made many
+    /// contacts share an email.
+    Oldest,
+}
+
 pub async fn fetch_by_keys(
     connection: &mut PgConnection,
     account: &AccountId,
     target: Target<'_>,
     keys: &BTreeSet<MatchKey>,
+    holders: KeyHolders,
 ) -> sqlx::Result<Vec<StoredContact>> {
     if keys.is_empty() {
         return Ok(Vec::new());
@@ -57,16 +70,30 @@ pub async fn fetch_by_keys(
         .iter()
         .map(|key| (key.attribute.as_str(), key.value.as_str()))
         .unzip();
-    const LIVE: &str = "SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
-         FROM contacts c
-         WHERE c.contact_id IN (
-             SELECT k.contact_id FROM contact_keys k
-             JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
-               ON k.attribute = wanted.attribute AND k.value = wanted.value
-             WHERE k.account_id = $1)";
+    let live = match holders {
+        KeyHolders::All => {
+            "SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
+             FROM contacts c
+             WHERE c.contact_id IN (
+                 SELECT k.contact_id FROM contact_keys k
+                 JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
+                   ON k.attribute = wanted.attribute AND k.value = wanted.value
+                 WHERE k.account_id = $1)"
+        }
+        KeyHolders::Oldest => {
+            "SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
+             FROM contacts c
+             WHERE c.contact_id IN (
+                 SELECT DISTINCT ON (k.attribute, k.value) k.contact_id FROM contact_keys k
+                 JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
+                   ON k.attribute = wanted.attribute AND k.value = wanted.value
+                 WHERE k.account_id = $1
+                 ORDER BY k.attribute, k.value, k.contact_id)"
+        }
+    };
     let rows: Vec<ContactRow> = match target {
         Target::Live => {
-            sqlx::query_as(LIVE)
+            sqlx::query_as(live)
                 .bind(account.as_str())
                 .bind(attributes)
                 .bind(values)
@@ -83,7 +110,7 @@ pub async fn fetch_by_keys(
                        ON k.attribute = wanted.attribute AND k.value = wanted.value
                      WHERE k.account_id = $1 AND k.import_id = $4)
                  UNION ALL
-                 SELECT * FROM ({LIVE}) live
+                 SELECT * FROM ({live}) live
                  WHERE NOT EXISTS (SELECT 1 FROM dry_run_contacts d
                                    WHERE d.account_id = $1 AND d.import_id = $4
                                      AND d.contact_id = live.contact_id)"

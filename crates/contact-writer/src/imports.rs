@@ -2,7 +2,7 @@
 //! translation into the [`ImportStatus`] clients see.
 
 use chrono::{DateTime, Utc};
-use contact_contract::{AccountId, ImportId, ImportRequest, ImportState, ImportStatus};
+use contact_contract::{AccountId, ImportId, ImportRequest, ImportState, ImportStatus, Namespace};
 use contact_core::mapping::MappingPlan;
 use contact_core::merge::OutcomeCounts;
 use sqlx::types::Json;
@@ -107,13 +107,14 @@ pub async fn lock(
 /// Records an accepted import as running; returns it if it was new (a repeat changes nothing).
 pub async fn insert_running(
     connection: &mut PgConnection,
+    namespace: &Namespace,
     request: &ImportRequest,
     plan: &MappingPlan,
     file_bytes: u64,
 ) -> sqlx::Result<Option<ImportRow>> {
     sqlx::query_as(
-        "INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total)
-         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7)
+        "INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total, namespace)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8)
          ON CONFLICT DO NOTHING
          RETURNING *",
     )
@@ -124,6 +125,7 @@ pub async fn insert_running(
     .bind(&plan.unmapped_columns)
     .bind(&request.file_name)
     .bind(file_bytes as i64)
+    .bind(namespace.name())
     .fetch_optional(connection)
     .await
 }
@@ -132,13 +134,14 @@ pub async fn insert_running(
 /// returns it if it was new.
 pub async fn insert_closed(
     connection: &mut PgConnection,
+    namespace: &Namespace,
     request: &ImportRequest,
     state: ImportState,
     reason: Option<&str>,
 ) -> sqlx::Result<Option<ImportRow>> {
     sqlx::query_as(
-        "INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now())
+        "INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at, namespace)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
          ON CONFLICT DO NOTHING
          RETURNING *",
     )
@@ -148,6 +151,7 @@ pub async fn insert_closed(
     .bind(Json(request))
     .bind(&request.file_name)
     .bind(reason)
+    .bind(namespace.name())
     .fetch_optional(connection)
     .await
 }
@@ -207,6 +211,7 @@ pub async fn finish(
     connection: &mut PgConnection,
     row: &ImportRow,
     state: ImportState,
+    reason: Option<&str>,
 ) -> sqlx::Result<ImportRow> {
     sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2")
         .bind(&row.account_id)
@@ -217,13 +222,14 @@ pub async fn finish(
     sqlx::query_as(
         "UPDATE imports SET status = $3,
             bytes_done = CASE WHEN $3 = 'completed' THEN COALESCE(bytes_total, bytes_done) ELSE bytes_done END,
-            finished_at = now(), updated_at = now()
+            error = COALESCE($4, error), finished_at = now(), updated_at = now()
          WHERE account_id = $1 AND import_id = $2
          RETURNING *",
     )
     .bind(&row.account_id)
     .bind(&row.import_id)
     .bind(state.as_str())
+    .bind(reason)
     .fetch_one(connection)
     .await
 }

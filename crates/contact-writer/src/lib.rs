@@ -87,7 +87,10 @@ impl Application {
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
-        let pool_size = (settings.concurrency as u32 + 4).max(8);
+        // A chunk in hand may hold its import's turn on one connection while it reads and
+        // publishes on others, and the API serves requests beside it: room for both, so that
+        // nobody waits on a connection held by someone who waits on them.
+        let pool_size = (settings.concurrency as u32 * 3 + 8).max(20);
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
         MIGRATOR
             .run(&pool)

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use contact_contract::{
-    ControlEvent, ImportControl, ImportEventKind, ImportState, ImportSubjectKind, ValidatedChunk,
-    SCHEMA_VERSION,
+    AccountId, ControlEvent, ImportControl, ImportEventKind, ImportId, ImportRequest, ImportState,
+    ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
 };
 use contact_runtime::{MessageHandler, Outcome};
 use serde::de::DeserializeOwned;
+use sqlx::Acquire as _;
 use tracing::Instrument as _;
 
 use crate::chunks::{self, ChunkDisposition, ImportTurn};
@@ -48,7 +49,11 @@ impl MessageHandler for PipelineHandler {
                             .instrument(span)
                             .await
                     }
-                    Err(reason) => return Outcome::Reject { reason },
+                    Err(reason) => {
+                        self.fail_import(account, import, reason)
+                            .instrument(span)
+                            .await
+                    }
                 }
             }
             ImportSubjectKind::Control => {
@@ -58,7 +63,11 @@ impl MessageHandler for PipelineHandler {
                         && control.import_id == import
                 }) {
                     Ok(control) => self.control(control).instrument(span).await,
-                    Err(reason) => return Outcome::Reject { reason },
+                    Err(reason) => {
+                        self.fail_import(account, import, reason)
+                            .instrument(span)
+                            .await
+                    }
                 }
             }
             _ => {
@@ -75,16 +84,32 @@ impl MessageHandler for PipelineHandler {
 
 /// Decodes a body and checks that it agrees with its subject and schema.
 fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> Result<T, String> {
-    let body: T =
-        serde_json::from_slice(payload).map_err(|error| format!("unreadable message: {error}"))?;
+    let body: T = serde_json::from_slice(payload)
+        .map_err(|error| format!("a message of the import cannot be read: {error}"))?;
     if agrees(&body) {
         Ok(body)
     } else {
-        Err("message body disagrees with its subject or schema version".to_string())
+        Err("a message of the import disagrees with its subject or schema version".to_string())
     }
 }
 
 impl PipelineHandler {
+    /// A message of an import that can never be read leaves the import without a chunk or a
+    /// control message it waits for: the import fails with the reason instead of hanging, and
+    /// the message is dropped once that is recorded.
+    async fn fail_import(
+        &self,
+        account: AccountId,
+        import: ImportId,
+        reason: String,
+    ) -> anyhow::Result<Outcome> {
+        tracing::warn!(reason, "unreadable message; failing its import");
+        let request = ImportRequest::known_by_subject(account, import);
+        self.control(ImportControl::rejection(request, reason.clone()))
+            .await?;
+        Ok(Outcome::Reject { reason })
+    }
+
     async fn records(&self, chunk: &ValidatedChunk, payload: &[u8]) -> anyhow::Result<Outcome> {
         let disposition = chunks::receive(&self.writer, chunk, payload).await?;
         tracing::debug!(chunk = chunk.chunk_index, ?disposition, "chunk received");
@@ -108,13 +133,27 @@ impl PipelineHandler {
                 let inserted = {
                     let mut transaction = writer.pool.begin().await?;
                     accounts::ensure_account(&mut transaction, account).await?;
-                    let inserted =
-                        imports::insert_running(&mut transaction, &request, &plan, file_bytes)
-                            .await?;
+                    let inserted = imports::insert_running(
+                        &mut transaction,
+                        &writer.namespace,
+                        &request,
+                        &plan,
+                        file_bytes,
+                    )
+                    .await?;
                     transaction.commit().await?;
                     inserted
                 };
-                if let Some(row) = &inserted {
+                // A redelivered Accepted publishes "started" again while no chunk is in yet:
+                // the first delivery may have committed and then stopped before publishing.
+                // JetStream drops the repeat when the first one did go out.
+                let not_yet_progressing = match &inserted {
+                    Some(row) => Some(row.clone()),
+                    None => imports::load(&mut *writer.pool.acquire().await?, account, import)
+                        .await?
+                        .filter(|row| row.state() == ImportState::Running && row.next_chunk == 0),
+                };
+                if let Some(row) = &not_yet_progressing {
                     events::publish(writer, row, ImportEventKind::Started, "started").await?;
                 }
                 // Chunks may have arrived before the import was registered.
@@ -132,6 +171,7 @@ impl PipelineHandler {
                 accounts::ensure_account(&mut transaction, account).await?;
                 let inserted = imports::insert_closed(
                     &mut transaction,
+                    &writer.namespace,
                     &request,
                     ImportState::Failed,
                     Some(&reason),
@@ -143,7 +183,10 @@ impl PipelineHandler {
                         chunks::publish_summary(writer, &row).await?;
                         Ok(Outcome::Done)
                     }
-                    None => Ok(Outcome::Duplicate),
+                    // Already running: ingest read the file again (a redelivery) and could
+                    // not this time. The import fails with the reason instead of waiting for
+                    // chunks that will never come.
+                    None => fail_running(writer, account, import, &reason).await,
                 }
             }
             ControlEvent::Finished {
@@ -175,4 +218,38 @@ impl PipelineHandler {
             }
         }
     }
+}
+
+/// Fails a running import for `reason`, keeping what its applied chunks wrote; a closed one
+/// stays as it is (the rejection repeats a request that already ended).
+async fn fail_running(
+    writer: &Writer,
+    account: &AccountId,
+    import: &ImportId,
+    reason: &str,
+) -> anyhow::Result<Outcome> {
+    let mut turn = ImportTurn::take(writer, account, import).await?;
+    let failed = {
+        let mut transaction = turn.connection().begin().await?;
+        match imports::lock(&mut transaction, account, import).await? {
+            Some(row) if row.state() == ImportState::Running => {
+                let failed =
+                    chunks::finish(&mut transaction, &row, ImportState::Failed, Some(reason))
+                        .await?;
+                transaction.commit().await?;
+                Some(failed)
+            }
+            _ => None,
+        }
+    };
+    let outcome = match &failed {
+        Some(row) => {
+            tracing::warn!(%account, %import, reason, "running import failed");
+            chunks::publish_summary(writer, row).await?;
+            Outcome::Done
+        }
+        None => Outcome::Duplicate,
+    };
+    turn.give_back().await?;
+    Ok(outcome)
 }

@@ -1,0 +1,131 @@
+//! Pipeline messages that can never be handled: the import they belong to fails with a reason
+//! that says so, instead of waiting forever for the chunk it lost.
+
+use std::time::Duration;
+
+use contact_contract::{ConsumerRole, ImportId, ImportOptions, ImportState, ImportSubjectKind};
+use contact_tests::{Replicas, TestSystem};
+
+/// Publishes `body` on one of the import's pipeline subjects, as a broken or foreign producer
+/// would.
+async fn publish_raw(
+    system: &TestSystem,
+    import_id: &ImportId,
+    kind: ImportSubjectKind,
+    body: &str,
+) {
+    let jetstream = async_nats::jetstream::new(system.client.nats().clone());
+    let subject = system
+        .namespace
+        .import_subject(kind, system.client.account(), import_id);
+    jetstream
+        .publish(subject, body.to_string().into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+}
+
+async fn wait_for_state(system: &TestSystem, import_id: &ImportId, state: ImportState) {
+    let reached = async {
+        loop {
+            let status = system.client.status(import_id).await.expect("status");
+            if status.status == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), reached)
+        .await
+        .unwrap_or_else(|_| panic!("import {import_id} did not become {state:?}"));
+}
+
+#[tokio::test]
+async fn an_unreadable_chunk_fails_its_queued_import_and_ingest_then_skips_it() {
+    let mut system = TestSystem::start_with(Replicas {
+        ingest: 0,
+        mapper: 1,
+        writer: 1,
+    })
+    .await;
+    let import_id = system
+        .client
+        .start_import(
+            &system.file("queued.csv", "email\nq@example.com\n"),
+            ImportOptions::default(),
+        )
+        .await
+        .expect("started");
+    publish_raw(
+        &system,
+        &import_id,
+        ImportSubjectKind::Chunks,
+        "not a chunk",
+    )
+    .await;
+
+    let summary = system.wait_for_summary(&system.client, &import_id).await;
+    assert_eq!(summary.status, ImportState::Failed);
+    let reason = summary.error.clone().unwrap_or_default();
+    assert!(reason.contains("cannot be read"), "{reason}");
+
+    // The request still waiting for ingest finds its import over and writes nothing.
+    system.start_ingest().await.expect("ingest starts");
+    system.wait_until_settled(ConsumerRole::Ingest).await;
+    system.wait_until_settled(ConsumerRole::Mapper).await;
+    system.wait_until_settled(ConsumerRole::Writer).await;
+    assert!(system.contacts().await.is_empty());
+    assert_eq!(
+        system.client.status(&import_id).await.expect("status"),
+        summary
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_message_fails_a_running_import_and_later_chunks_change_nothing() {
+    let mut system = TestSystem::start_with(Replicas {
+        ingest: 1,
+        mapper: 0,
+        writer: 1,
+    })
+    .await;
+    let import_id = system
+        .client
+        .start_import(
+            &system.file(
+                "running.csv",
+                "email\na@example.com\nb@example.com\nc@example.com\n",
+            ),
+            ImportOptions::default(),
+        )
+        .await
+        .expect("started");
+    // No mapper runs: the import is registered as running and its chunks wait.
+    wait_for_state(&system, &import_id, ImportState::Running).await;
+    publish_raw(
+        &system,
+        &import_id,
+        ImportSubjectKind::Records,
+        "{\"broken\": true}",
+    )
+    .await;
+
+    let summary = system.wait_for_summary(&system.client, &import_id).await;
+    assert_eq!(summary.status, ImportState::Failed);
+    let reason = summary.error.clone().unwrap_or_default();
+    assert!(reason.contains("cannot be read"), "{reason}");
+    assert_eq!(summary.rows_total, 0);
+
+    // The waiting chunks arrive after the import ended: they are dropped.
+    system.start_mapper().await.expect("mapper starts");
+    system.wait_until_settled(ConsumerRole::Mapper).await;
+    system.wait_until_settled(ConsumerRole::Writer).await;
+    assert!(system.contacts().await.is_empty());
+    assert_eq!(
+        system.client.status(&import_id).await.expect("status"),
+        summary
+    );
+    system.stop().await;
+}
