@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use contact_contract::{ConsumerRole, ImportId, ImportOptions, ImportState, ImportSubjectKind};
+use contact_contract::{
+    ConsumerRole, ImportId, ImportOptions, ImportState, ImportSubjectKind, ValidatedChunk,
+    SCHEMA_VERSION,
+};
+use contact_core::validate::ValidRecord;
 use contact_tests::{Replicas, TestSystem};
 
 /// Publishes `body` on one of the import's pipeline subjects, as a broken or foreign producer
@@ -119,6 +123,64 @@ async fn an_unreadable_message_fails_a_running_import_and_later_chunks_change_no
     assert_eq!(summary.rows_total, 0);
 
     // The waiting chunks arrive after the import ended: they are dropped.
+    system.start_mapper().await.expect("mapper starts");
+    system.wait_until_settled(ConsumerRole::Mapper).await;
+    system.wait_until_settled(ConsumerRole::Writer).await;
+    assert!(system.contacts().await.is_empty());
+    assert_eq!(
+        system.client.status(&import_id).await.expect("status"),
+        summary
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_chunk_the_database_refuses_fails_its_import_with_the_reason() {
+    let mut system = TestSystem::start_with(Replicas {
+        ingest: 1,
+        mapper: 0,
+        writer: 1,
+    })
+    .await;
+    let import_id = system
+        .client
+        .start_import(
+            &system.file("refused.csv", "email,city\na@example.com,Kraków\n"),
+            ImportOptions::default(),
+        )
+        .await
+        .expect("started");
+    wait_for_state(&system, &import_id, ImportState::Running).await;
+    // A chunk that reads well but holds a NUL character, which PostgreSQL cannot store:
+    // applying it can never succeed, however often it is tried.
+    let poisoned = ValidatedChunk {
+        schema: SCHEMA_VERSION,
+        account: system.client.account().clone(),
+        import_id: import_id.clone(),
+        chunk_index: 0,
+        records: vec![ValidRecord {
+            line: 2,
+            values: [
+                ("email".to_string(), "a@example.com".to_string()),
+                ("city".to_string(), "Kra\0ków".to_string()),
+            ]
+            .into(),
+        }],
+        errors: Vec::new(),
+        failed: Vec::new(),
+        end_offset: 0,
+    };
+    let body = serde_json::to_string(&poisoned).expect("encoded");
+    publish_raw(&system, &import_id, ImportSubjectKind::Records, &body).await;
+
+    let summary = system.wait_for_summary(&system.client, &import_id).await;
+    assert_eq!(summary.status, ImportState::Failed);
+    let reason = summary.error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("chunk 0 of the file could not be written"),
+        "{reason}"
+    );
+    system.wait_until_settled(ConsumerRole::Writer).await;
     system.start_mapper().await.expect("mapper starts");
     system.wait_until_settled(ConsumerRole::Mapper).await;
     system.wait_until_settled(ConsumerRole::Writer).await;

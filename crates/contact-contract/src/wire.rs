@@ -460,6 +460,10 @@ pub struct PrepareImportReply {
     /// with it, so every chunk of one import is mapped alike even if attributes changed since.
     #[serde(default)]
     pub plan: Option<MappingPlan>,
+    /// True once the writer has ingest's `finished` for the import: every chunk is published,
+    /// and a repeated request has nothing left to do.
+    #[serde(default)]
+    pub file_read: bool,
 }
 
 /// `contacts.export`: one page of the account's contacts, oldest first.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, object_store::ObjectStore, Message};
 use clap::Parser;
-use contact_contract::api;
+use contact_contract::api::{self, CallError};
 use contact_contract::{
     message_id, ApiOperation, ConsumerRole, ImportControl, ImportRequest, ImportSubjectKind,
     Namespace, PrepareImportReply, PrepareImportRequest,
@@ -114,6 +114,11 @@ impl MessageHandler for RequestHandler {
                     .await
             }
         };
+        if contact_contract::written_by_newer_version(&message.payload) {
+            return Outcome::RetryLater {
+                reason: "the request is of a later schema; waiting for an upgraded ingest".into(),
+            };
+        }
         if request.schema != contact_contract::SCHEMA_VERSION {
             let reason = format!(
                 "the import request has schema {}; this service reads {}",
@@ -158,7 +163,9 @@ impl RequestHandler {
         .await
         {
             Ok(reply) => reply,
-            Err(error) if error.is_transient() => {
+            // An undecodable reply comes from a writer of another version: one of ours may
+            // answer later.
+            Err(error) if error.is_transient() || matches!(error, CallError::Decode { .. }) => {
                 return Ok(Outcome::RetryLater {
                     reason: error.to_string(),
                 })
@@ -171,6 +178,10 @@ impl RequestHandler {
         };
         if prepared.existing.is_some_and(|state| state.is_terminal()) {
             tracing::info!("import already finished; repeated request ignored");
+            return Ok(Outcome::Duplicate);
+        }
+        if prepared.file_read {
+            tracing::info!("file already read; repeated request ignored");
             return Ok(Outcome::Duplicate);
         }
 

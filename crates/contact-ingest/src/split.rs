@@ -247,7 +247,13 @@ fn read_header(
         }
     };
     if let Some(plan) = started_with {
-        if plan.header != header {
+        // The plan keeps the header's names trimmed, as mapping reads them.
+        if !plan
+            .header
+            .iter()
+            .map(String::as_str)
+            .eq(header.iter().map(|name| name.trim()))
+        {
             return Err(SplitError::Rejected(
                 "the file's header differs from the one the import started with".to_string(),
             ));
@@ -397,6 +403,7 @@ impl ChunkPublisher<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contact_contract::{AccountId, ImportId};
 
     #[test]
     fn nul_characters_become_replacement_characters() {
@@ -409,5 +416,43 @@ mod tests {
         let mut clean = b"abc".to_vec();
         replace_nul_characters(&mut clean);
         assert_eq!(clean, b"abc");
+    }
+
+    fn header(names: &[&str]) -> ParsedRecord {
+        ParsedRecord::Record(RawRecord {
+            line: 1,
+            fields: names.iter().map(|name| name.to_string()).collect(),
+            end_offset: 0,
+        })
+    }
+
+    #[test]
+    fn a_request_read_again_keeps_the_plan_it_started_with() {
+        let request = ImportRequest::known_by_subject(
+            AccountId::new("acme").expect("account"),
+            ImportId::new("i1").expect("import id"),
+        );
+        let attributes = contact_core::mapping::standard_attributes();
+        let started =
+            read_header(header(&["email", " city "]), &attributes, None, &request).expect("plan");
+        // The catalog lost `city` since, yet the import goes on as it began.
+        let fewer: Vec<_> = attributes
+            .into_iter()
+            .filter(|attribute| attribute.key != "city")
+            .collect();
+        let again = read_header(
+            header(&["email", " city "]),
+            &fewer,
+            Some(&started),
+            &request,
+        )
+        .expect("the same header");
+        assert_eq!(again, started);
+        let changed = read_header(header(&["email", "town"]), &fewer, Some(&started), &request);
+        assert!(
+            matches!(&changed, Err(SplitError::Rejected(reason)) if reason.contains("header differs")),
+            "{:?}",
+            changed.map(|plan| plan.header)
+        );
     }
 }

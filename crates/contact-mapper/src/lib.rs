@@ -87,6 +87,11 @@ impl MessageHandler for ChunkValidator {
                 reason: format!("the mapper does not take {}", message.subject),
             };
         };
+        if contact_contract::written_by_newer_version(&message.payload) {
+            return Outcome::RetryLater {
+                reason: "the chunk is of a later schema; waiting for an upgraded mapper".into(),
+            };
+        }
         let (chunk, region) = match read_chunk(&message.payload, &account, &import_id) {
             Ok(read) => read,
             Err(reason) => return self.fail_import(account, import_id, reason).await,

@@ -1,6 +1,7 @@
 -- Deployments (namespaces) may share one database. Each writer sweeps only the imports that
--- came through its own namespace: it publishes their events on its own subjects.
-ALTER TABLE imports ADD COLUMN namespace text NOT NULL DEFAULT 'ci';
+-- came through its own namespace, since it publishes their events on its own subjects. Imports
+-- recorded before this column existed have none, and any writer may sweep them.
+ALTER TABLE imports ADD COLUMN namespace text;
 DROP INDEX imports_summary_due;
 CREATE INDEX imports_summary_due ON imports (namespace, finished_at)
     WHERE NOT summary_published AND status <> 'running';

@@ -171,6 +171,9 @@ async fn prepare_import(
         .await
         .map_err(unavailable)?;
     let existing = stored.as_ref().map(ImportRow::state);
+    let file_read = stored
+        .as_ref()
+        .is_some_and(|row| row.chunks_total.is_some());
     let plan = stored
         .filter(|row| row.state() == ImportState::Running)
         .and_then(|row| row.plan)
@@ -179,6 +182,7 @@ async fn prepare_import(
         attributes,
         existing,
         plan,
+        file_read,
     })
 }
 
@@ -465,8 +469,8 @@ async fn cancel(
     // Take the turn, so that the summary comes after any progress event of a chunk that was
     // being applied while we cancelled.
     let announce = async {
-        let turn = ImportTurn::take(writer, account, import_id).await?;
-        chunks::publish_summary(writer, &cancelled).await?;
+        let mut turn = ImportTurn::take(writer, account, import_id).await?;
+        chunks::publish_summary(writer, turn.connection(), &cancelled).await?;
         turn.give_back().await
     };
     if let Err(error) = announce.await {

@@ -37,6 +37,8 @@ pub enum ChunkDisposition {
     AlreadyApplied,
     /// The import is over (completed, failed or cancelled): nothing more is written.
     ImportClosed,
+    /// The chunk can never be written (its data breaks a database rule): its import failed.
+    ImportFailed,
 }
 
 /// The right to apply an import's chunks and publish its events: a session-level advisory
@@ -137,8 +139,7 @@ pub async fn receive(
     }
     let Some(mut turn) = ImportTurn::try_take(writer, account, import).await? else {
         // Another replica is applying this import's chunks; it will find this one.
-        let mut connection = writer.pool.acquire().await?;
-        stash(&mut connection, chunk, payload).await?;
+        stash(&mut *writer.pool.acquire().await?, chunk, payload).await?;
         drain(writer, account, import).await?;
         return Ok(ChunkDisposition::Stashed);
     };
@@ -162,10 +163,19 @@ async fn apply_or_stash(
         Some(row) if row.state().is_terminal() => Ok(ChunkDisposition::ImportClosed),
         Some(row) if turn_index < i64::from(row.next_chunk) => Ok(ChunkDisposition::AlreadyApplied),
         Some(row) if turn_index == i64::from(row.next_chunk) => {
-            let applied = apply(&mut transaction, &row, chunk).await?;
-            transaction.commit().await.context("committing the chunk")?;
-            announce(writer, &applied).await?;
-            Ok(ChunkDisposition::Applied)
+            match apply(&mut transaction, &row, chunk).await {
+                Ok(applied) => {
+                    transaction.commit().await.context("committing the chunk")?;
+                    announce(writer, turn.connection(), &applied).await?;
+                    Ok(ChunkDisposition::Applied)
+                }
+                Err(error) if can_never_be_written(&error) => {
+                    drop(transaction);
+                    fail_import(writer, turn, chunk.chunk_index, &error).await?;
+                    Ok(ChunkDisposition::ImportFailed)
+                }
+                Err(error) => Err(error),
+            }
         }
         // Not its turn yet, or the import is not registered yet.
         _ => {
@@ -212,9 +222,15 @@ pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Re
         .fetch_optional(&mut *transaction)
         .await?;
         if let Some(payload) = waiting {
-            let chunk: ValidatedChunk =
-                serde_json::from_slice(&payload).context("reading a stashed chunk")?;
-            let applied = apply(&mut transaction, &row, &chunk).await?;
+            let applied = match read_and_apply(&mut transaction, &row, &payload).await {
+                Ok(applied) => applied,
+                Err(error) if can_never_be_written(&error) => {
+                    drop(transaction);
+                    fail_import(writer, turn, row.next_chunk as u32, &error).await?;
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            };
             sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2 AND chunk_index = $3")
                 .bind(account.as_str())
                 .bind(import.as_str())
@@ -225,16 +241,66 @@ pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Re
                 .commit()
                 .await
                 .context("committing a stashed chunk")?;
-            announce(writer, &applied).await?;
+            announce(writer, turn.connection(), &applied).await?;
             continue;
         }
         if row.all_chunks_applied() {
             let completed = finish(&mut transaction, &row, ImportState::Completed, None).await?;
             transaction.commit().await.context("closing the import")?;
-            announce(writer, &completed).await?;
+            announce(writer, turn.connection(), &completed).await?;
         }
         return Ok(());
     }
+}
+
+async fn read_and_apply(
+    transaction: &mut PgConnection,
+    row: &ImportRow,
+    payload: &[u8],
+) -> anyhow::Result<ImportRow> {
+    let chunk: ValidatedChunk =
+        serde_json::from_slice(payload).context("reading a stashed chunk")?;
+    apply(transaction, row, &chunk).await
+}
+
+/// True for a failure that repeating cannot cure: the chunk's data breaks a limit or a rule
+/// of the database (SQLSTATE classes 22, 23 and 54), or a stashed chunk no longer reads.
+/// Anything else (a lost connection, a deadlock, a restart) is tried again.
+fn can_never_be_written(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if cause.is::<serde_json::Error>() {
+            return true;
+        }
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|database| database.code())
+            .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54")))
+    })
+}
+
+/// Fails the import whose chunk `chunk_index` can never be written, instead of trying it
+/// forever while the import waits: what earlier chunks wrote stays, and the reason says
+/// which chunk and why.
+async fn fail_import(
+    writer: &Writer,
+    turn: &mut ImportTurn,
+    chunk_index: u32,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    let reason = format!("chunk {chunk_index} of the file could not be written: {error:#}");
+    tracing::error!(account = %turn.account, import = %turn.import, reason, "import failed");
+    let (account, import) = (turn.account.clone(), turn.import.clone());
+    let mut transaction = turn.connection().begin().await?;
+    let Some(row) = imports::lock(&mut transaction, &account, &import).await? else {
+        return Ok(());
+    };
+    if row.state() != ImportState::Running {
+        return Ok(());
+    }
+    let failed = finish(&mut transaction, &row, ImportState::Failed, Some(&reason)).await?;
+    transaction.commit().await.context("failing the import")?;
+    announce(writer, turn.connection(), &failed).await
 }
 
 async fn work_is_waiting(
@@ -258,11 +324,16 @@ async fn work_is_waiting(
 }
 
 /// Publishes the event for a committed change: the summary once the import is over,
-/// progress otherwise. Called only by the turn's holder, after the commit.
-async fn announce(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
+/// progress otherwise. Called only by the turn's holder, after the commit, on the turn's
+/// connection: a holder never waits for another connection of the pool.
+async fn announce(
+    writer: &Writer,
+    connection: &mut PgConnection,
+    row: &ImportRow,
+) -> anyhow::Result<()> {
     if row.state().is_terminal() {
         tracing::info!(account = %row.account_id, import = %row.import_id, rows = row.to_status().rows_total, "import finished");
-        publish_summary(writer, row).await
+        publish_summary(writer, connection, row).await
     } else {
         let what = format!("chunk.{}", row.next_chunk - 1);
         events::publish(writer, row, ImportEventKind::Progress, &what).await
@@ -271,9 +342,13 @@ async fn announce(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
 
 /// Publishes the summary of a closed import and records that it went out. Safe to repeat:
 /// JetStream drops a second summary of the same import.
-pub async fn publish_summary(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
+pub async fn publish_summary(
+    writer: &Writer,
+    connection: &mut PgConnection,
+    row: &ImportRow,
+) -> anyhow::Result<()> {
     events::publish(writer, row, ImportEventKind::Summary, "summary").await?;
-    imports::mark_summary_published(&mut *writer.pool.acquire().await?, row).await?;
+    imports::mark_summary_published(connection, row).await?;
     Ok(())
 }
 
@@ -469,7 +544,7 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     let namespace = writer.namespace.name();
     sqlx::query(
         "DELETE FROM pending_chunks p USING imports i
-         WHERE p.account_id = i.account_id AND p.import_id = i.import_id AND i.namespace = $1
+         WHERE p.account_id = i.account_id AND p.import_id = i.import_id AND (i.namespace = $1 OR i.namespace IS NULL)
            AND (i.status <> 'running' OR p.chunk_index < i.next_chunk)",
     )
     .bind(namespace)
@@ -477,7 +552,7 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     .await?;
     let ready: Vec<(String, String)> = sqlx::query_as(
         "SELECT i.account_id, i.import_id FROM imports i
-         WHERE i.namespace = $1 AND i.status = 'running'
+         WHERE (i.namespace = $1 OR i.namespace IS NULL) AND i.status = 'running'
            AND (i.next_chunk >= i.chunks_total
                 OR EXISTS (SELECT 1 FROM pending_chunks p
                            WHERE p.account_id = i.account_id AND p.import_id = i.import_id
@@ -496,7 +571,7 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     // Summaries that a crash kept from going out after their commit.
     let unannounced: Vec<ImportRow> = sqlx::query_as(
         "SELECT * FROM imports
-         WHERE namespace = $1 AND status <> 'running' AND NOT summary_published
+         WHERE (namespace = $1 OR namespace IS NULL) AND status <> 'running' AND NOT summary_published
          ORDER BY finished_at LIMIT 100",
     )
     .bind(namespace)
@@ -515,7 +590,7 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
 async fn republish_summary(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
     let account = AccountId::new(row.account_id.clone())?;
     let import = ImportId::new(row.import_id.clone())?;
-    let Some(turn) = ImportTurn::try_take(writer, &account, &import).await? else {
+    let Some(mut turn) = ImportTurn::try_take(writer, &account, &import).await? else {
         return Ok(());
     };
     let still_due: bool = sqlx::query_scalar(
@@ -523,10 +598,10 @@ async fn republish_summary(writer: &Writer, row: &ImportRow) -> anyhow::Result<(
     )
     .bind(account.as_str())
     .bind(import.as_str())
-    .fetch_one(&writer.pool)
+    .fetch_one(turn.connection())
     .await?;
     if still_due {
-        publish_summary(writer, row).await?;
+        publish_summary(writer, turn.connection(), row).await?;
     }
     turn.give_back().await
 }

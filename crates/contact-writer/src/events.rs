@@ -1,6 +1,6 @@
 //! Progress events and summaries, published on the import's events subject. Callers publish
-//! while they hold the import's row lock, so one import's events come out in order, and the
-//! summary, published in the transaction that closes the import, is its last event.
+//! while they hold the import's turn and after the commit the event describes, so one
+//! import's events come out in order and the summary is its last event.
 
 use contact_contract::{
     message_id, ImportEvent, ImportEventKind, ImportSubjectKind, SCHEMA_VERSION,

@@ -36,6 +36,11 @@ impl MessageHandler for PipelineHandler {
                 reason: format!("unexpected subject {}", message.subject),
             };
         };
+        if contact_contract::written_by_newer_version(&message.payload) {
+            return Outcome::RetryLater {
+                reason: "the message is of a later schema; waiting for an upgraded writer".into(),
+            };
+        }
         let span = tracing::info_span!("write", %account, import_id = %import);
         let result = match kind {
             ImportSubjectKind::Records => {
@@ -114,7 +119,9 @@ impl PipelineHandler {
         let disposition = chunks::receive(&self.writer, chunk, payload).await?;
         tracing::debug!(chunk = chunk.chunk_index, ?disposition, "chunk received");
         Ok(match disposition {
-            ChunkDisposition::Applied | ChunkDisposition::Stashed => Outcome::Done,
+            ChunkDisposition::Applied
+            | ChunkDisposition::Stashed
+            | ChunkDisposition::ImportFailed => Outcome::Done,
             ChunkDisposition::AlreadyApplied | ChunkDisposition::ImportClosed => Outcome::Duplicate,
         })
     }
@@ -131,7 +138,7 @@ impl PipelineHandler {
                 // Hold the turn so that "started" precedes every progress event.
                 let mut turn = ImportTurn::take(writer, account, import).await?;
                 let inserted = {
-                    let mut transaction = writer.pool.begin().await?;
+                    let mut transaction = turn.connection().begin().await?;
                     accounts::ensure_account(&mut transaction, account).await?;
                     let inserted = imports::insert_running(
                         &mut transaction,
@@ -149,7 +156,7 @@ impl PipelineHandler {
                 // JetStream drops the repeat when the first one did go out.
                 let not_yet_progressing = match &inserted {
                     Some(row) => Some(row.clone()),
-                    None => imports::load(&mut *writer.pool.acquire().await?, account, import)
+                    None => imports::load(turn.connection(), account, import)
                         .await?
                         .filter(|row| row.state() == ImportState::Running && row.next_chunk == 0),
                 };
@@ -180,7 +187,8 @@ impl PipelineHandler {
                 transaction.commit().await?;
                 match inserted {
                     Some(row) => {
-                        chunks::publish_summary(writer, &row).await?;
+                        chunks::publish_summary(writer, &mut *writer.pool.acquire().await?, &row)
+                            .await?;
                         Ok(Outcome::Done)
                     }
                     // Already running: ingest read the file again (a redelivery) and could
@@ -245,7 +253,7 @@ async fn fail_running(
     let outcome = match &failed {
         Some(row) => {
             tracing::warn!(%account, %import, reason, "running import failed");
-            chunks::publish_summary(writer, row).await?;
+            chunks::publish_summary(writer, turn.connection(), row).await?;
             Outcome::Done
         }
         None => Outcome::Duplicate,
