@@ -45,9 +45,64 @@ async fn wait_for_state(system: &TestSystem, import_id: &ImportId, state: Import
         .unwrap_or_else(|_| panic!("import {import_id} did not become {state:?}"));
 }
 
+/// Starts an import of `content` with no mapper running: the writer registers it as running
+/// and its chunks wait in JetStream until [`TestSystem::start_mapper`].
+async fn running_import_without_mapper(content: &str) -> (TestSystem, ImportId) {
+    let system = TestSystem::start_with(Replicas {
+        ingest: 1,
+        mapper: 0,
+        writer: 1,
+    })
+    .await;
+    let import_id = system
+        .client
+        .start_import(
+            &system.file("running.csv", content),
+            ImportOptions::default(),
+        )
+        .await
+        .expect("started");
+    wait_for_state(&system, &import_id, ImportState::Running).await;
+    (system, import_id)
+}
+
+/// The import ended failed with a reason containing `expected`; then the service that was
+/// not running (`missing`) starts, and once every service has handled what waited for it,
+/// nothing was written and the import did not change.
+async fn assert_failed_and_nothing_follows(
+    mut system: TestSystem,
+    import_id: &ImportId,
+    expected: &str,
+    missing: ConsumerRole,
+) {
+    let summary = system.wait_for_summary(&system.client, import_id).await;
+    assert_eq!(summary.status, ImportState::Failed);
+    let reason = summary.error.clone().unwrap_or_default();
+    assert!(reason.contains(expected), "{reason}");
+    assert_eq!(summary.rows_total, 0);
+    match missing {
+        ConsumerRole::Ingest => system.start_ingest().await.expect("ingest starts"),
+        ConsumerRole::Mapper => system.start_mapper().await.expect("mapper starts"),
+        ConsumerRole::Writer => system.start_writer().await.expect("writer starts"),
+    }
+    for role in [
+        ConsumerRole::Ingest,
+        ConsumerRole::Mapper,
+        ConsumerRole::Writer,
+    ] {
+        system.wait_until_settled(role).await;
+    }
+    assert!(system.contacts().await.is_empty());
+    assert_eq!(
+        system.client.status(import_id).await.expect("status"),
+        summary
+    );
+    system.stop().await;
+}
+
 #[tokio::test]
 async fn an_unreadable_chunk_fails_its_queued_import_and_ingest_then_skips_it() {
-    let mut system = TestSystem::start_with(Replicas {
+    let system = TestSystem::start_with(Replicas {
         ingest: 0,
         mapper: 1,
         writer: 1,
@@ -68,46 +123,15 @@ async fn an_unreadable_chunk_fails_its_queued_import_and_ingest_then_skips_it() 
         "not a chunk",
     )
     .await;
-
-    let summary = system.wait_for_summary(&system.client, &import_id).await;
-    assert_eq!(summary.status, ImportState::Failed);
-    let reason = summary.error.clone().unwrap_or_default();
-    assert!(reason.contains("cannot be read"), "{reason}");
-
-    // The request still waiting for ingest finds its import over and writes nothing.
-    system.start_ingest().await.expect("ingest starts");
-    system.wait_until_settled(ConsumerRole::Ingest).await;
-    system.wait_until_settled(ConsumerRole::Mapper).await;
-    system.wait_until_settled(ConsumerRole::Writer).await;
-    assert!(system.contacts().await.is_empty());
-    assert_eq!(
-        system.client.status(&import_id).await.expect("status"),
-        summary
-    );
-    system.stop().await;
+    // The request still waiting for ingest then finds its import over and writes nothing.
+    assert_failed_and_nothing_follows(system, &import_id, "cannot be read", ConsumerRole::Ingest)
+        .await;
 }
 
 #[tokio::test]
 async fn an_unreadable_message_fails_a_running_import_and_later_chunks_change_nothing() {
-    let mut system = TestSystem::start_with(Replicas {
-        ingest: 1,
-        mapper: 0,
-        writer: 1,
-    })
-    .await;
-    let import_id = system
-        .client
-        .start_import(
-            &system.file(
-                "running.csv",
-                "email\na@example.com\nb@example.com\nc@example.com\n",
-            ),
-            ImportOptions::default(),
-        )
-        .await
-        .expect("started");
-    // No mapper runs: the import is registered as running and its chunks wait.
-    wait_for_state(&system, &import_id, ImportState::Running).await;
+    let (system, import_id) =
+        running_import_without_mapper("email\na@example.com\nb@example.com\n").await;
     publish_raw(
         &system,
         &import_id,
@@ -115,42 +139,15 @@ async fn an_unreadable_message_fails_a_running_import_and_later_chunks_change_no
         "{\"broken\": true}",
     )
     .await;
-
-    let summary = system.wait_for_summary(&system.client, &import_id).await;
-    assert_eq!(summary.status, ImportState::Failed);
-    let reason = summary.error.clone().unwrap_or_default();
-    assert!(reason.contains("cannot be read"), "{reason}");
-    assert_eq!(summary.rows_total, 0);
-
     // The waiting chunks arrive after the import ended: they are dropped.
-    system.start_mapper().await.expect("mapper starts");
-    system.wait_until_settled(ConsumerRole::Mapper).await;
-    system.wait_until_settled(ConsumerRole::Writer).await;
-    assert!(system.contacts().await.is_empty());
-    assert_eq!(
-        system.client.status(&import_id).await.expect("status"),
-        summary
-    );
-    system.stop().await;
+    assert_failed_and_nothing_follows(system, &import_id, "cannot be read", ConsumerRole::Mapper)
+        .await;
 }
 
 #[tokio::test]
 async fn a_chunk_the_database_refuses_fails_its_import_with_the_reason() {
-    let mut system = TestSystem::start_with(Replicas {
-        ingest: 1,
-        mapper: 0,
-        writer: 1,
-    })
-    .await;
-    let import_id = system
-        .client
-        .start_import(
-            &system.file("refused.csv", "email,city\na@example.com,Kraków\n"),
-            ImportOptions::default(),
-        )
-        .await
-        .expect("started");
-    wait_for_state(&system, &import_id, ImportState::Running).await;
+    let (system, import_id) =
+        running_import_without_mapper("email,city\na@example.com,Kraków\n").await;
     // A chunk that reads well but holds a NUL character, which PostgreSQL cannot store:
     // applying it can never succeed, however often it is tried.
     let poisoned = ValidatedChunk {
@@ -172,22 +169,11 @@ async fn a_chunk_the_database_refuses_fails_its_import_with_the_reason() {
     };
     let body = serde_json::to_string(&poisoned).expect("encoded");
     publish_raw(&system, &import_id, ImportSubjectKind::Records, &body).await;
-
-    let summary = system.wait_for_summary(&system.client, &import_id).await;
-    assert_eq!(summary.status, ImportState::Failed);
-    let reason = summary.error.clone().unwrap_or_default();
-    assert!(
-        reason.contains("chunk 0 of the file could not be written"),
-        "{reason}"
-    );
-    system.wait_until_settled(ConsumerRole::Writer).await;
-    system.start_mapper().await.expect("mapper starts");
-    system.wait_until_settled(ConsumerRole::Mapper).await;
-    system.wait_until_settled(ConsumerRole::Writer).await;
-    assert!(system.contacts().await.is_empty());
-    assert_eq!(
-        system.client.status(&import_id).await.expect("status"),
-        summary
-    );
-    system.stop().await;
+    assert_failed_and_nothing_follows(
+        system,
+        &import_id,
+        "chunk 0 of the file could not be written",
+        ConsumerRole::Mapper,
+    )
+    .await;
 }
