@@ -266,24 +266,19 @@ impl Client {
         import_id: &ImportId,
         mut each: impl FnMut(RowError),
     ) -> Result<(), ClientError> {
-        let mut after = None;
-        loop {
-            let page: ErrorsPage = self
-                .call(
-                    ApiOperation::Errors,
-                    &ErrorsRequest {
-                        import_id: import_id.clone(),
-                        after,
-                        limit: None,
-                    },
-                )
-                .await?;
-            page.errors.into_iter().for_each(&mut each);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(()),
-            }
-        }
+        self.each_page(
+            ApiOperation::Errors,
+            |after| ErrorsRequest {
+                import_id: import_id.clone(),
+                after,
+                limit: None,
+            },
+            |page: ErrorsPage, _| {
+                page.errors.into_iter().for_each(&mut each);
+                page.next
+            },
+        )
+        .await
     }
 
     /// The file's header, then every failed row of the import as it stood in the file with
@@ -293,30 +288,25 @@ impl Client {
         import_id: &ImportId,
         mut each: impl FnMut(FailedRowsItem),
     ) -> Result<(), ClientError> {
-        let mut after = None;
-        loop {
-            let page: FailedRowsPage = self
-                .call(
-                    ApiOperation::FailedRows,
-                    &FailedRowsRequest {
-                        import_id: import_id.clone(),
-                        after,
-                        limit: None,
-                    },
-                )
-                .await?;
-            if after.is_none() {
-                each(FailedRowsItem::Header(page.header));
-            }
-            page.rows
-                .into_iter()
-                .map(FailedRowsItem::Row)
-                .for_each(&mut each);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(()),
-            }
-        }
+        self.each_page(
+            ApiOperation::FailedRows,
+            |after| FailedRowsRequest {
+                import_id: import_id.clone(),
+                after,
+                limit: None,
+            },
+            |page: FailedRowsPage, first| {
+                if first {
+                    each(FailedRowsItem::Header(page.header));
+                }
+                page.rows
+                    .into_iter()
+                    .map(FailedRowsItem::Row)
+                    .for_each(&mut each);
+                page.next
+            },
+        )
+        .await
     }
 
     /// Stops a running or queued import; returns its final state.
@@ -394,21 +384,41 @@ impl Client {
         &self,
         mut each: impl FnMut(ExportedContact),
     ) -> Result<(), ClientError> {
-        let mut after_id = None;
+        self.each_page(
+            ApiOperation::ContactsExport,
+            |after_id| ExportContactsRequest {
+                after_id,
+                limit: None,
+            },
+            |page: ContactsPage, _| {
+                page.contacts.into_iter().for_each(&mut each);
+                page.next_after_id
+            },
+        )
+        .await
+    }
+
+    /// Walks a paged operation: `request` asks for the page after a cursor (none for the
+    /// first), `take` consumes a page (told whether it is the first) and returns the cursor of
+    /// the next one, or none at the end.
+    async fn each_page<Request, Page, Cursor>(
+        &self,
+        operation: ApiOperation,
+        mut request: impl FnMut(Option<Cursor>) -> Request,
+        mut take: impl FnMut(Page, bool) -> Option<Cursor>,
+    ) -> Result<(), ClientError>
+    where
+        Request: serde::Serialize,
+        Page: serde::de::DeserializeOwned,
+    {
+        let mut after = None;
+        let mut first = true;
         loop {
-            let page: ContactsPage = self
-                .call(
-                    ApiOperation::ContactsExport,
-                    &ExportContactsRequest {
-                        after_id,
-                        limit: None,
-                    },
-                )
-                .await?;
-            page.contacts.into_iter().for_each(&mut each);
-            match page.next_after_id {
-                Some(next) => after_id = Some(next),
-                None => return Ok(()),
+            let page: Page = self.call(operation, &request(after)).await?;
+            after = take(page, first);
+            first = false;
+            if after.is_none() {
+                return Ok(());
             }
         }
     }

@@ -171,7 +171,7 @@ async fn apply_or_stash(
                 }
                 Err(error) if can_never_be_written(&error) => {
                     drop(transaction);
-                    fail_import(writer, turn, chunk.chunk_index, &error).await?;
+                    fail_for_unwritable_chunk(writer, turn, chunk.chunk_index, &error).await?;
                     Ok(ChunkDisposition::ImportFailed)
                 }
                 Err(error) => Err(error),
@@ -226,7 +226,7 @@ pub async fn drain_holding(writer: &Writer, turn: &mut ImportTurn) -> anyhow::Re
                 Ok(applied) => applied,
                 Err(error) if can_never_be_written(&error) => {
                     drop(transaction);
-                    fail_import(writer, turn, row.next_chunk as u32, &error).await?;
+                    fail_for_unwritable_chunk(writer, turn, row.next_chunk as u32, &error).await?;
                     return Ok(());
                 }
                 Err(error) => return Err(error),
@@ -282,7 +282,7 @@ fn can_never_be_written(error: &anyhow::Error) -> bool {
 /// Fails the import whose chunk `chunk_index` can never be written, instead of trying it
 /// forever while the import waits: what earlier chunks wrote stays, and the reason says
 /// which chunk and why.
-async fn fail_import(
+async fn fail_for_unwritable_chunk(
     writer: &Writer,
     turn: &mut ImportTurn,
     chunk_index: u32,

@@ -154,8 +154,9 @@ impl PipelineHandler {
                 // A redelivered Accepted publishes "started" again while no chunk is in yet:
                 // the first delivery may have committed and then stopped before publishing.
                 // JetStream drops the repeat when the first one did go out.
-                let not_yet_progressing = match &inserted {
-                    Some(row) => Some(row.clone()),
+                let is_new = inserted.is_some();
+                let not_yet_progressing = match inserted {
+                    Some(row) => Some(row),
                     None => imports::load(turn.connection(), account, import)
                         .await?
                         .filter(|row| row.state() == ImportState::Running && row.next_chunk == 0),
@@ -167,7 +168,7 @@ impl PipelineHandler {
                 chunks::drain_holding(writer, &mut turn).await?;
                 turn.give_back().await?;
                 chunks::drain(writer, account, import).await?;
-                Ok(if inserted.is_some() {
+                Ok(if is_new {
                     Outcome::Done
                 } else {
                     Outcome::Duplicate
