@@ -4,10 +4,12 @@
 mod bad_input;
 mod cli;
 mod import;
+mod lookup_plan;
 mod messages;
 mod policies;
 mod reading;
 mod replicas;
+mod tenants;
 mod workflow;
 
 use std::collections::BTreeMap;

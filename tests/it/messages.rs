@@ -155,14 +155,21 @@ async fn a_chunk_the_database_refuses_fails_its_import_with_the_reason() {
         account: system.client.account().clone(),
         import_id: import_id.clone(),
         chunk_index: 0,
-        records: vec![ValidRecord {
-            line: 2,
-            values: [
-                ("email".to_string(), "a@example.com".to_string()),
-                ("city".to_string(), "Kra\0ków".to_string()),
-            ]
-            .into(),
-        }],
+        lanes: (0..contact_core::lanes::LANES)
+            .map(|lane| {
+                if lane > 0 {
+                    return Vec::new();
+                }
+                vec![ValidRecord {
+                    line: 2,
+                    values: [
+                        ("email".to_string(), "a@example.com".to_string()),
+                        ("city".to_string(), "Kra\0ków".to_string()),
+                    ]
+                    .into(),
+                }]
+            })
+            .collect(),
         errors: Vec::new(),
         failed: Vec::new(),
         end_offset: 0,

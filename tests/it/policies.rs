@@ -124,14 +124,34 @@ async fn a_row_matches_a_contact_made_by_an_earlier_row_of_the_same_file() {
     system.stop().await;
 }
 
+/// The transaction that last wrote each contact and key row of the account.
+async fn row_versions(system: &TestSystem) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 'contact ' || contact_id || ' ' || xmin::text FROM contacts WHERE account_id = $1
+         UNION ALL
+         SELECT 'key ' || value || ' ' || xmin::text FROM contact_keys WHERE account_id = $1
+         ORDER BY 1",
+    )
+    .bind(system.account.as_str())
+    .fetch_all(&system.pool)
+    .await
+    .expect("row versions")
+}
+
 #[tokio::test]
 async fn reimporting_a_file_links_every_row_and_changes_no_data() {
     let system = TestSystem::start().await;
     let first = system.import(FIRST, ImportOptions::default()).await;
     let before = by_email(&system.contacts().await);
+    let versions = row_versions(&system).await;
     let again = system.import(FIRST, ImportOptions::default()).await;
     assert_eq!((first.created, again.created, again.linked), (2, 0, 2));
     assert_eq!(by_email(&system.contacts().await), before);
+    assert_eq!(
+        row_versions(&system).await,
+        versions,
+        "a link that changes nothing rewrites no contact and no key"
+    );
     system.stop().await;
 }
 

@@ -104,15 +104,19 @@ pub enum ImportSubjectKind {
     Records,
     Control,
     Events,
+    /// Writers tell each other that a lane of an import moved on (core NATS, no stream), so
+    /// that a chunk waiting for that lane goes on at once, on whichever writer holds it.
+    Lanes,
 }
 
 impl ImportSubjectKind {
-    const ALL: [ImportSubjectKind; 5] = [
+    const ALL: [ImportSubjectKind; 6] = [
         Self::Start,
         Self::Chunks,
         Self::Records,
         Self::Control,
         Self::Events,
+        Self::Lanes,
     ];
 
     fn suffix(self) -> &'static str {
@@ -122,6 +126,7 @@ impl ImportSubjectKind {
             Self::Records => "records",
             Self::Control => "control",
             Self::Events => "events",
+            Self::Lanes => "lanes",
         }
     }
 }

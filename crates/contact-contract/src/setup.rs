@@ -9,10 +9,11 @@ use crate::names::ImportSubjectKind;
 use crate::Namespace;
 
 /// Ingest closes a chunk at this many rows…
-pub const CHUNK_TARGET_ROWS: usize = 1000;
-/// …or at this many bytes of file, whichever comes first. Small enough that the validated
-/// chunk, whatever escaping JSON adds, stays under the server's default 1 MiB payload limit.
-pub const CHUNK_TARGET_BYTES: usize = 128 * 1024;
+pub const CHUNK_TARGET_ROWS: usize = 2000;
+/// …or when its rows would weigh this much as JSON, whichever comes first. Small enough that
+/// a chunk stays well under the server's default 1 MiB payload limit, and large enough that
+/// its transactions and messages cost little per row.
+pub const CHUNK_TARGET_BYTES: usize = 256 * 1024;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -100,6 +101,17 @@ impl ConsumerRole {
         }
     }
 
+    /// Messages handed out and not yet settled. Lane parts that wait for an earlier part of
+    /// their lane count here while they wait: the writer's bound stays well above what ingest
+    /// lets one import have in flight, so waiting parts never keep their predecessors from
+    /// being delivered.
+    pub fn max_ack_pending(self) -> i64 {
+        match self {
+            Self::Ingest | Self::Mapper => 256,
+            Self::Writer => 4096,
+        }
+    }
+
     fn stream(self, namespace: &Namespace) -> String {
         match self {
             Self::Ingest => namespace.requests_stream(),
@@ -126,7 +138,7 @@ impl ConsumerRole {
             // Never give up on a message: a handler terms what can never succeed, everything
             // else is retried with growing delays.
             max_deliver: -1,
-            max_ack_pending: 256,
+            max_ack_pending: self.max_ack_pending(),
             ..Default::default()
         };
         Ok(stream

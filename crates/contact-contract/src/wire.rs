@@ -96,7 +96,10 @@ pub struct RawChunk {
     pub end_offset: u64,
 }
 
-/// Valid records and row errors of one chunk (mapper → writer).
+/// Valid records and row errors of one chunk (mapper → writer). The valid records are split
+/// into the import's lanes by the hash of their match key (`contact_core::lanes`): each lane
+/// of the chunk is applied after the same lane of the chunk before it, independently of the
+/// other lanes, so several writers can apply one import at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatedChunk {
     #[serde(default = "schema_version")]
@@ -104,8 +107,9 @@ pub struct ValidatedChunk {
     pub account: AccountId,
     pub import_id: ImportId,
     pub chunk_index: u32,
-    /// In file order.
-    pub records: Vec<ValidRecord>,
+    /// The valid records of each lane (one list per lane of the import, empty or not), each
+    /// list in file order.
+    pub lanes: Vec<Vec<ValidRecord>>,
     /// One or more per failed row, in file order.
     pub errors: Vec<RowError>,
     /// Every failed row as it stood in the file, in file order (several errors may name one).
@@ -261,11 +265,18 @@ impl ImportStatus {
     }
 }
 
-/// Published on an import's events subject; the last one of an import is its summary.
+/// Published on an import's events subject. Several writers publish one import's events, so
+/// they may be stored out of order: `sequence` orders them. A consumer ignores an event whose
+/// sequence is not above the last one it took; the summary has the highest sequence of its
+/// import and is its only summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportEvent {
     #[serde(default = "schema_version")]
     pub schema: u32,
+    /// 0 for `started`; then the number of chunk lanes applied when the event was taken;
+    /// one more than every progress event for the summary.
+    #[serde(default)]
+    pub sequence: u64,
     pub kind: ImportEventKind,
     pub import: ImportStatus,
 }

@@ -1,12 +1,13 @@
 //! Owns the pure import logic of contact-import: text encodings, delimiter detection, CSV
 //! decoding, column mapping and its suggestions, value validation and normalization, the sample
-//! file, the import preview, and the merge rule.
+//! file, the import preview, the merge rule, and how rows are spread over lanes.
 //!
 //! **Architecture Invariant:** this crate does no IO: no files, no network, no async runtime.
 //! Callers feed it bytes and get values back, so its tests run in milliseconds.
 
 pub mod csv_parser;
 pub mod encoding;
+pub mod lanes;
 pub mod mapping;
 pub mod merge;
 pub mod preview;

@@ -90,9 +90,42 @@ pub struct StoredContact {
 /// A contact the chunk creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewContact {
+    /// From the import's [`IdBlock`]: follows file order.
+    pub id: i64,
     /// The file line of the row that created it.
     pub line: u64,
     pub state: ContactState,
+}
+
+/// A stored contact that linked rows changed: what it was before the chunk and what it becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatedContact {
+    pub id: i64,
+    pub before: ContactState,
+    pub after: ContactState,
+}
+
+/// The ids an import gives the contacts it creates. Every import owns a block of ids, reserved
+/// when it starts and larger than any id handed out before; the row on file line `L` creates
+/// contact `first + L`. Ids therefore follow file order whatever the lanes, replicas and
+/// redeliveries, and "older" means "from an earlier import, or from an earlier line".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdBlock {
+    pub first: i64,
+}
+
+impl IdBlock {
+    /// How many ids an import of a file of `file_bytes` bytes needs: a line holds at least one
+    /// byte, so no line number exceeds the file's size plus one.
+    pub fn ids_needed(file_bytes: u64) -> i64 {
+        i64::try_from(file_bytes)
+            .unwrap_or(i64::MAX / 4)
+            .saturating_add(2)
+    }
+
+    pub fn id_for_line(self, line: u64) -> i64 {
+        self.first.saturating_add(line as i64)
+    }
 }
 
 /// How many rows of a chunk ended each way.
@@ -117,10 +150,11 @@ impl OutcomeCounts {
 /// What persisting a chunk must do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergePlan {
-    /// In creation order (file order).
+    /// In creation order (file order, so in id order).
     pub new_contacts: Vec<NewContact>,
-    /// The final state of every stored contact a row linked to, in id order.
-    pub updated_contacts: Vec<StoredContact>,
+    /// Every stored contact whose state linked rows changed, in id order. A link that leaves
+    /// a contact as it was (the same file imported again) is counted but writes nothing.
+    pub updated_contacts: Vec<UpdatedContact>,
     pub counts: OutcomeCounts,
 }
 
@@ -144,17 +178,37 @@ pub fn match_keys(values: &BTreeMap<String, String>, match_on: &[String]) -> Vec
         .collect()
 }
 
+/// The index entries (identifier attribute, value) a change of a contact removes and adds:
+/// only identifier values that changed are written again.
+pub fn key_changes(
+    before: &ContactState,
+    after: &ContactState,
+    identifier_keys: &[String],
+) -> (Vec<MatchKey>, Vec<MatchKey>) {
+    let before_keys = match_keys(&before.values, identifier_keys);
+    let after_keys = match_keys(&after.values, identifier_keys);
+    let removed = before_keys
+        .iter()
+        .filter(|key| !after_keys.contains(key))
+        .cloned()
+        .collect();
+    let added = after_keys
+        .iter()
+        .filter(|key| !before_keys.contains(key))
+        .cloned()
+        .collect();
+    (removed, added)
+}
+
 /// Applies one linked row to a contact: non-empty cells overwrite (the row holds only non-empty
 /// values), cells the row leaves empty keep the old value, tags are added, and type and category
 /// are set when the import gives them.
 pub fn link_row(
     contact: &mut ContactState,
-    row_values: &BTreeMap<String, String>,
+    row_values: BTreeMap<String, String>,
     options: &MergeOptions,
 ) {
-    for (attribute, value) in row_values {
-        contact.values.insert(attribute.clone(), value.clone());
-    }
+    contact.values.extend(row_values);
     if let Some(contact_type) = &options.contact_type {
         contact.contact_type = Some(contact_type.clone());
     }
@@ -165,66 +219,78 @@ pub fn link_row(
 }
 
 /// Plans a chunk: `rows` in file order, `stored` every stored contact sharing a match key with
-/// any row (in any order).
+/// any row (in any order), `ids` the import's id block. Takes the rows, whose values become
+/// the contacts' without a copy.
+///
+/// The oldest contact holding any of a row's match keys (the smallest id, stored or created
+/// by an earlier row) is its match, so the plan equals applying the rows one at a time.
 pub fn plan_merge(
-    rows: &[ValidRecord],
+    rows: Vec<ValidRecord>,
     stored: Vec<StoredContact>,
     options: &MergeOptions,
+    ids: IdBlock,
 ) -> MergePlan {
     let mut index = ContactIndex::default();
-    let mut stored_states: BTreeMap<i64, (ContactState, bool)> = BTreeMap::new();
+    // id → (state as stored, once a row links to it; state as the plan leaves it)
+    let mut stored_states: BTreeMap<i64, (Option<ContactState>, ContactState)> = BTreeMap::new();
     for contact in stored {
-        index.insert_all(
-            ContactRef::Stored(contact.id),
-            &contact.state.values,
-            &options.match_on,
-        );
-        stored_states.insert(contact.id, (contact.state, false));
+        index.insert_all(contact.id, &contact.state.values, &options.match_on);
+        stored_states.insert(contact.id, (None, contact.state));
     }
+    // id → position in new_contacts
+    let mut created_positions: HashMap<i64, usize> = HashMap::new();
 
     let mut new_contacts: Vec<NewContact> = Vec::new();
     let mut counts = OutcomeCounts::default();
     for row in rows {
         let keys = match_keys(&row.values, &options.match_on);
-        let Some(target) = index.oldest_match(&keys) else {
-            let reference = ContactRef::New(new_contacts.len());
-            index.insert_all(reference, &row.values, &options.match_on);
-            new_contacts.push(new_contact(row, options));
-            counts.created += 1;
-            continue;
-        };
-        match options.policy {
-            DuplicatePolicy::Skip => counts.skipped += 1,
-            DuplicatePolicy::Duplicate => {
-                let reference = ContactRef::New(new_contacts.len());
-                index.insert_all(reference, &row.values, &options.match_on);
-                new_contacts.push(new_contact(row, options));
-                counts.duplicated += 1;
+        let matched = index.oldest_match(&keys);
+        let create = match (matched, options.policy) {
+            (None, _) => {
+                counts.created += 1;
+                true
             }
-            DuplicatePolicy::Link => {
-                let state = match target {
-                    ContactRef::Stored(id) => {
-                        let (state, changed) = stored_states
-                            .get_mut(&id)
-                            .expect("the index only refers to stored contacts it was given");
-                        *changed = true;
+            (Some(_), DuplicatePolicy::Duplicate) => {
+                counts.duplicated += 1;
+                true
+            }
+            (Some(_), DuplicatePolicy::Skip) => {
+                counts.skipped += 1;
+                false
+            }
+            (Some(target), DuplicatePolicy::Link) => {
+                let state = match created_positions.get(&target) {
+                    Some(&position) => &mut new_contacts[position].state,
+                    None => {
+                        let (before, state) = stored_states
+                            .get_mut(&target)
+                            .expect("the index only refers to contacts it was given");
+                        before.get_or_insert_with(|| state.clone());
                         state
                     }
-                    ContactRef::New(position) => &mut new_contacts[position].state,
                 };
                 let keys_before = match_keys(&state.values, &options.match_on);
-                link_row(state, &row.values, options);
+                link_row(state, row.values, options);
                 let keys_after = match_keys(&state.values, &options.match_on);
                 index.replace(target, &keys_before, &keys_after);
                 counts.linked += 1;
+                continue;
             }
+        };
+        if create {
+            let id = ids.id_for_line(row.line);
+            index.insert_all(id, &row.values, &options.match_on);
+            created_positions.insert(id, new_contacts.len());
+            new_contacts.push(new_contact(id, row, options));
         }
     }
 
     let updated_contacts = stored_states
         .into_iter()
-        .filter(|(_, (_, changed))| *changed)
-        .map(|(id, (state, _))| StoredContact { id, state })
+        .filter_map(|(id, (before, after))| {
+            let before = before?;
+            (before != after).then_some(UpdatedContact { id, before, after })
+        })
         .collect();
     MergePlan {
         new_contacts,
@@ -233,11 +299,12 @@ pub fn plan_merge(
     }
 }
 
-fn new_contact(row: &ValidRecord, options: &MergeOptions) -> NewContact {
+fn new_contact(id: i64, row: ValidRecord, options: &MergeOptions) -> NewContact {
     NewContact {
+        id,
         line: row.line,
         state: ContactState {
-            values: row.values.clone(),
+            values: row.values,
             contact_type: options.contact_type.clone(),
             category: options.category.clone(),
             tags: options.tags.clone(),
@@ -245,32 +312,20 @@ fn new_contact(row: &ValidRecord, options: &MergeOptions) -> NewContact {
     }
 }
 
-/// A contact the plan knows. The derived order is age: every stored contact is older than every
-/// contact the chunk creates, stored ones by id, new ones by creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum ContactRef {
-    Stored(i64),
-    New(usize),
-}
-
+/// Which contacts hold each match key; the first of a set is the oldest.
 #[derive(Default)]
 struct ContactIndex {
-    holders: HashMap<MatchKey, BTreeSet<ContactRef>>,
+    holders: HashMap<MatchKey, BTreeSet<i64>>,
 }
 
 impl ContactIndex {
-    fn insert_all(
-        &mut self,
-        contact: ContactRef,
-        values: &BTreeMap<String, String>,
-        match_on: &[String],
-    ) {
+    fn insert_all(&mut self, contact: i64, values: &BTreeMap<String, String>, match_on: &[String]) {
         for key in match_keys(values, match_on) {
             self.holders.entry(key).or_default().insert(contact);
         }
     }
 
-    fn oldest_match(&self, keys: &[MatchKey]) -> Option<ContactRef> {
+    fn oldest_match(&self, keys: &[MatchKey]) -> Option<i64> {
         keys.iter()
             .filter_map(|key| {
                 self.holders
@@ -280,7 +335,7 @@ impl ContactIndex {
             .min()
     }
 
-    fn replace(&mut self, contact: ContactRef, before: &[MatchKey], after: &[MatchKey]) {
+    fn replace(&mut self, contact: i64, before: &[MatchKey], after: &[MatchKey]) {
         for key in before.iter().filter(|key| !after.contains(key)) {
             if let Some(holders) = self.holders.get_mut(key) {
                 holders.remove(&contact);
@@ -330,58 +385,96 @@ mod tests {
         }
     }
 
-    /// Applies rows one at a time, each as its own chunk, feeding the previous result back as
-    /// stored contacts: the reference the chunked plan must equal.
+    const IDS: IdBlock = IdBlock { first: 1000 };
+
+    /// The reference the plan must equal, written without the index: a list of contacts
+    /// scanned for each row in file order, the holder with the smallest id winning.
     fn row_by_row(
         rows: &[ValidRecord],
+        stored: &[StoredContact],
         options: &MergeOptions,
-    ) -> (Vec<ContactState>, OutcomeCounts) {
-        let mut contacts: Vec<StoredContact> = Vec::new();
+    ) -> (BTreeMap<i64, ContactState>, OutcomeCounts) {
+        let mut contacts: BTreeMap<i64, ContactState> = stored
+            .iter()
+            .map(|contact| (contact.id, contact.state.clone()))
+            .collect();
         let mut totals = OutcomeCounts::default();
-        for single in rows {
-            let plan = plan_merge(std::slice::from_ref(single), contacts.clone(), options);
-            for updated in plan.updated_contacts {
-                let slot = contacts
-                    .iter_mut()
-                    .find(|contact| contact.id == updated.id)
-                    .expect("known id");
-                *slot = updated;
+        for row in rows {
+            let matched = contacts
+                .iter()
+                .filter(|(_, state)| {
+                    options.match_on.iter().any(|attribute| {
+                        row.values.contains_key(attribute)
+                            && row.values.get(attribute) == state.values.get(attribute)
+                    })
+                })
+                .map(|(id, _)| *id)
+                .next();
+            let fresh = ContactState {
+                values: row.values.clone(),
+                contact_type: options.contact_type.clone(),
+                category: options.category.clone(),
+                tags: options.tags.clone(),
+            };
+            match (matched, options.policy) {
+                (None, _) => {
+                    totals.created += 1;
+                    contacts.insert(1000 + row.line as i64, fresh);
+                }
+                (Some(_), DuplicatePolicy::Duplicate) => {
+                    totals.duplicated += 1;
+                    contacts.insert(1000 + row.line as i64, fresh);
+                }
+                (Some(_), DuplicatePolicy::Skip) => totals.skipped += 1,
+                (Some(id), DuplicatePolicy::Link) => {
+                    totals.linked += 1;
+                    let contact = contacts.get_mut(&id).expect("matched");
+                    for (attribute, value) in &row.values {
+                        contact.values.insert(attribute.clone(), value.clone());
+                    }
+                    if options.contact_type.is_some() {
+                        contact.contact_type = options.contact_type.clone();
+                    }
+                    if options.category.is_some() {
+                        contact.category = options.category.clone();
+                    }
+                    contact.tags.extend(options.tags.iter().cloned());
+                }
             }
-            for created in plan.new_contacts {
-                let id = contacts.len() as i64 + 1;
-                contacts.push(StoredContact {
-                    id,
-                    state: created.state,
-                });
-            }
-            totals.created += plan.counts.created;
-            totals.linked += plan.counts.linked;
-            totals.duplicated += plan.counts.duplicated;
-            totals.skipped += plan.counts.skipped;
         }
-        (
-            contacts.into_iter().map(|contact| contact.state).collect(),
-            totals,
-        )
+        (contacts, totals)
     }
 
-    fn chunked(rows: &[ValidRecord], options: &MergeOptions) -> (Vec<ContactState>, OutcomeCounts) {
-        let plan = plan_merge(rows, Vec::new(), options);
-        (
-            plan.new_contacts
-                .into_iter()
-                .map(|contact| contact.state)
-                .collect(),
-            plan.counts,
-        )
+    /// The plan's result as the reference shows it: stored contacts with their updates
+    /// applied, plus the new ones.
+    fn planned(
+        rows: &[ValidRecord],
+        stored: &[StoredContact],
+        options: &MergeOptions,
+    ) -> (BTreeMap<i64, ContactState>, OutcomeCounts) {
+        let plan = plan_merge(rows.to_vec(), stored.to_vec(), options, IDS);
+        let mut contacts: BTreeMap<i64, ContactState> = stored
+            .iter()
+            .map(|contact| (contact.id, contact.state.clone()))
+            .collect();
+        for updated in plan.updated_contacts {
+            assert_eq!(contacts[&updated.id], updated.before, "before-image");
+            contacts.insert(updated.id, updated.after);
+        }
+        for created in plan.new_contacts {
+            assert_eq!(created.id, IDS.id_for_line(created.line));
+            assert!(contacts.insert(created.id, created.state).is_none());
+        }
+        (contacts, plan.counts)
     }
 
     #[test]
     fn a_row_without_a_match_creates_a_contact_with_the_import_options() {
         let plan = plan_merge(
-            &[row(2, &[("email", "a@x.pl")])],
+            vec![row(2, &[("email", "a@x.pl")])],
             vec![],
             &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
         );
         assert_eq!(plan.counts.created, 1);
         let created = &plan.new_contacts[0];
@@ -397,20 +490,21 @@ mod tests {
             &[("email", "a@x.pl"), ("city", "Kraków"), ("company", "Old")],
         );
         let plan = plan_merge(
-            &[row(2, &[("email", "a@x.pl"), ("company", "New")])],
+            vec![row(2, &[("email", "a@x.pl"), ("company", "New")])],
             vec![existing],
             &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
         );
         assert_eq!(plan.counts.linked, 1);
         assert!(plan.new_contacts.is_empty());
         let updated = &plan.updated_contacts[0];
         assert_eq!(updated.id, 7);
         assert_eq!(
-            updated.state.values,
+            updated.after.values,
             values(&[("email", "a@x.pl"), ("city", "Kraków"), ("company", "New")])
         );
-        assert_eq!(updated.state.contact_type.as_deref(), Some("customer"));
-        assert!(updated.state.tags.contains("spring"));
+        assert_eq!(updated.after.contact_type.as_deref(), Some("customer"));
+        assert!(updated.after.tags.contains("spring"));
     }
 
     #[test]
@@ -421,8 +515,13 @@ mod tests {
         existing.state.tags = ["old".to_string()].into();
         let mut no_type = options(DuplicatePolicy::Link, &["email"]);
         no_type.contact_type = None;
-        let plan = plan_merge(&[row(2, &[("email", "a@x.pl")])], vec![existing], &no_type);
-        let state = &plan.updated_contacts[0].state;
+        let plan = plan_merge(
+            vec![row(2, &[("email", "a@x.pl")])],
+            vec![existing],
+            &no_type,
+            IDS,
+        );
+        let state = &plan.updated_contacts[0].after;
         assert_eq!(state.contact_type.as_deref(), Some("lead"));
         assert_eq!(state.category.as_deref(), Some("b2b"));
         assert_eq!(state.tags, ["old".to_string(), "spring".to_string()].into());
@@ -434,9 +533,10 @@ mod tests {
         let incoming = [row(2, &[("email", "a@x.pl"), ("city", "Poznań")])];
 
         let duplicated = plan_merge(
-            &incoming,
+            incoming.to_vec(),
             existing(),
             &options(DuplicatePolicy::Duplicate, &["email"]),
+            IDS,
         );
         assert_eq!(
             duplicated.counts,
@@ -449,9 +549,10 @@ mod tests {
         assert!(duplicated.updated_contacts.is_empty());
 
         let skipped = plan_merge(
-            &incoming,
+            incoming.to_vec(),
             existing(),
             &options(DuplicatePolicy::Skip, &["email"]),
+            IDS,
         );
         assert_eq!(
             skipped.counts,
@@ -476,7 +577,12 @@ mod tests {
                 ],
             ),
         ];
-        let plan = plan_merge(&rows, vec![], &options(DuplicatePolicy::Link, &["email"]));
+        let plan = plan_merge(
+            rows.to_vec(),
+            vec![],
+            &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
+        );
         assert_eq!(
             plan.counts,
             OutcomeCounts {
@@ -498,9 +604,10 @@ mod tests {
             stored(4, &[("email", "a@x.pl")]),
         ];
         let plan = plan_merge(
-            &[row(2, &[("email", "a@x.pl"), ("city", "Opole")])],
+            vec![row(2, &[("email", "a@x.pl"), ("city", "Opole")])],
             contacts,
             &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
         );
         assert_eq!(plan.updated_contacts.len(), 1);
         assert_eq!(plan.updated_contacts[0].id, 4);
@@ -513,9 +620,10 @@ mod tests {
             stored(2, &[("email", "a@x.pl")]),
         ];
         let plan = plan_merge(
-            &[row(2, &[("email", "a@x.pl"), ("mobile", "+48501234567")])],
+            vec![row(2, &[("email", "a@x.pl"), ("mobile", "+48501234567")])],
             contacts,
             &options(DuplicatePolicy::Link, &["email", "mobile"]),
+            IDS,
         );
         assert_eq!(
             plan.updated_contacts
@@ -539,9 +647,10 @@ mod tests {
             row(4, &[("mobile", "+48609876543"), ("city", "Sopot")]),
         ];
         let plan = plan_merge(
-            &rows,
+            rows.to_vec(),
             contacts,
             &options(DuplicatePolicy::Link, &["email", "mobile"]),
+            IDS,
         );
         assert_eq!(
             plan.counts,
@@ -552,11 +661,11 @@ mod tests {
             }
         );
         assert_eq!(plan.new_contacts[0].state.values["city"], "Radom");
-        assert_eq!(plan.updated_contacts[0].state.values["city"], "Sopot");
+        assert_eq!(plan.updated_contacts[0].after.values["city"], "Sopot");
     }
 
     #[test]
-    fn chunked_planning_equals_row_by_row_for_every_policy() {
+    fn planning_equals_row_by_row_for_every_policy_whatever_the_chunking() {
         let rows = [
             row(2, &[("email", "a@x.pl"), ("first_name", "A1")]),
             row(3, &[("email", "b@x.pl")]),
@@ -571,23 +680,143 @@ mod tests {
             row(5, &[("mobile", "+48501234567"), ("first_name", "A2")]),
             row(6, &[("email", "b@x.pl"), ("first_name", "B2")]),
             row(7, &[("email", "c@x.pl"), ("mobile", "+48501234567")]),
+            row(8, &[("email", "d@x.pl"), ("mobile", "+48609876543")]),
+            row(9, &[("city", "Kielce")]),
+            row(10, &[("email", "d@x.pl"), ("mobile", "+48700000000")]),
+            row(11, &[("mobile", "+48609876543"), ("city", "Radom")]),
+        ];
+        let stored = [
+            stored(17, &[("email", "d@x.pl")]),
+            stored(12, &[("mobile", "+48609876543"), ("email", "e@x.pl")]),
         ];
         for policy in DuplicatePolicy::ALL {
             for match_on in [&["email"][..], &["email", "mobile"][..]] {
                 let options = options(policy, match_on);
+                let expected = row_by_row(&rows, &stored, &options);
                 assert_eq!(
-                    chunked(&rows, &options),
-                    row_by_row(&rows, &options),
-                    "{policy} on {match_on:?}"
+                    planned(&rows, &stored, &options),
+                    expected,
+                    "{policy} on {match_on:?}, one chunk"
                 );
+                for chunk_rows in 1..rows.len() {
+                    let mut contacts = stored.to_vec();
+                    let mut totals = OutcomeCounts::default();
+                    for chunk in rows.chunks(chunk_rows) {
+                        let (after, counts) = planned(chunk, &contacts, &options);
+                        contacts = after
+                            .into_iter()
+                            .map(|(id, state)| StoredContact { id, state })
+                            .collect();
+                        totals.created += counts.created;
+                        totals.linked += counts.linked;
+                        totals.duplicated += counts.duplicated;
+                        totals.skipped += counts.skipped;
+                    }
+                    let contacts = contacts
+                        .into_iter()
+                        .map(|contact| (contact.id, contact.state))
+                        .collect();
+                    assert_eq!(
+                        (contacts, totals),
+                        expected,
+                        "{policy} on {match_on:?}, chunks of {chunk_rows}"
+                    );
+                }
             }
         }
     }
 
     #[test]
+    fn a_link_that_changes_nothing_is_counted_but_writes_nothing() {
+        let mut existing = stored(4, &[("email", "a@x.pl"), ("city", "Opole")]);
+        existing.state.contact_type = Some("customer".into());
+        existing.state.tags = ["spring".to_string()].into();
+        let plan = plan_merge(
+            vec![row(2, &[("email", "a@x.pl"), ("city", "Opole")])],
+            vec![existing],
+            &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
+        );
+        assert_eq!(plan.counts.linked, 1);
+        assert!(plan.updated_contacts.is_empty());
+        assert!(plan.new_contacts.is_empty());
+    }
+
+    #[test]
+    fn new_contacts_take_their_ids_from_the_block_by_line() {
+        let plan = plan_merge(
+            vec![
+                row(5, &[("email", "a@x.pl")]),
+                row(9, &[("email", "b@x.pl")]),
+            ],
+            vec![],
+            &options(DuplicatePolicy::Link, &["email"]),
+            IdBlock { first: 70 },
+        );
+        let ids: Vec<i64> = plan.new_contacts.iter().map(|contact| contact.id).collect();
+        assert_eq!(ids, vec![75, 79]);
+        assert_eq!(IdBlock::ids_needed(100), 102);
+    }
+
+    #[test]
+    fn the_oldest_holder_is_the_smallest_id_whichever_import_made_it() {
+        // An import with a later id block stored the email first (5000); the contact of an
+        // earlier import (1002) is still the older one.
+        let plan = plan_merge(
+            vec![row(2, &[("email", "a@x.pl"), ("city", "A")])],
+            vec![
+                stored(5000, &[("email", "a@x.pl")]),
+                stored(1002, &[("email", "a@x.pl")]),
+            ],
+            &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
+        );
+        assert_eq!(plan.updated_contacts[0].id, 1002);
+    }
+
+    #[test]
+    fn key_changes_name_only_the_identifier_values_that_moved() {
+        let before = stored(
+            1,
+            &[
+                ("email", "a@x.pl"),
+                ("mobile", "+48501234567"),
+                ("city", "A"),
+            ],
+        )
+        .state;
+        let after = stored(
+            1,
+            &[
+                ("email", "a@x.pl"),
+                ("mobile", "+48609876543"),
+                ("city", "B"),
+            ],
+        )
+        .state;
+        let identifiers = ["email".to_string(), "mobile".to_string()];
+        let (removed, added) = key_changes(&before, &after, &identifiers);
+        let key = |value: &str| MatchKey {
+            attribute: "mobile".into(),
+            value: value.into(),
+        };
+        assert_eq!(removed, vec![key("+48501234567")]);
+        assert_eq!(added, vec![key("+48609876543")]);
+        assert_eq!(
+            key_changes(&before, &before, &identifiers),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
     fn rows_without_any_match_value_always_create() {
         let rows = [row(2, &[("city", "Kielce")]), row(3, &[("city", "Kielce")])];
-        let plan = plan_merge(&rows, vec![], &options(DuplicatePolicy::Link, &["email"]));
+        let plan = plan_merge(
+            rows.to_vec(),
+            vec![],
+            &options(DuplicatePolicy::Link, &["email"]),
+            IDS,
+        );
         assert_eq!(plan.counts.created, 2);
     }
 

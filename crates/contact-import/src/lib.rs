@@ -187,7 +187,8 @@ impl Client {
         Ok(())
     }
 
-    /// Replays the import's events from the first and calls `on_update` for each, until the
+    /// Replays the import's events from the first and calls `on_update` for each, in the
+    /// order of their sequence (an event older than one already seen is left out), until the
     /// summary, which it returns. Also calls it after every `quiet_after` without events.
     pub async fn follow(
         &self,
@@ -218,6 +219,7 @@ impl Client {
             .await
             .map_err(|error| nats_error("subscribing to the import's events", error))?;
         let mut waited = Duration::ZERO;
+        let mut last_sequence: Option<u64> = None;
         loop {
             match tokio::time::timeout(quiet_after, events.next()).await {
                 Err(_) => {
@@ -240,6 +242,11 @@ impl Client {
                     };
                     let summary =
                         (event.kind == ImportEventKind::Summary).then(|| event.import.clone());
+                    if summary.is_none() && last_sequence.is_some_and(|last| event.sequence <= last)
+                    {
+                        continue;
+                    }
+                    last_sequence = Some(event.sequence);
                     on_update(FollowUpdate::Event(Box::new(event)));
                     if let Some(summary) = summary {
                         return Ok(summary);

@@ -8,6 +8,7 @@
 
 mod split;
 mod upload;
+mod window;
 
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ impl Application {
                 uploads,
                 namespace,
                 phone_region,
+                shutdown: shutdown.clone(),
             }),
             concurrency: settings.concurrency,
             shutdown,
@@ -99,6 +101,7 @@ struct RequestHandler {
     uploads: ObjectStore,
     namespace: Namespace,
     phone_region: PhoneRegion,
+    shutdown: Shutdown,
 }
 
 impl MessageHandler for RequestHandler {
@@ -209,6 +212,7 @@ impl RequestHandler {
             &self.client,
             &self.jetstream,
             &self.namespace,
+            &self.shutdown,
         )
         .await;
         match split {

@@ -4,25 +4,24 @@
 use std::collections::VecDeque;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
-use contact_contract::api;
+use contact_contract::ImportOptions;
 use contact_contract::{
     message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
     CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS, SCHEMA_VERSION,
 };
-use contact_contract::{ApiOperation, ImportOptions, ImportState, ImportStatus, StatusRequest};
 use contact_core::csv_parser::{ParsedRecord, RawRecord, RecordParser};
 use contact_core::encoding::{detect_encoding, TextDecoder, TextEncoding};
 use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
 use contact_core::sniff::{delimiter_name, detect_delimiter, parse_delimiter};
 use contact_core::validate::{PhoneRegion, RowError};
 use contact_runtime::publish::send_json;
+use contact_runtime::Shutdown;
 
 use crate::upload::UploadReader;
+use crate::window::ApplyWindow;
 
 /// A record larger than this stops the read: almost always an unclosed quote.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
-/// How often, in chunks, ingest asks whether the import was cancelled meanwhile.
-const CANCEL_CHECK_EVERY: u32 = 50;
 /// Chunks published but not yet acknowledged by the stream.
 const PUBLISHES_IN_FLIGHT: usize = 16;
 
@@ -56,8 +55,10 @@ pub async fn split_file(
     client: &async_nats::Client,
     jetstream: &jetstream::Context,
     namespace: &Namespace,
+    shutdown: &Shutdown,
 ) -> Result<SplitReport, SplitError> {
     let file_bytes = file.size();
+    let mut window = ApplyWindow::open(client, namespace, request).await?;
     let mut publisher = ChunkPublisher {
         jetstream,
         namespace,
@@ -100,7 +101,7 @@ pub async fn split_file(
             };
             rows_in_file += 1;
             match item {
-                ParsedRecord::Record(record) => chunk.push_record(record),
+                ParsedRecord::Record(record) => chunk.push_record(record, plan),
                 ParsedRecord::Error(error) => {
                     if error.fatal {
                         cut_short = Some(error.to_string());
@@ -117,13 +118,12 @@ pub async fn split_file(
                 publisher
                     .publish(std::mem::take(&mut chunk), plan, raw_bytes_read)
                     .await?;
-                if publisher.chunks_published % CANCEL_CHECK_EVERY == 0
-                    && was_cancelled(client, namespace, request).await
-                {
+                window.wait_for_room(rows_in_file, shutdown).await?;
+                if window.import_ended() {
                     publisher.wait_for_all().await?;
                     tracing::info!(
                         chunks = publisher.chunks_published,
-                        "import cancelled: reading stopped"
+                        "import ended while its file was read: reading stopped"
                     );
                     return Ok(SplitReport {
                         chunks_total: publisher.chunks_published,
@@ -187,26 +187,6 @@ fn replace_nul_characters(text: &mut Vec<u8>) {
         }
     }
     *text = cleaned;
-}
-
-/// Asks the writer whether the import was cancelled; when it cannot tell, reading goes on (the
-/// writer drops the chunks of a cancelled import anyway).
-async fn was_cancelled(
-    client: &async_nats::Client,
-    namespace: &Namespace,
-    request: &ImportRequest,
-) -> bool {
-    let status: Result<ImportStatus, _> = api::call(
-        client,
-        namespace,
-        &request.account,
-        ApiOperation::Status,
-        &StatusRequest {
-            import_id: request.import_id.clone(),
-        },
-    )
-    .await;
-    status.is_ok_and(|status| status.status == ImportState::Cancelled)
 }
 
 /// The forced encoding, or the one detected from the first block; a file that is not text is
@@ -273,12 +253,14 @@ fn read_header(
 struct ChunkInProgress {
     rows: Vec<RawRecord>,
     unreadable: Vec<RowError>,
-    bytes: usize,
+    /// What the chunk will weigh as JSON, after validation: each value travels with its
+    /// attribute's key, which for a file of many short columns outweighs the value.
+    encoded_bytes: usize,
 }
 
 impl ChunkInProgress {
-    fn push_record(&mut self, record: RawRecord) {
-        self.bytes += record.fields.iter().map(String::len).sum::<usize>();
+    fn push_record(&mut self, record: RawRecord, plan: &MappingPlan) {
+        self.encoded_bytes += encoded_size(&record, plan);
         self.rows.push(record);
     }
 
@@ -288,12 +270,29 @@ impl ChunkInProgress {
 
     fn is_full(&self) -> bool {
         self.rows.len() + self.unreadable.len() >= CHUNK_TARGET_ROWS
-            || self.bytes >= CHUNK_TARGET_BYTES
+            || self.encoded_bytes >= CHUNK_TARGET_BYTES
     }
 
     fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.unreadable.is_empty()
     }
+}
+
+/// The larger of a record's size as a raw row and as validated values (key, value, quotes
+/// and separators for every mapped cell), as JSON.
+fn encoded_size(record: &RawRecord, plan: &MappingPlan) -> usize {
+    const PER_VALUE: usize = 6;
+    const PER_ROW: usize = 32;
+    let (raw, validated) = record.fields.iter().enumerate().fold(
+        (PER_ROW, PER_ROW),
+        |(raw, validated), (column, field)| {
+            let mapped = plan
+                .attribute_for_column(column)
+                .map_or(0, |attribute| attribute.key.len() + field.len() + PER_VALUE);
+            (raw + field.len() + PER_VALUE, validated + mapped)
+        },
+    );
+    raw.max(validated)
 }
 
 struct ChunkPublisher<'a> {

@@ -1,6 +1,7 @@
 //! contact-mapper: resolves each raw row's cells to the account's attributes through the
 //! import's mapping plan, validates and normalizes every value, and publishes the valid
-//! records and the row errors of the chunk for the writer. Stateless: any replica handles any
+//! records and the row errors of the chunk for the writer, the valid records split into the
+//! import's lanes by the hash of each row's match key. Stateless: any replica handles any
 //! chunk, in any order.
 
 use std::collections::BTreeSet;
@@ -13,9 +14,11 @@ use contact_contract::{
     message_id, AccountId, ConsumerRole, FailedRow, ImportControl, ImportId, ImportRequest,
     ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
 };
-use contact_core::validate::{validate_record, PhoneRegion};
+use contact_core::lanes::{lane_count, row_lane};
+use contact_core::validate::{validate_record, PhoneRegion, ValidRecord};
 use contact_runtime::publish::publish_json;
 use contact_runtime::{connect, run_consumer, MessageHandler, Outcome, Shutdown};
+use tracing::Instrument as _;
 
 /// How a mapper replica is configured (flags or environment).
 #[derive(Debug, Clone, Parser)]
@@ -97,10 +100,13 @@ impl MessageHandler for ChunkValidator {
             Err(reason) => return self.fail_import(account, import_id, reason).await,
         };
         let span = tracing::info_span!("validate", import_id = %chunk.import_id, chunk = chunk.chunk_index);
-        let _entered = span.enter();
-        let mut validated = validate_chunk(chunk, region);
         let max_payload = self.jetstream.client().server_info().max_payload;
-        fit_payload(&mut validated, max_payload);
+        let validated = {
+            let _entered = span.enter();
+            let mut validated = validate_chunk(chunk, region);
+            fit_payload(&mut validated, max_payload);
+            validated
+        };
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Records,
             &validated.account,
@@ -111,7 +117,10 @@ impl MessageHandler for ChunkValidator {
             &validated.import_id,
             validated.chunk_index,
         );
-        match publish_json(&self.jetstream, subject, &id, &validated).await {
+        match publish_json(&self.jetstream, subject, &id, &validated)
+            .instrument(span)
+            .await
+        {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::RetryLater {
                 reason: format!("{error:#}"),
@@ -195,9 +204,11 @@ pub fn fit_payload(validated: &mut ValidatedChunk, max_payload: usize) {
     }
 }
 
-/// Validates every row of a chunk; unreadable records from the parser become row errors too.
+/// Validates every row of a chunk and splits the valid records into the import's lanes;
+/// unreadable records from the parser become row errors too.
 pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
-    let mut records = Vec::with_capacity(chunk.rows.len());
+    let lane_total = lane_count(&chunk.plan.match_on);
+    let mut lanes: Vec<Vec<ValidRecord>> = vec![Vec::new(); lane_total as usize];
     let mut errors = chunk.unreadable;
     let mut failed: Vec<FailedRow> = errors
         .iter()
@@ -211,7 +222,10 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
         .collect();
     for row in chunk.rows {
         match validate_record(&chunk.plan, &row, region) {
-            Ok(record) => records.push(record),
+            Ok(record) => {
+                let lane = row_lane(&record, &chunk.plan.match_on, lane_total);
+                lanes[lane as usize].push(record);
+            }
             Err(row_errors) => {
                 errors.extend(row_errors);
                 failed.push(FailedRow {
@@ -228,7 +242,7 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
         account: chunk.account,
         import_id: chunk.import_id,
         chunk_index: chunk.chunk_index,
-        records,
+        lanes,
         errors,
         failed,
         end_offset: chunk.end_offset,
@@ -282,9 +296,11 @@ mod tests {
             ),
             PhoneRegion::default(),
         );
-        assert_eq!(validated.records.len(), 1);
-        assert_eq!(validated.records[0].values["email"], "a@example.com");
-        assert_eq!(validated.records[0].values["mobile"], "+48501234567");
+        assert_eq!(validated.lanes.len(), contact_core::lanes::LANES as usize);
+        let records: Vec<&ValidRecord> = validated.lanes.iter().flatten().collect();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].values["email"], "a@example.com");
+        assert_eq!(records[0].values["mobile"], "+48501234567");
         let failed: Vec<(u64, usize)> = validated
             .failed
             .iter()
@@ -300,6 +316,39 @@ mod tests {
             vec![3, 3, 9]
         );
         assert_eq!((validated.chunk_index, validated.end_offset), (3, 99));
+    }
+
+    #[test]
+    fn every_row_lands_in_the_lane_of_its_match_key_in_file_order() {
+        let emails: Vec<String> = (0..200)
+            .map(|index| format!("p{}@x.pl", index % 37))
+            .collect();
+        let rows: Vec<[&str; 2]> = emails.iter().map(|email| [email.as_str(), ""]).collect();
+        let rows: Vec<&[&str]> = rows.iter().map(|row| row.as_slice()).collect();
+        let validated = validate_chunk(chunk(&rows, Vec::new()), PhoneRegion::default());
+        let mut rows_seen = 0;
+        for (lane, records) in validated.lanes.iter().enumerate() {
+            let lines: Vec<u64> = records.iter().map(|record| record.line).collect();
+            assert!(lines.windows(2).all(|pair| pair[0] < pair[1]), "file order");
+            for record in records {
+                let key = contact_core::merge::MatchKey {
+                    attribute: "email".into(),
+                    value: record.values["email"].clone(),
+                };
+                assert_eq!(contact_core::lanes::key_lane(&key) as usize, lane);
+            }
+            rows_seen += lines.len();
+        }
+        assert_eq!(rows_seen, 200);
+        assert!(
+            validated
+                .lanes
+                .iter()
+                .filter(|records| !records.is_empty())
+                .count()
+                > 1,
+            "37 emails fall in more than one lane"
+        );
     }
 
     #[test]

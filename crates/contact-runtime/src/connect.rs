@@ -11,6 +11,8 @@ use crate::Shutdown;
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);
+const LOCK_TIMEOUT: &str = "5s";
+const STATEMENT_TIMEOUT: &str = "5min";
 
 /// Connects to NATS, retrying until it answers or the shutdown is triggered.
 pub async fn nats(
@@ -49,8 +51,14 @@ pub async fn postgres(
     shutdown: &Shutdown,
 ) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url
-        .parse()
-        .context("DATABASE_URL is not a PostgreSQL URL")?;
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a PostgreSQL URL")?
+        // Every wait has an end: a lock held elsewhere, or a statement gone astray, fails its
+        // work, which is then retried, instead of holding a connection for ever.
+        .options([
+            ("lock_timeout", LOCK_TIMEOUT),
+            ("statement_timeout", STATEMENT_TIMEOUT),
+        ]);
     let mut delay = FIRST_DELAY;
     loop {
         let attempt = PgPoolOptions::new()

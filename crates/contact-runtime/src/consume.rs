@@ -20,8 +20,13 @@ pub enum Outcome {
     Done,
     /// It had been handled before (a redelivery or a repeated publish): ack.
     Duplicate,
-    /// A transient failure (a dependency is down, a lock is busy): nak, redeliver later.
+    /// A transient failure (a dependency is down): nak, redeliver later, backing off.
     RetryLater { reason: String },
+    /// It must wait for another message of its kind to be handled first (an earlier part of
+    /// its lane, a lane another import of the account is writing): nak with a short delay
+    /// that does not escalate like a failure's. JetStream keeps it meanwhile, so waiting work
+    /// holds no memory or connection of ours.
+    NotYet { reason: String },
     /// It can never succeed (unreadable, wrong schema): term, so it is not redelivered.
     Reject { reason: String },
 }
@@ -43,6 +48,11 @@ pub async fn settle(message: &Message, outcome: Outcome) {
             tracing::warn!(subject, delivered, retry_in = ?delay, reason, "message will be retried");
             AckKind::Nak(Some(delay))
         }
+        Outcome::NotYet { reason } => {
+            let delay = not_yet_delay(delivered);
+            tracing::debug!(subject, delivered, retry_in = ?delay, reason, "message must wait");
+            AckKind::Nak(Some(delay))
+        }
         Outcome::Reject { reason } => {
             tracing::error!(subject, delivered, reason, "message rejected for good");
             AckKind::Term
@@ -55,6 +65,14 @@ pub async fn settle(message: &Message, outcome: Outcome) {
         // The message will be redelivered after its ack wait; handlers are idempotent.
         tracing::warn!(subject, %error, "could not settle message");
     }
+}
+
+/// A waiting message comes back soon: what it waits for usually takes milliseconds. Only a
+/// long wait (its predecessor failing and retried) slows it down, doubling every eight
+/// deliveries up to a second.
+fn not_yet_delay(delivered: i64) -> Duration {
+    let doublings = (delivered.max(1) as u32 - 1) / 8;
+    (Duration::from_millis(10) * 2u32.saturating_pow(doublings.min(7))).min(Duration::from_secs(1))
 }
 
 fn retry_delay(delivered: i64) -> Duration {
@@ -181,5 +199,14 @@ mod tests {
             vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
         );
         assert_eq!(retry_delay(0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_waiting_message_comes_back_within_a_second() {
+        let delays: Vec<u64> = [1, 8, 9, 17, 40, 57, 500]
+            .into_iter()
+            .map(|delivered| not_yet_delay(delivered).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, vec![10, 10, 20, 40, 160, 1000, 1000]);
     }
 }

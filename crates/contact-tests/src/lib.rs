@@ -3,6 +3,7 @@
 //! its own namespace (streams, bucket, consumers) and account, and stops them cleanly.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -43,6 +44,8 @@ pub struct TestSystem {
     pub nats_url: String,
     pub database_url: String,
     pub namespace_name: String,
+    /// The counters of each writer replica, in the order they started.
+    pub writers: Vec<Arc<contact_writer::WriterStats>>,
     scratch: PathBuf,
     services: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -129,6 +132,7 @@ impl TestSystem {
             nats_url,
             database_url,
             namespace_name: namespace_name.to_string(),
+            writers: Vec::new(),
             scratch,
             services: Vec::new(),
         };
@@ -156,6 +160,7 @@ impl TestSystem {
             phone_region: "PL".to_string(),
         };
         let application = contact_writer::Application::build(settings, shutdown.clone()).await?;
+        self.writers.push(application.stats());
         self.services
             .push((shutdown, tokio::spawn(application.run_until_stopped())));
         Ok(())

@@ -2,6 +2,7 @@
 //! with the standard attributes; attribute flags change the match keys kept for contacts.
 
 use contact_contract::{AccountId, ApiError, ApiErrorKind};
+use contact_core::lanes::LANES;
 use contact_core::mapping::{
     standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
 };
@@ -28,16 +29,28 @@ pub async fn ensure_account(
     Ok(())
 }
 
-/// Serializes every write to the contacts of one account until the transaction ends, so that
-/// two imports into one account cannot both create the same new contact.
-pub async fn lock_account_contacts(
+/// The advisory lock of a lane of an account's contacts, as SQL over the expressions that
+/// give the account and the lane: whoever writes a contact whose match key falls in the lane
+/// holds it, so that two imports of one account can never both create the same new contact;
+/// imports of other accounts, and other lanes, go on.
+pub(crate) fn lane_lock(account: &str, lane: &str) -> String {
+    format!("hashtextextended('contacts:' || {account} || ':' || {lane}, 0)")
+}
+
+/// Waits (within the session's `lock_timeout`) for every lane lock of the account: for
+/// changes that touch keys of every lane, such as making an attribute an identifier.
+pub async fn lock_all_lanes(
     connection: &mut PgConnection,
     account: &AccountId,
 ) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('contacts:' || $1, 0))")
-        .bind(account.as_str())
-        .execute(connection)
-        .await?;
+    sqlx::query(&format!(
+        "SELECT pg_advisory_xact_lock({}) FROM generate_series(0, $2 - 1) AS lane ORDER BY lane",
+        lane_lock("$1", "lane")
+    ))
+    .bind(account.as_str())
+    .bind(LANES as i32)
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
@@ -72,19 +85,6 @@ pub async fn load_attributes(
             })
         })
         .collect()
-}
-
-/// Keys of the account's identifier attributes: the ones `contact_keys` indexes.
-pub async fn identifier_keys(
-    connection: &mut PgConnection,
-    account: &AccountId,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT key FROM attributes WHERE account_id = $1 AND identifier ORDER BY key",
-    )
-    .bind(account.as_str())
-    .fetch_all(connection)
-    .await
 }
 
 pub async fn add_attribute(
@@ -137,7 +137,7 @@ pub async fn set_attribute_flags(
     ensure_account(connection, account)
         .await
         .map_err(unavailable)?;
-    lock_account_contacts(connection, account)
+    lock_all_lanes(connection, account)
         .await
         .map_err(unavailable)?;
     let was_identifier: Option<bool> = sqlx::query_scalar(

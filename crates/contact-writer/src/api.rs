@@ -28,11 +28,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::accounts::{self, unavailable};
-use crate::chunks::{self, ImportTurn};
 use crate::imports::ImportRow;
-use crate::{contacts, imports, Writer};
+use crate::{closing, contacts, imports, Writer};
 
-const REQUESTS_IN_FLIGHT: usize = 16;
+pub(crate) const REQUESTS_IN_FLIGHT: usize = 16;
 const DEFAULT_PAGE: u32 = 500;
 const MAX_PAGE: u32 = 1000;
 
@@ -418,37 +417,62 @@ async fn failed_rows(
     Ok(FailedRowsPage { header, rows, next })
 }
 
-/// Stops a running (or queued) import. Chunks already committed stay, and the counters are
-/// what was written; chunks still in flight are dropped when they arrive.
+/// Stops a running (or queued) import. Parts already committed stay, and the counters are
+/// what was written; parts still in flight are dropped when they arrive.
 async fn cancel(
     writer: &Writer,
     account: &AccountId,
     request: CancelRequest,
 ) -> Result<ImportStatus, ApiError> {
     let import_id = &request.import_id;
-    let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
-    let cancelled = match imports::lock(&mut transaction, account, import_id)
-        .await
-        .map_err(unavailable)?
-    {
-        Some(row) if row.state().is_terminal() => {
-            return Err(ApiError::new(
-                ApiErrorKind::Conflict,
-                format!("import {import_id} is already {}", row.state().as_str()),
-            ))
+    let failed = |error: anyhow::Error| {
+        tracing::error!(error = format!("{error:#}"), "cancel failed");
+        ApiError::new(
+            ApiErrorKind::Unavailable,
+            "the contact base is not available right now",
+        )
+    };
+    let existing = imports::load(
+        &mut *writer.pool.acquire().await.map_err(unavailable)?,
+        account,
+        import_id,
+    )
+    .await
+    .map_err(unavailable)?;
+    match existing {
+        Some(row) if row.state().is_terminal() => Err(already_over(import_id, &row)),
+        Some(_) => {
+            match closing::close_running(writer, account, import_id, ImportState::Cancelled, None)
+                .await
+                .map_err(failed)?
+            {
+                Some(cancelled) => Ok(cancelled.to_status()),
+                // It ended meanwhile.
+                None => Err(
+                    match imports::load(
+                        &mut *writer.pool.acquire().await.map_err(unavailable)?,
+                        account,
+                        import_id,
+                    )
+                    .await
+                    .map_err(unavailable)?
+                    {
+                        Some(row) => already_over(import_id, &row),
+                        None => no_such_import(account, import_id),
+                    },
+                ),
+            }
         }
-        Some(row) => chunks::finish(&mut transaction, &row, ImportState::Cancelled, None)
-            .await
-            .map_err(unavailable)?,
         None => {
             // Queued: record it as cancelled so that ingest skips it when it comes to it.
             let Some(queued) = queued_request(writer, account, import_id).await? else {
                 return Err(no_such_import(account, import_id));
             };
+            let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
             accounts::ensure_account(&mut transaction, account)
                 .await
                 .map_err(unavailable)?;
-            imports::insert_closed(
+            let recorded = imports::insert_closed(
                 &mut transaction,
                 &writer.namespace,
                 &queued,
@@ -456,28 +480,34 @@ async fn cancel(
                 None,
             )
             .await
-            .map_err(unavailable)?
-            .ok_or_else(|| {
-                ApiError::new(
+            .map_err(unavailable)?;
+            transaction.commit().await.map_err(unavailable)?;
+            if !recorded {
+                return Err(ApiError::new(
                     ApiErrorKind::Conflict,
                     format!("import {import_id} just started; try again"),
-                )
-            })?
+                ));
+            }
+            let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+            let cancelled = imports::load(&mut connection, account, import_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| no_such_import(account, import_id))?;
+            if let Err(error) = closing::publish_summary(writer, &mut connection, &cancelled).await
+            {
+                // The sweep publishes the summary later; the cancel itself is committed.
+                tracing::warn!(%account, import = %import_id, error = format!("{error:#}"), "summary of a cancelled import delayed");
+            }
+            Ok(cancelled.to_status())
         }
-    };
-    transaction.commit().await.map_err(unavailable)?;
-    // Take the turn, so that the summary comes after any progress event of a chunk that was
-    // being applied while we cancelled.
-    let announce = async {
-        let mut turn = ImportTurn::take(writer, account, import_id).await?;
-        chunks::publish_summary(writer, turn.connection(), &cancelled).await?;
-        turn.give_back().await
-    };
-    if let Err(error) = announce.await {
-        // The sweep publishes the summary later; the cancel itself is committed.
-        tracing::warn!(%account, import = %import_id, error = format!("{error:#}"), "summary of a cancelled import delayed");
     }
-    Ok(cancelled.to_status())
+}
+
+fn already_over(import_id: &ImportId, row: &ImportRow) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::Conflict,
+        format!("import {import_id} is already {}", row.state().as_str()),
+    )
 }
 
 async fn template(writer: &Writer, account: &AccountId) -> Result<TemplateReply, ApiError> {

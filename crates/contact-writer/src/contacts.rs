@@ -1,22 +1,47 @@
 //! The `contacts` and `contact_keys` tables (and a dry run's overlay of them), written
-//! set-based: one statement per step of a chunk, whatever its number of rows.
+//! set-based: one statement per step of a chunk lane, whatever its number of rows.
+//!
+//! **A statement of the data path costs what its input costs.** The key lookup probes the
+//! index once per wanted key, in a `LATERAL` subquery with a `LIMIT`: PostgreSQL cannot
+//! flatten such a subquery into a join, so it cannot choose to read an account's whole key
+//! range and hash it, whatever its statistics say and whether the plan is generic or custom.
+//! Writes name their rows by primary key.
 //!
 //! A dry run writes what it would create or change into `dry_run_contacts` and `dry_run_keys`
 //! instead; its later rows see those rows in place of the live ones, so its counters and row
 //! errors are the ones the real import would produce, and the live tables stay untouched.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use contact_contract::{AccountId, ExportedContact, ImportId};
-use contact_core::merge::{ContactState, MatchKey, NewContact, StoredContact};
+use contact_core::merge::{
+    key_changes, ContactState, MatchKey, NewContact, StoredContact, UpdatedContact,
+};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 use sqlx::types::Json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres};
+
+use crate::imports::LaneAdvance;
 
 /// Where a chunk's contacts go.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Live,
     DryRun(&'a ImportId),
+}
+
+/// Which contacts holding a match key a chunk needs to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHolders {
+    /// Every holder: a linked row may change another key of the contact it matches, and the
+    /// next holder of the old value becomes the oldest one.
+    All,
+    /// The oldest holder of each key, which is all the merge rule looks at when stored keys
+    /// cannot change within the import. Keeps the lookup small when `duplicate` has made many
+    /// contacts share an email.
+    Oldest,
 }
 
 #[derive(sqlx::FromRow)]
@@ -42,20 +67,94 @@ impl From<ContactRow> for StoredContact {
     }
 }
 
-/// Every contact of the account holding any of `keys`, in one query. For a dry run, its
-/// overlay version of a contact replaces the live one.
-/// Which contacts holding a match key a chunk needs to see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyHolders {
-    /// Every holder: a linked row may change another key of the contact it matches, and the
-    /// next holder of the old value becomes the oldest one.
-    All,
-    /// The oldest holder of each key, which is all the merge rule looks at when stored keys
-    /// cannot change within the chunk. Keeps the lookup small when `duplicate` has made many
-    /// contacts share an email.
-    Oldest,
+/// The live holders of each wanted key ($2 attributes, $3 values) of account $1: the key
+/// index probed once per key, up to $4 holders each (NULL: all), oldest first, and each
+/// holder's contact by its id, as `holder` and `c`.
+const LIVE_HOLDERS: &str = "
+    FROM UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
+    CROSS JOIN LATERAL (
+        SELECT k.contact_id FROM contact_keys k
+        WHERE k.account_id = $1 AND k.attribute = wanted.attribute AND k.value = wanted.value
+        ORDER BY k.contact_id
+        LIMIT $4) AS holder
+    CROSS JOIN LATERAL (
+        SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
+        FROM contacts c WHERE c.account_id = $1 AND c.contact_id = holder.contact_id
+        LIMIT 1) AS c";
+
+static LIVE_LOOKUP: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags {LIVE_HOLDERS}")
+});
+
+/// The same for a dry run ($5 its import id): the holders in its overlay, then the live
+/// holders as the overlay has changed them.
+static DRY_RUN_LOOKUP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.contact_id, d.attributes, d.contact_type, d.category, d.tags
+         FROM UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
+         CROSS JOIN LATERAL (
+             SELECT k.contact_id FROM dry_run_keys k
+             WHERE k.account_id = $1 AND k.import_id = $5
+               AND k.attribute = wanted.attribute AND k.value = wanted.value
+             ORDER BY k.contact_id
+             LIMIT $4) AS holder
+         CROSS JOIN LATERAL (
+             SELECT d.contact_id, d.attributes, d.contact_type, d.category, d.tags
+             FROM dry_run_contacts d
+             WHERE d.account_id = $1 AND d.import_id = $5 AND d.contact_id = holder.contact_id
+             LIMIT 1) AS d
+         UNION ALL
+         SELECT c.contact_id, COALESCE(o.attributes, c.attributes),
+                CASE WHEN o.contact_id IS NULL THEN c.contact_type ELSE o.contact_type END,
+                CASE WHEN o.contact_id IS NULL THEN c.category ELSE o.category END,
+                COALESCE(o.tags, c.tags)
+         {LIVE_HOLDERS}
+         LEFT JOIN LATERAL (
+             SELECT o.contact_id, o.attributes, o.contact_type, o.category, o.tags
+             FROM dry_run_contacts o
+             WHERE o.account_id = $1 AND o.import_id = $5 AND o.contact_id = holder.contact_id
+             LIMIT 1) AS o ON true"
+    )
+});
+
+fn lookup_query<'q, Row>(
+    sql: &'q str,
+    account: &'q AccountId,
+    target: Target<'q>,
+    keys: &BTreeSet<MatchKey>,
+    holders: KeyHolders,
+) -> QueryAs<'q, Postgres, Row, PgArguments>
+where
+    Row: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    let (attributes, values): (Vec<String>, Vec<String>) = keys
+        .iter()
+        .map(|key| (key.attribute.clone(), key.value.clone()))
+        .unzip();
+    let limit = match holders {
+        KeyHolders::Oldest => Some(1_i64),
+        KeyHolders::All => None,
+    };
+    let query = sqlx::query_as(sql)
+        .bind(account.as_str())
+        .bind(attributes)
+        .bind(values)
+        .bind(limit);
+    match target {
+        Target::Live => query,
+        Target::DryRun(import) => query.bind(import.as_str()),
+    }
 }
 
+fn lookup_sql(target: Target<'_>) -> &'static str {
+    match target {
+        Target::Live => &LIVE_LOOKUP,
+        Target::DryRun(_) => &DRY_RUN_LOOKUP,
+    }
+}
+
+/// The contacts of the account holding any of `keys` (each once). For a dry run, its overlay
+/// version of a contact replaces the live one.
 pub async fn fetch_by_keys(
     connection: &mut PgConnection,
     account: &AccountId,
@@ -66,258 +165,277 @@ pub async fn fetch_by_keys(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let (attributes, values): (Vec<&str>, Vec<&str>) = keys
-        .iter()
-        .map(|key| (key.attribute.as_str(), key.value.as_str()))
-        .unzip();
-    let live = match holders {
-        KeyHolders::All => {
-            "SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
-             FROM contacts c
-             WHERE c.contact_id IN (
-                 SELECT k.contact_id FROM contact_keys k
-                 JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
-                   ON k.attribute = wanted.attribute AND k.value = wanted.value
-                 WHERE k.account_id = $1)"
-        }
-        KeyHolders::Oldest => {
-            "SELECT c.contact_id, c.attributes, c.contact_type, c.category, c.tags
-             FROM contacts c
-             WHERE c.contact_id IN (
-                 SELECT DISTINCT ON (k.attribute, k.value) k.contact_id FROM contact_keys k
-                 JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
-                   ON k.attribute = wanted.attribute AND k.value = wanted.value
-                 WHERE k.account_id = $1
-                 ORDER BY k.attribute, k.value, k.contact_id)"
-        }
-    };
-    let rows: Vec<ContactRow> = match target {
-        Target::Live => {
-            sqlx::query_as(live)
-                .bind(account.as_str())
-                .bind(attributes)
-                .bind(values)
-                .fetch_all(connection)
-                .await?
-        }
-        Target::DryRun(import) => {
-            let sql = format!(
-                "SELECT d.contact_id, d.attributes, d.contact_type, d.category, d.tags
-                 FROM dry_run_contacts d
-                 WHERE d.account_id = $1 AND d.import_id = $4 AND d.contact_id IN (
-                     SELECT k.contact_id FROM dry_run_keys k
-                     JOIN UNNEST($2::text[], $3::text[]) AS wanted(attribute, value)
-                       ON k.attribute = wanted.attribute AND k.value = wanted.value
-                     WHERE k.account_id = $1 AND k.import_id = $4)
-                 UNION ALL
-                 SELECT * FROM ({live}) live
-                 WHERE NOT EXISTS (SELECT 1 FROM dry_run_contacts d
-                                   WHERE d.account_id = $1 AND d.import_id = $4
-                                     AND d.contact_id = live.contact_id)"
-            );
-            sqlx::query_as(&sql)
-                .bind(account.as_str())
-                .bind(attributes)
-                .bind(values)
-                .bind(import.as_str())
-                .fetch_all(connection)
-                .await?
-        }
-    };
-    Ok(rows.into_iter().map(StoredContact::from).collect())
+    let rows: Vec<ContactRow> = lookup_query(lookup_sql(target), account, target, keys, holders)
+        .fetch_all(connection)
+        .await?;
+    // A contact may hold several wanted keys, and a dry run may see one twice (overlay and
+    // live): the overlay's version, which comes first, is the one that counts.
+    let mut contacts: BTreeMap<i64, StoredContact> = BTreeMap::new();
+    for row in rows {
+        contacts
+            .entry(row.contact_id)
+            .or_insert_with(|| StoredContact::from(row));
+    }
+    Ok(contacts.into_values().collect())
 }
 
-/// Columns of a batch of contact states, as arrays for `UNNEST`.
+/// `EXPLAIN (ANALYZE, FORMAT JSON)` of the lookup [`fetch_by_keys`] runs, with the same
+/// parameters: lets a test show what the statement reads on a given database.
+#[doc(hidden)]
+pub async fn explain_fetch_by_keys(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    target: Target<'_>,
+    keys: &BTreeSet<MatchKey>,
+    holders: KeyHolders,
+) -> sqlx::Result<serde_json::Value> {
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
+        lookup_sql(target)
+    );
+    let (plan,): (Json<serde_json::Value>,) = lookup_query(&sql, account, target, keys, holders)
+        .fetch_one(connection)
+        .await?;
+    Ok(plan.0)
+}
+
+/// Match keys as three parallel columns for `UNNEST`.
 #[derive(Default)]
-struct StateColumns {
+struct KeyColumns {
+    contact_ids: Vec<i64>,
     attributes: Vec<String>,
-    contact_types: Vec<Option<String>>,
-    categories: Vec<Option<String>>,
-    tags: Vec<String>,
+    values: Vec<String>,
 }
 
-impl StateColumns {
-    fn push(&mut self, state: &ContactState) -> serde_json::Result<()> {
-        self.attributes.push(serde_json::to_string(&state.values)?);
-        self.contact_types.push(state.contact_type.clone());
-        self.categories.push(state.category.clone());
-        self.tags.push(serde_json::to_string(&state.tags)?);
-        Ok(())
+impl KeyColumns {
+    fn push(&mut self, contact_id: i64, key: MatchKey) {
+        self.contact_ids.push(contact_id);
+        self.attributes.push(key.attribute);
+        self.values.push(key.value);
     }
 }
 
-/// Inserts the chunk's new contacts, in file order (ids follow it), and their match keys for
-/// every identifier attribute.
-pub async fn insert_new(
+/// Moves lane $12 of import $2 of account $1 on, with its counters: the tail of the insert.
+const ADVANCE_LANE: &str = "
+    UPDATE import_lanes SET next_chunk = next_chunk + 1,
+        created = created + $13, linked = linked + $14, duplicated = duplicated + $15,
+        skipped = skipped + $16, failed = failed + $17, bytes_done = GREATEST(bytes_done, $18)
+    WHERE account_id = $1 AND import_id = $2 AND lane = $12";
+
+static INSERT_NEW_LIVE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH new_contacts AS (
+             INSERT INTO contacts (contact_id, account_id, attributes, contact_type, category, tags, import_id, source_line)
+             SELECT row.contact_id, $1, row.attributes::jsonb, $4, $5, $6, $2, row.line
+             FROM UNNEST($3::bigint[], $7::text[], $8::bigint[]) AS row(contact_id, attributes, line)),
+         new_keys AS (
+             INSERT INTO contact_keys (account_id, attribute, value, contact_id)
+             SELECT $1, key.attribute, key.value, key.contact_id
+             FROM UNNEST($9::bigint[], $10::text[], $11::text[]) AS key(contact_id, attribute, value))
+         {ADVANCE_LANE}"
+    )
+});
+
+static INSERT_NEW_DRY_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH new_contacts AS (
+             INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
+             SELECT $1, $2, row.contact_id, row.attributes::jsonb, $4, $5, $6
+             FROM UNNEST($3::bigint[], $7::text[], $8::bigint[]) AS row(contact_id, attributes, line)),
+         new_keys AS (
+             INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
+             SELECT $1, $2, key.attribute, key.value, key.contact_id
+             FROM UNNEST($9::bigint[], $10::text[], $11::text[]) AS key(contact_id, attribute, value))
+         {ADVANCE_LANE}"
+    )
+});
+
+/// Inserts the lane's new contacts with their ids and their keys for every identifier
+/// attribute, and moves the lane on with its counters (`advance`): one statement, whatever
+/// the number of rows. Contacts of one import share type, category and tags.
+pub async fn insert_new_and_advance(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
     target: Target<'_>,
     contacts: &[NewContact],
     identifier_keys: &[String],
+    advance: &LaneAdvance,
 ) -> anyhow::Result<()> {
-    if contacts.is_empty() {
-        return Ok(());
-    }
-    let mut columns = StateColumns::default();
+    let mut ids = Vec::with_capacity(contacts.len());
+    let mut attributes = Vec::with_capacity(contacts.len());
     let mut lines = Vec::with_capacity(contacts.len());
+    let mut keys = KeyColumns::default();
+    let empty = ContactState::default();
     for contact in contacts {
-        columns.push(&contact.state)?;
+        ids.push(contact.id);
+        attributes.push(serde_json::to_string(&contact.state.values)?);
         lines.push(contact.line as i64);
+        let (_, added) = key_changes(&empty, &contact.state, identifier_keys);
+        for key in added {
+            keys.push(contact.id, key);
+        }
     }
+    // Rows of one import create contacts with the import's type, category and tags; only
+    // their values differ.
+    let shared = contacts.first().map(|contact| &contact.state);
+    debug_assert!(contacts.iter().all(|contact| {
+        shared.is_some_and(|shared| {
+            (
+                &contact.state.contact_type,
+                &contact.state.category,
+                &contact.state.tags,
+            ) == (&shared.contact_type, &shared.category, &shared.tags)
+        })
+    }));
+    let tags: Vec<&str> = shared
+        .map(|state| state.tags.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     let sql = match target {
-        Target::Live => {
-            "WITH new_contacts AS (
-                 INSERT INTO contacts (account_id, attributes, contact_type, category, tags, import_id, source_line)
-                 SELECT $1, row.attributes::jsonb, row.contact_type, row.category,
-                        ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb)), $2, row.line
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-                      WITH ORDINALITY AS row(attributes, contact_type, category, tags, line, position)
-                 ORDER BY row.position
-                 RETURNING contact_id, attributes)
-             INSERT INTO contact_keys (account_id, attribute, value, contact_id)
-             SELECT $1, key, new_contacts.attributes ->> key, new_contacts.contact_id
-             FROM new_contacts CROSS JOIN UNNEST($8::text[]) AS key
-             WHERE new_contacts.attributes ? key"
-        }
-        // Ids come from the live sequence, so "oldest" compares the same way as for real.
-        Target::DryRun(_) => {
-            "WITH new_contacts AS (
-                 INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
-                 SELECT $1, $2, nextval(pg_get_serial_sequence('contacts', 'contact_id')), row.attributes::jsonb,
-                        row.contact_type, row.category, ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb))
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-                      WITH ORDINALITY AS row(attributes, contact_type, category, tags, line, position)
-                 ORDER BY row.position
-                 RETURNING contact_id, attributes)
-             INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
-             SELECT $1, $2, key, new_contacts.attributes ->> key, new_contacts.contact_id
-             FROM new_contacts CROSS JOIN UNNEST($8::text[]) AS key
-             WHERE new_contacts.attributes ? key"
-        }
+        Target::Live => &INSERT_NEW_LIVE,
+        Target::DryRun(_) => &INSERT_NEW_DRY_RUN,
     };
     sqlx::query(sql)
         .bind(account.as_str())
         .bind(import.as_str())
-        .bind(&columns.attributes)
-        .bind(&columns.contact_types)
-        .bind(&columns.categories)
-        .bind(&columns.tags)
+        .bind(&ids)
+        .bind(shared.and_then(|state| state.contact_type.as_deref()))
+        .bind(shared.and_then(|state| state.category.as_deref()))
+        .bind(&tags)
+        .bind(&attributes)
         .bind(&lines)
-        .bind(identifier_keys)
+        .bind(&keys.contact_ids)
+        .bind(&keys.attributes)
+        .bind(&keys.values)
+        .bind(advance.lane as i32)
+        .bind(advance.counts.created as i64)
+        .bind(advance.counts.linked as i64)
+        .bind(advance.counts.duplicated as i64)
+        .bind(advance.counts.skipped as i64)
+        .bind(advance.failed_rows as i64)
+        .bind(advance.end_offset as i64)
         .execute(connection)
         .await?;
     Ok(())
 }
 
-/// Writes the final state of linked contacts and re-derives their match keys (a link may
-/// have changed an identifier value).
+/// Writes the new state of linked contacts that changed, and rewrites only the identifier
+/// keys whose values changed, in one statement.
 pub async fn update(
     connection: &mut PgConnection,
     account: &AccountId,
     target: Target<'_>,
-    contacts: &[StoredContact],
+    contacts: &[UpdatedContact],
     identifier_keys: &[String],
 ) -> anyhow::Result<()> {
     if contacts.is_empty() {
         return Ok(());
     }
-    let mut columns = StateColumns::default();
     let mut ids = Vec::with_capacity(contacts.len());
+    let mut attributes = Vec::with_capacity(contacts.len());
+    let mut contact_types = Vec::with_capacity(contacts.len());
+    let mut categories = Vec::with_capacity(contacts.len());
+    let mut tags = Vec::with_capacity(contacts.len());
     for contact in contacts {
-        columns.push(&contact.state)?;
         ids.push(contact.id);
+        attributes.push(serde_json::to_string(&contact.after.values)?);
+        contact_types.push(contact.after.contact_type.as_deref());
+        categories.push(contact.after.category.as_deref());
+        tags.push(serde_json::to_string(&contact.after.tags)?);
     }
-    match target {
+    // The index entries the change removes and adds. A dry run's overlay holds every key of
+    // a contact it holds, so a live contact's keys come along the first time it changes one.
+    let (mut removed, mut added) = (KeyColumns::default(), KeyColumns::default());
+    let empty = ContactState::default();
+    for contact in contacts {
+        let (gone, new) = match target {
+            Target::Live => key_changes(&contact.before, &contact.after, identifier_keys),
+            Target::DryRun(_) => (
+                key_changes(&empty, &contact.before, identifier_keys).1,
+                key_changes(&empty, &contact.after, identifier_keys).1,
+            ),
+        };
+        gone.into_iter()
+            .for_each(|key| removed.push(contact.id, key));
+        new.into_iter().for_each(|key| added.push(contact.id, key));
+    }
+    let sql = match target {
+        // Rows are reached by their physical address, found by index probes: neither a
+        // join method nor a stale generic plan can turn the change into a scan.
         Target::Live => {
-            sqlx::query(
-                "UPDATE contacts AS c
-                 SET attributes = row.attributes::jsonb, contact_type = row.contact_type, category = row.category,
-                     tags = ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb)), updated_at = now()
-                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+            "WITH changed AS (
+                 UPDATE contacts AS c
+                 SET attributes = row.attributes::jsonb, contact_type = row.contact_type,
+                     category = row.category,
+                     tags = ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb)),
+                     updated_at = now()
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
                       AS row(contact_id, attributes, contact_type, category, tags)
-                 WHERE c.contact_id = row.contact_id",
-            )
-            .bind(&ids)
-            .bind(&columns.attributes)
-            .bind(&columns.contact_types)
-            .bind(&columns.categories)
-            .bind(&columns.tags)
-            .execute(&mut *connection)
-            .await?;
-            sqlx::query("DELETE FROM contact_keys WHERE contact_id = ANY($1)")
-                .bind(&ids)
-                .execute(&mut *connection)
-                .await?;
-            sqlx::query(
-                "INSERT INTO contact_keys (account_id, attribute, value, contact_id)
-                 SELECT c.account_id, key, c.attributes ->> key, c.contact_id
-                 FROM contacts c CROSS JOIN UNNEST($2::text[]) AS key
-                 WHERE c.contact_id = ANY($1) AND c.attributes ? key",
-            )
-            .bind(&ids)
-            .bind(identifier_keys)
-            .execute(connection)
-            .await?;
+                 WHERE c.ctid = ANY(ARRAY(
+                           SELECT found.ctid FROM UNNEST($2::bigint[]) AS wanted(contact_id)
+                           CROSS JOIN LATERAL (
+                               SELECT c.ctid FROM contacts c
+                               WHERE c.account_id = $1 AND c.contact_id = wanted.contact_id LIMIT 1) AS found))
+                   AND c.contact_id = row.contact_id),
+             removed AS (
+                 DELETE FROM contact_keys
+                 WHERE ctid = ANY(ARRAY(
+                     SELECT found.ctid
+                     FROM UNNEST($7::bigint[], $8::text[], $9::text[]) AS gone(contact_id, attribute, value)
+                     CROSS JOIN LATERAL (
+                         SELECT k.ctid FROM contact_keys k
+                         WHERE k.account_id = $1 AND k.attribute = gone.attribute
+                           AND k.value = gone.value AND k.contact_id = gone.contact_id
+                         LIMIT 1) AS found)))
+             INSERT INTO contact_keys (account_id, attribute, value, contact_id)
+             SELECT $1, key.attribute, key.value, key.contact_id
+             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
         }
-        Target::DryRun(import) => {
-            sqlx::query(
-                "INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
-                 SELECT $6, $7, row.contact_id, row.attributes::jsonb, row.contact_type, row.category,
+        Target::DryRun(_) => {
+            "WITH changed AS (
+                 INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
+                 SELECT $1, $13, row.contact_id, row.attributes::jsonb, row.contact_type, row.category,
                         ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb))
-                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
                       AS row(contact_id, attributes, contact_type, category, tags)
                  ON CONFLICT (account_id, import_id, contact_id) DO UPDATE
                  SET attributes = EXCLUDED.attributes, contact_type = EXCLUDED.contact_type,
-                     category = EXCLUDED.category, tags = EXCLUDED.tags",
-            )
-            .bind(&ids)
-            .bind(&columns.attributes)
-            .bind(&columns.contact_types)
-            .bind(&columns.categories)
-            .bind(&columns.tags)
-            .bind(account.as_str())
-            .bind(import.as_str())
-            .execute(&mut *connection)
-            .await?;
-            sqlx::query("DELETE FROM dry_run_keys WHERE account_id = $1 AND import_id = $2 AND contact_id = ANY($3)")
-                .bind(account.as_str())
-                .bind(import.as_str())
-                .bind(&ids)
-                .execute(&mut *connection)
-                .await?;
-            sqlx::query(
-                "INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
-                 SELECT d.account_id, d.import_id, key, d.attributes ->> key, d.contact_id
-                 FROM dry_run_contacts d CROSS JOIN UNNEST($4::text[]) AS key
-                 WHERE d.account_id = $1 AND d.import_id = $2 AND d.contact_id = ANY($3) AND d.attributes ? key",
-            )
-            .bind(account.as_str())
-            .bind(import.as_str())
-            .bind(&ids)
-            .bind(identifier_keys)
-            .execute(connection)
-            .await?;
+                     category = EXCLUDED.category, tags = EXCLUDED.tags),
+             removed AS (
+                 DELETE FROM dry_run_keys
+                 WHERE ctid = ANY(ARRAY(
+                     SELECT found.ctid
+                     FROM UNNEST($7::bigint[], $8::text[], $9::text[]) AS gone(contact_id, attribute, value)
+                     CROSS JOIN LATERAL (
+                         SELECT k.ctid FROM dry_run_keys k
+                         WHERE k.account_id = $1 AND k.import_id = $13 AND k.attribute = gone.attribute
+                           AND k.value = gone.value AND k.contact_id = gone.contact_id
+                         LIMIT 1) AS found)))
+             INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
+             SELECT $1, $13, key.attribute, key.value, key.contact_id
+             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
         }
-    }
-    Ok(())
-}
-
-/// Forgets a finished dry run's overlay.
-pub async fn discard_dry_run(
-    connection: &mut PgConnection,
-    account: &str,
-    import: &str,
-) -> sqlx::Result<()> {
-    for table in ["dry_run_keys", "dry_run_contacts"] {
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE account_id = $1 AND import_id = $2"
-        ))
-        .bind(account)
+    };
+    let import = match target {
+        Target::Live => None,
+        Target::DryRun(import) => Some(import.as_str()),
+    };
+    sqlx::query(sql)
+        .bind(account.as_str())
+        .bind(&ids)
+        .bind(&attributes)
+        .bind(&contact_types)
+        .bind(&categories)
+        .bind(&tags)
+        .bind(&removed.contact_ids)
+        .bind(&removed.attributes)
+        .bind(&removed.values)
+        .bind(&added.contact_ids)
+        .bind(&added.attributes)
+        .bind(&added.values)
         .bind(import)
-        .execute(&mut *connection)
+        .execute(connection)
         .await?;
-    }
     Ok(())
 }
 

@@ -1,14 +1,17 @@
-//! The `imports` table: an import's options, state, counters and chunk bookkeeping, and its
-//! translation into the [`ImportStatus`] clients see.
+//! The `imports` table and its lanes (`import_lanes`): an import's options, state, counters
+//! and chunk bookkeeping, and its translation into the [`ImportStatus`] clients see.
+//!
+//! An import's counters and progress are the sums of its lanes' rows: each lane is written by
+//! one transaction at a time, so lanes applied at once never wait on a shared row.
 
 use chrono::{DateTime, Utc};
 use contact_contract::{AccountId, ImportId, ImportRequest, ImportState, ImportStatus, Namespace};
 use contact_core::mapping::MappingPlan;
-use contact_core::merge::OutcomeCounts;
+use contact_core::merge::{IdBlock, OutcomeCounts};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-/// One row of `imports`.
+/// One import with the sums of its lanes.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImportRow {
     pub account_id: String,
@@ -19,29 +22,63 @@ pub struct ImportRow {
     pub unmapped_columns: Vec<String>,
     pub file_name: Option<String>,
     pub bytes_total: Option<i64>,
-    pub bytes_done: i64,
-    pub next_chunk: i32,
     pub chunks_total: Option<i32>,
     pub rows_in_file: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub lanes: i32,
+    /// Lane parts applied, over all lanes: orders the import's events.
+    pub parts_applied: i64,
     pub created: i64,
     pub linked: i64,
     pub duplicated: i64,
     pub skipped: i64,
     pub failed: i64,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
+    /// How far into the file every lane has applied.
+    pub bytes_done: i64,
 }
+
+/// The columns of [`ImportRow`]: the import and the sums of its lanes.
+const SELECT_IMPORT: &str = "
+    SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
+           i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
+           i.finished_at, i.lanes,
+           lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
+           lanes.failed, lanes.bytes_done
+    FROM imports i
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(sum(l.next_chunk), 0)::bigint AS parts_applied,
+               COALESCE(sum(l.created), 0)::bigint AS created,
+               COALESCE(sum(l.linked), 0)::bigint AS linked,
+               COALESCE(sum(l.duplicated), 0)::bigint AS duplicated,
+               COALESCE(sum(l.skipped), 0)::bigint AS skipped,
+               COALESCE(sum(l.failed), 0)::bigint AS failed,
+               COALESCE(min(l.bytes_done), 0)::bigint AS bytes_done
+        FROM import_lanes l
+        WHERE l.account_id = i.account_id AND l.import_id = i.import_id) AS lanes";
 
 impl ImportRow {
     pub fn state(&self) -> ImportState {
         ImportState::parse(&self.status).unwrap_or(ImportState::Failed)
     }
 
-    /// True when every chunk of the file has been applied.
-    pub fn all_chunks_applied(&self) -> bool {
-        self.chunks_total
-            .is_some_and(|total| self.next_chunk >= total)
+    pub fn account(&self) -> anyhow::Result<AccountId> {
+        Ok(AccountId::new(self.account_id.clone())?)
+    }
+
+    pub fn import(&self) -> anyhow::Result<ImportId> {
+        Ok(ImportId::new(self.import_id.clone())?)
+    }
+
+    /// The order of this state among the import's events (see `ImportEvent::sequence`).
+    pub fn event_sequence(&self) -> u64 {
+        let applied = self.parts_applied.max(0) as u64;
+        if self.state().is_terminal() {
+            applied + 1
+        } else {
+            applied
+        }
     }
 
     pub fn to_status(&self) -> ImportStatus {
@@ -53,6 +90,11 @@ impl ImportRow {
             count(self.skipped),
             count(self.failed),
         );
+        // A completed import has read its whole file.
+        let bytes_done = match (self.state(), self.bytes_total) {
+            (ImportState::Completed, Some(total)) => count(total),
+            _ => count(self.bytes_done),
+        };
         ImportStatus {
             import_id: self.request.0.import_id.clone(),
             account: self.request.0.account.clone(),
@@ -66,7 +108,7 @@ impl ImportRow {
             unmapped_columns: self.unmapped_columns.clone(),
             error: self.error.clone(),
             rows_in_file: self.rows_in_file.map(count),
-            bytes_done: count(self.bytes_done),
+            bytes_done,
             bytes_total: self.bytes_total.map(count),
             file_name: self.file_name.clone(),
             policy: self.request.0.options.policy,
@@ -82,41 +124,76 @@ pub async fn load(
     account: &AccountId,
     import: &ImportId,
 ) -> sqlx::Result<Option<ImportRow>> {
-    sqlx::query_as("SELECT * FROM imports WHERE account_id = $1 AND import_id = $2")
-        .bind(account.as_str())
-        .bind(import.as_str())
-        .fetch_optional(connection)
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT_IMPORT} WHERE i.account_id = $1 AND i.import_id = $2"
+    ))
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
+    .await
 }
 
-/// Locks the import's row for the rest of the transaction. Every change to an import's
-/// chunks, counters and state happens under this lock, and so does every event published
-/// about it: events of one import are therefore totally ordered.
+/// Locks the import for the rest of the transaction and reads it as it then is. Every change
+/// of an import's state happens under this lock. It first marks every lane of the import
+/// closed, which waits for the lanes being applied to commit (each holds its lane's row) and
+/// turns away those that come after: if the caller commits, no lane is written again; if it
+/// rolls back, the mark goes with it.
 pub async fn lock(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
 ) -> sqlx::Result<Option<ImportRow>> {
-    sqlx::query_as("SELECT * FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE")
+    // Closers meet on the import's row first, so that they mark the lanes one after the other.
+    let exists: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(&mut *connection)
+    .await?;
+    sqlx::query("UPDATE import_lanes SET open = false WHERE account_id = $1 AND import_id = $2")
         .bind(account.as_str())
         .bind(import.as_str())
-        .fetch_optional(connection)
-        .await
+        .execute(&mut *connection)
+        .await?;
+    // A new statement: in READ COMMITTED it sees the lanes committed while we waited.
+    match exists {
+        Some(_) => load(connection, account, import).await,
+        None => Ok(None),
+    }
 }
 
-/// Records an accepted import as running; returns it if it was new (a repeat changes nothing).
+/// Imports of `namespace` that match `condition` (SQL over `i` and `lanes`), oldest first.
+pub async fn select_in_namespace(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    condition: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT_IMPORT} WHERE (i.namespace = $1 OR i.namespace IS NULL) AND ({condition})
+         ORDER BY i.created_at LIMIT $2"
+    ))
+    .bind(namespace.name())
+    .bind(limit)
+    .fetch_all(connection)
+    .await
+}
+
+/// Records an accepted import as running, with a block of contact ids and its lanes;
+/// returns whether it was new (a repeat changes nothing).
 pub async fn insert_running(
     connection: &mut PgConnection,
     namespace: &Namespace,
     request: &ImportRequest,
     plan: &MappingPlan,
     file_bytes: u64,
-) -> sqlx::Result<Option<ImportRow>> {
-    sqlx::query_as(
-        "INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total, namespace)
-         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8)
-         ON CONFLICT DO NOTHING
-         RETURNING *",
+    lanes: u32,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total, namespace, lanes, overlay_pending)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT DO NOTHING",
     )
     .bind(request.account.as_str())
     .bind(request.import_id.as_str())
@@ -126,24 +203,53 @@ pub async fn insert_running(
     .bind(&request.file_name)
     .bind(file_bytes as i64)
     .bind(namespace.name())
-    .fetch_optional(connection)
-    .await
+    .bind(lanes as i32)
+    .bind(request.options.dry_run)
+    .execute(&mut *connection)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(false);
+    }
+    // One row serializes the blocks of every import; it is held only until this commits.
+    sqlx::query(
+        "WITH block AS (
+             UPDATE contact_id_blocks SET next_id = next_id + $3
+             RETURNING next_id - $3 AS first_id)
+         UPDATE imports SET first_contact_id = (SELECT first_id FROM block)
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(request.account.as_str())
+    .bind(request.import_id.as_str())
+    .bind(IdBlock::ids_needed(file_bytes))
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(
+        "INSERT INTO import_lanes (account_id, import_id, lane)
+         SELECT $1, $2, lane FROM generate_series(0, $3 - 1) AS lane",
+    )
+    .bind(request.account.as_str())
+    .bind(request.import_id.as_str())
+    .bind(lanes as i32)
+    .execute(connection)
+    .await?;
+    Ok(true)
 }
 
 /// Records an import that ends before it runs (rejected: failed; cancelled while queued);
-/// returns it if it was new.
+/// returns whether it was new.
 pub async fn insert_closed(
     connection: &mut PgConnection,
     namespace: &Namespace,
     request: &ImportRequest,
     state: ImportState,
     reason: Option<&str>,
-) -> sqlx::Result<Option<ImportRow>> {
-    sqlx::query_as(
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
         "INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at, namespace)
          VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
-         ON CONFLICT DO NOTHING
-         RETURNING *",
+         ON CONFLICT DO NOTHING",
     )
     .bind(request.account.as_str())
     .bind(request.import_id.as_str())
@@ -152,86 +258,84 @@ pub async fn insert_closed(
     .bind(&request.file_name)
     .bind(reason)
     .bind(namespace.name())
-    .fetch_optional(connection)
-    .await
+    .execute(connection)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Records that ingest has published every chunk.
 pub async fn set_file_totals(
     connection: &mut PgConnection,
-    row: &ImportRow,
+    account: &AccountId,
+    import: &ImportId,
     chunks_total: u32,
     rows_in_file: u64,
     cut_short: Option<&str>,
-) -> sqlx::Result<ImportRow> {
-    sqlx::query_as(
+) -> sqlx::Result<()> {
+    sqlx::query(
         "UPDATE imports SET chunks_total = $3, rows_in_file = $4, error = COALESCE($5, error), updated_at = now()
-         WHERE account_id = $1 AND import_id = $2
-         RETURNING *",
+         WHERE account_id = $1 AND import_id = $2",
     )
-    .bind(&row.account_id)
-    .bind(&row.import_id)
+    .bind(account.as_str())
+    .bind(import.as_str())
     .bind(chunks_total as i32)
     .bind(rows_in_file as i64)
     .bind(cut_short.map(|reason| format!("the file was cut short: {reason}")))
-    .fetch_one(connection)
-    .await
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
-/// Adds one applied chunk to the counters and moves on to the next chunk.
-pub async fn record_chunk_applied(
+/// What applying a lane of a chunk adds to the lane: its counters, and the move to the next
+/// chunk. Written by the statement that writes the lane's new contacts.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneAdvance {
+    pub lane: u32,
+    pub counts: OutcomeCounts,
+    pub failed_rows: usize,
+    pub end_offset: u64,
+}
+
+/// True when every lane of the import has applied every chunk of the file.
+pub async fn all_lanes_done(
     connection: &mut PgConnection,
-    row: &ImportRow,
-    counts: &OutcomeCounts,
-    failed_rows: usize,
-    end_offset: u64,
-) -> sqlx::Result<ImportRow> {
-    sqlx::query_as(
-        "UPDATE imports SET next_chunk = next_chunk + 1,
-            created = created + $3, linked = linked + $4, duplicated = duplicated + $5,
-            skipped = skipped + $6, failed = failed + $7,
-            bytes_done = GREATEST(bytes_done, $8), updated_at = now()
-         WHERE account_id = $1 AND import_id = $2
-         RETURNING *",
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT i.chunks_total IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM import_lanes l
+                                WHERE l.account_id = i.account_id AND l.import_id = i.import_id
+                                  AND l.next_chunk < i.chunks_total)
+         FROM imports i WHERE i.account_id = $1 AND i.import_id = $2",
     )
-    .bind(&row.account_id)
-    .bind(&row.import_id)
-    .bind(counts.created as i64)
-    .bind(counts.linked as i64)
-    .bind(counts.duplicated as i64)
-    .bind(counts.skipped as i64)
-    .bind(failed_rows as i64)
-    .bind(end_offset as i64)
-    .fetch_one(connection)
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
     .await
+    .map(|done| done.unwrap_or(false))
 }
 
-/// Ends a running import as `state` (completed or cancelled) and drops its waiting chunks.
-pub async fn finish(
+/// Ends a running import as `state` in the caller's transaction, which holds [`lock`].
+pub async fn set_closed(
     connection: &mut PgConnection,
-    row: &ImportRow,
+    account: &AccountId,
+    import: &ImportId,
     state: ImportState,
     reason: Option<&str>,
-) -> sqlx::Result<ImportRow> {
-    sqlx::query("DELETE FROM pending_chunks WHERE account_id = $1 AND import_id = $2")
-        .bind(&row.account_id)
-        .bind(&row.import_id)
-        .execute(&mut *connection)
-        .await?;
-    // A completed import has read its whole file; a cancelled one stops where it is.
-    sqlx::query_as(
-        "UPDATE imports SET status = $3,
-            bytes_done = CASE WHEN $3 = 'completed' THEN COALESCE(bytes_total, bytes_done) ELSE bytes_done END,
-            error = COALESCE($4, error), finished_at = now(), updated_at = now()
-         WHERE account_id = $1 AND import_id = $2
-         RETURNING *",
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET status = $3, error = COALESCE($4, error), finished_at = now(), updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
     )
-    .bind(&row.account_id)
-    .bind(&row.import_id)
+    .bind(account.as_str())
+    .bind(import.as_str())
     .bind(state.as_str())
     .bind(reason)
-    .fetch_one(connection)
-    .await
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Records that the import's summary event went out.

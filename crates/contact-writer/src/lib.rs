@@ -2,18 +2,23 @@
 //! file order under the duplicate policy, records row errors, publishes progress events and
 //! the summary, and serves the request/reply API (status, errors, attributes, contacts).
 //!
-//! Replicas share the work: any replica may receive any chunk. A chunk that arrives before its
-//! turn waits in the `pending_chunks` table; whichever replica holds the import's row lock
-//! applies the next chunks in order, each in one transaction that also records the chunk as
-//! done. Redelivered chunks therefore change nothing.
+//! Replicas share the work, and share one import: the mapper splits every chunk into lanes
+//! by the hash of its rows' match keys, each lane is applied in file order, and different
+//! lanes are applied at once by whichever replicas take them. A lane part that arrives before
+//! its turn goes back to JetStream to wait; each part commits in one transaction with the move
+//! of its lane's cursor, so a redelivered part changes nothing.
 
 mod accounts;
 mod api;
-mod chunks;
+mod apply;
+mod chunk;
+mod closing;
 mod contacts;
 mod events;
 mod imports;
 mod pipeline;
+mod signals;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +32,8 @@ use contact_runtime::{connect, run_consumer, Shutdown};
 use sqlx::PgPool;
 
 pub use accounts::ensure_account;
+#[doc(hidden)]
+pub use contacts::{explain_fetch_by_keys, KeyHolders, Target};
 
 /// The writer's schema migrations, applied at start; exposed for tools that prepare a database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -50,8 +57,10 @@ pub struct Settings {
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
-    /// Chunks handled at once by this replica.
-    #[arg(long, env = "WRITER_CONCURRENCY", default_value_t = 4)]
+    /// Lane transactions at once in this replica (it holds four times as many chunks, which
+    /// wait for their lanes without a connection). Kept small: capacity comes from replicas,
+    /// and each transaction holds a PostgreSQL connection.
+    #[arg(long, env = "WRITER_CONCURRENCY", default_value_t = 2)]
     pub concurrency: usize,
     /// Region of phone numbers written without a country code, for previews (ISO 3166 code).
     #[arg(long, env = "PHONE_REGION", default_value = "PL")]
@@ -61,6 +70,16 @@ pub struct Settings {
     pub sweep_seconds: u64,
 }
 
+/// What one writer replica has done, for tests and operators that ask a running replica.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Lanes of chunks this replica applied.
+    pub lanes_applied: std::sync::atomic::AtomicU64,
+}
+
+/// Chunks a replica holds per lane transaction it runs: most wait for a lane of theirs.
+const CHUNKS_IN_HAND_PER_SLOT: usize = 4;
+
 /// Everything a handler needs; cheap to share.
 pub(crate) struct Writer {
     pub(crate) pool: PgPool,
@@ -68,6 +87,11 @@ pub(crate) struct Writer {
     pub(crate) jetstream: jetstream::Context,
     pub(crate) namespace: Namespace,
     pub(crate) phone_region: PhoneRegion,
+    pub(crate) stats: Arc<WriterStats>,
+    /// Lane transactions at once: each holds a connection for its duration.
+    pub(crate) database_slots: tokio::sync::Semaphore,
+    pub(crate) signals: signals::LaneSignals,
+    pub(crate) shutdown: Shutdown,
 }
 
 pub struct Application {
@@ -87,10 +111,8 @@ impl Application {
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
-        // A chunk in hand may hold its import's turn on one connection while it reads and
-        // publishes on others, and the API serves requests beside it: room for both, so that
-        // nobody waits on a connection held by someone who waits on them.
-        let pool_size = (settings.concurrency as u32 * 3 + 8).max(20);
+        // A part in hand uses one connection at a time; the API serves requests beside it.
+        let pool_size = settings.concurrency as u32 + api::REQUESTS_IN_FLIGHT as u32 + 4;
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
         MIGRATOR
             .run(&pool)
@@ -114,6 +136,10 @@ impl Application {
                 jetstream,
                 namespace,
                 phone_region,
+                stats: Arc::default(),
+                database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
+                signals: signals::LaneSignals::default(),
+                shutdown: shutdown.clone(),
             }),
             consumer,
             concurrency: settings.concurrency,
@@ -122,10 +148,16 @@ impl Application {
         })
     }
 
+    /// This replica's counters; they keep counting while it runs.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.writer.stats.clone()
+    }
+
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("contact-writer is applying chunks and serving the API");
         let api = tokio::spawn(api::serve(self.writer.clone(), self.shutdown.clone()));
-        let sweeper = tokio::spawn(chunks::sweep_forever(
+        let signals = tokio::spawn(signals::listen(self.writer.clone(), self.shutdown.clone()));
+        let sweeper = tokio::spawn(sweep::sweep_forever(
             self.writer.clone(),
             self.sweep_every,
             self.shutdown.clone(),
@@ -133,14 +165,15 @@ impl Application {
         let handler = Arc::new(pipeline::PipelineHandler::new(self.writer.clone()));
         let consumed = run_consumer(
             self.consumer,
-            self.concurrency,
+            self.concurrency * CHUNKS_IN_HAND_PER_SLOT,
             handler,
             self.shutdown.clone(),
         )
         .await;
         self.shutdown.trigger();
         let served = api.await.context("the API task failed")?;
+        let listened = signals.await.context("the lane signal task failed")?;
         sweeper.await.context("the sweeper task failed")?;
-        consumed.and(served)
+        consumed.and(served).and(listened)
     }
 }

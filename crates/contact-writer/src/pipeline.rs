@@ -1,5 +1,8 @@
 //! The writer's message handler: validated chunks and ingest's control messages, each turned
 //! into an [`Outcome`] for the runtime to settle.
+//!
+//! A chunk is done when each of its lanes is applied (see [`chunk`]); then its progress is
+//! announced, and after a lane's last chunk the import may be complete.
 
 use std::sync::Arc;
 
@@ -8,14 +11,19 @@ use contact_contract::{
     AccountId, ControlEvent, ImportControl, ImportEventKind, ImportId, ImportRequest, ImportState,
     ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
 };
+use contact_core::lanes::lane_count;
 use contact_runtime::{MessageHandler, Outcome};
 use serde::de::DeserializeOwned;
 use sqlx::Acquire as _;
 use tracing::Instrument as _;
 
-use crate::chunks::{self, ChunkDisposition, ImportTurn};
+use crate::chunk::{self, ChunkApplied};
 use crate::imports;
-use crate::{accounts, events, Writer};
+use crate::{accounts, closing, events, Writer};
+
+/// Deliveries after which a chunk whose import never registered is given up: its import is
+/// failed instead of waiting for ever (about ten minutes of growing retry delays).
+const DELIVERIES_BEFORE_GIVING_UP: i64 = 25;
 
 pub struct PipelineHandler {
     writer: Arc<Writer>,
@@ -41,6 +49,7 @@ impl MessageHandler for PipelineHandler {
                 reason: "the message is of a later schema; waiting for an upgraded writer".into(),
             };
         }
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let span = tracing::info_span!("write", %account, import_id = %import);
         let result = match kind {
             ImportSubjectKind::Records => {
@@ -49,16 +58,8 @@ impl MessageHandler for PipelineHandler {
                         && chunk.account == account
                         && chunk.import_id == import
                 }) {
-                    Ok(chunk) => {
-                        self.records(&chunk, &message.payload)
-                            .instrument(span)
-                            .await
-                    }
-                    Err(reason) => {
-                        self.fail_import(account, import, reason)
-                            .instrument(span)
-                            .await
-                    }
+                    Ok(chunk) => self.records(chunk, delivered).instrument(span).await,
+                    Err(reason) => self.fail(account, import, reason).instrument(span).await,
                 }
             }
             ImportSubjectKind::Control => {
@@ -68,11 +69,7 @@ impl MessageHandler for PipelineHandler {
                         && control.import_id == import
                 }) {
                     Ok(control) => self.control(control).instrument(span).await,
-                    Err(reason) => {
-                        self.fail_import(account, import, reason)
-                            .instrument(span)
-                            .await
-                    }
+                    Err(reason) => self.fail(account, import, reason).instrument(span).await,
                 }
             }
             _ => {
@@ -99,30 +96,54 @@ fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> R
 }
 
 impl PipelineHandler {
-    /// A message of an import that can never be read leaves the import without a chunk or a
-    /// control message it waits for: the import fails with the reason instead of hanging, and
-    /// the message is dropped once that is recorded.
-    async fn fail_import(
+    /// A message of an import that can never be handled leaves the import without a part or
+    /// a control message it waits for: the import fails with the reason instead of hanging,
+    /// and the message is dropped once that is recorded.
+    async fn fail(
         &self,
         account: AccountId,
         import: ImportId,
         reason: String,
     ) -> anyhow::Result<Outcome> {
-        tracing::warn!(reason, "unreadable message; failing its import");
+        tracing::warn!(
+            reason,
+            "a message of the import can never be handled; failing it"
+        );
         let request = ImportRequest::known_by_subject(account, import);
-        self.control(ImportControl::rejection(request, reason.clone()))
-            .await?;
+        closing::fail(&self.writer, &request, &reason).await?;
         Ok(Outcome::Reject { reason })
     }
 
-    async fn records(&self, chunk: &ValidatedChunk, payload: &[u8]) -> anyhow::Result<Outcome> {
-        let disposition = chunks::receive(&self.writer, chunk, payload).await?;
-        tracing::debug!(chunk = chunk.chunk_index, ?disposition, "chunk received");
-        Ok(match disposition {
-            ChunkDisposition::Applied
-            | ChunkDisposition::Stashed
-            | ChunkDisposition::ImportFailed => Outcome::Done,
-            ChunkDisposition::AlreadyApplied | ChunkDisposition::ImportClosed => Outcome::Duplicate,
+    async fn records(&self, chunk: ValidatedChunk, delivered: i64) -> anyhow::Result<Outcome> {
+        let writer = &self.writer;
+        let (account, import) = (chunk.account.clone(), chunk.import_id.clone());
+        let index = chunk.chunk_index;
+        Ok(match chunk::apply_chunk(writer, chunk).await? {
+            ChunkApplied::Done { last_lane_done } => {
+                if let Some(row) =
+                    imports::load(&mut *writer.pool.acquire().await?, &account, &import).await?
+                {
+                    if let Err(error) = events::send_progress(writer, &row).await {
+                        tracing::warn!(error = format!("{error:#}"), "progress event not sent");
+                    }
+                }
+                if last_lane_done {
+                    closing::try_complete(writer, &account, &import).await?;
+                }
+                Outcome::Done
+            }
+            ChunkApplied::ImportClosed => Outcome::Duplicate,
+            ChunkApplied::StillWaiting(reason) => Outcome::NotYet { reason },
+            ChunkApplied::UnknownImport if delivered < DELIVERIES_BEFORE_GIVING_UP => {
+                Outcome::RetryLater {
+                    reason: "its import is not registered yet".to_string(),
+                }
+            }
+            ChunkApplied::UnknownImport => {
+                let reason = format!("chunk {index} arrived for an import that was never started");
+                return self.fail(account, import, reason).await;
+            }
+            ChunkApplied::Unwritable(reason) => return self.fail(account, import, reason).await,
         })
     }
 
@@ -135,10 +156,9 @@ impl PipelineHandler {
                 plan,
                 file_bytes,
             } => {
-                // Hold the turn so that "started" precedes every progress event.
-                let mut turn = ImportTurn::take(writer, account, import).await?;
+                let mut connection = writer.pool.acquire().await?;
                 let inserted = {
-                    let mut transaction = turn.connection().begin().await?;
+                    let mut transaction = connection.begin().await?;
                     accounts::ensure_account(&mut transaction, account).await?;
                     let inserted = imports::insert_running(
                         &mut transaction,
@@ -146,65 +166,38 @@ impl PipelineHandler {
                         &request,
                         &plan,
                         file_bytes,
+                        lane_count(&plan.match_on),
                     )
                     .await?;
                     transaction.commit().await?;
                     inserted
                 };
-                // A redelivered Accepted publishes "started" again while no chunk is in yet:
+                // A redelivered Accepted publishes "started" again while no part is in yet:
                 // the first delivery may have committed and then stopped before publishing.
                 // JetStream drops the repeat when the first one did go out.
-                let is_new = inserted.is_some();
-                let not_yet_progressing = match inserted {
-                    Some(row) => Some(row),
-                    None => imports::load(turn.connection(), account, import)
-                        .await?
-                        .filter(|row| row.state() == ImportState::Running && row.next_chunk == 0),
-                };
-                if let Some(row) = &not_yet_progressing {
-                    events::publish(writer, row, ImportEventKind::Started, "started").await?;
+                let row = imports::load(&mut connection, account, import).await?;
+                if let Some(row) =
+                    row.filter(|row| row.state() == ImportState::Running && row.parts_applied == 0)
+                {
+                    events::publish(writer, &row, ImportEventKind::Started).await?;
                 }
-                // Chunks may have arrived before the import was registered.
-                chunks::drain_holding(writer, &mut turn).await?;
-                turn.give_back().await?;
-                chunks::drain(writer, account, import).await?;
-                Ok(if is_new {
+                Ok(if inserted {
                     Outcome::Done
                 } else {
                     Outcome::Duplicate
                 })
             }
             ControlEvent::Rejected { request, reason } => {
-                let mut transaction = writer.pool.begin().await?;
-                accounts::ensure_account(&mut transaction, account).await?;
-                let inserted = imports::insert_closed(
-                    &mut transaction,
-                    &writer.namespace,
-                    &request,
-                    ImportState::Failed,
-                    Some(&reason),
-                )
-                .await?;
-                transaction.commit().await?;
-                match inserted {
-                    Some(row) => {
-                        chunks::publish_summary(writer, &mut *writer.pool.acquire().await?, &row)
-                            .await?;
-                        Ok(Outcome::Done)
-                    }
-                    // Already running: ingest read the file again (a redelivery) and could
-                    // not this time. The import fails with the reason instead of waiting for
-                    // chunks that will never come.
-                    None => fail_running(writer, account, import, &reason).await,
-                }
+                closing::fail(writer, &request, &reason).await?;
+                Ok(Outcome::Done)
             }
             ControlEvent::Finished {
                 chunks_total,
                 rows_in_file,
                 cut_short,
             } => {
-                let mut transaction = writer.pool.begin().await?;
-                let Some(row) = imports::lock(&mut transaction, account, import).await? else {
+                let mut connection = writer.pool.acquire().await?;
+                let Some(row) = imports::load(&mut connection, account, import).await? else {
                     return Ok(Outcome::RetryLater {
                         reason: "the import is not registered yet".to_string(),
                     });
@@ -213,52 +206,19 @@ impl PipelineHandler {
                     return Ok(Outcome::Duplicate);
                 }
                 imports::set_file_totals(
-                    &mut transaction,
-                    &row,
+                    &mut connection,
+                    account,
+                    import,
                     chunks_total,
                     rows_in_file,
                     cut_short.as_deref(),
                 )
                 .await?;
-                transaction.commit().await?;
-                // Closes the import if its last chunk was applied before the totals arrived.
-                chunks::drain(writer, account, import).await?;
+                drop(connection);
+                // Completes the import if its last parts were applied before the totals came.
+                closing::try_complete(writer, account, import).await?;
                 Ok(Outcome::Done)
             }
         }
     }
-}
-
-/// Fails a running import for `reason`, keeping what its applied chunks wrote; a closed one
-/// stays as it is (the rejection repeats a request that already ended).
-async fn fail_running(
-    writer: &Writer,
-    account: &AccountId,
-    import: &ImportId,
-    reason: &str,
-) -> anyhow::Result<Outcome> {
-    let mut turn = ImportTurn::take(writer, account, import).await?;
-    let failed = {
-        let mut transaction = turn.connection().begin().await?;
-        match imports::lock(&mut transaction, account, import).await? {
-            Some(row) if row.state() == ImportState::Running => {
-                let failed =
-                    chunks::finish(&mut transaction, &row, ImportState::Failed, Some(reason))
-                        .await?;
-                transaction.commit().await?;
-                Some(failed)
-            }
-            _ => None,
-        }
-    };
-    let outcome = match &failed {
-        Some(row) => {
-            tracing::warn!(%account, %import, reason, "running import failed");
-            chunks::publish_summary(writer, turn.connection(), row).await?;
-            Outcome::Done
-        }
-        None => Outcome::Duplicate,
-    };
-    turn.give_back().await?;
-    Ok(outcome)
 }

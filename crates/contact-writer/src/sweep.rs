@@ -1,0 +1,122 @@
+//! The sweep: what a crash between a commit and what follows it can leave undone. Every few
+//! seconds each writer completes the imports of its namespace whose lanes are all done,
+//! publishes summaries a crash held back, and clears the overlays of finished dry runs.
+//! Each writer sweeps only the imports of its own namespace, since it publishes their events
+//! on its own subjects; deployments may share a database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use contact_runtime::Shutdown;
+
+use crate::{closing, imports, Writer};
+
+/// Rows of a finished dry run's overlay deleted per statement, so that clearing a large one
+/// never holds a long transaction.
+const OVERLAY_ROWS_PER_DELETE: i64 = 10_000;
+
+pub async fn sweep_forever(writer: Arc<Writer>, every: Duration, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.triggered() => return,
+        }
+        if let Err(error) = sweep_once(&writer).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "sweep failed; trying again later"
+            );
+        }
+    }
+}
+
+async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
+    let mut connection = writer.pool.acquire().await?;
+    // Imports whose last part committed but whose completion a crash interrupted.
+    let done = imports::select_in_namespace(
+        &mut connection,
+        &writer.namespace,
+        "i.status = 'running' AND i.chunks_total IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM import_lanes l
+                         WHERE l.account_id = i.account_id AND l.import_id = i.import_id
+                           AND l.next_chunk < i.chunks_total)",
+        100,
+    )
+    .await?;
+    // Summaries that a crash kept from going out after their commit.
+    let unannounced = imports::select_in_namespace(
+        &mut connection,
+        &writer.namespace,
+        "i.status <> 'running' AND NOT i.summary_published",
+        100,
+    )
+    .await?;
+    drop(connection);
+    // One import that cannot be handled now must not hold back the others.
+    for row in done {
+        let completed =
+            async { closing::try_complete(writer, &row.account()?, &row.import()?).await };
+        if let Err(error) = completed.await {
+            tracing::warn!(
+                account = row.account_id,
+                import = row.import_id,
+                error = format!("{error:#}"),
+                "sweep could not complete an import"
+            );
+        }
+    }
+    for row in unannounced {
+        let published = async {
+            let mut connection = writer.pool.acquire().await?;
+            closing::publish_summary(writer, &mut connection, &row).await
+        };
+        if let Err(error) = published.await {
+            tracing::warn!(
+                account = row.account_id,
+                import = row.import_id,
+                error = format!("{error:#}"),
+                "sweep could not publish a summary"
+            );
+        }
+    }
+    clear_finished_dry_runs(writer).await
+}
+
+/// Deletes the overlays of dry runs that ended, a batch at a time.
+async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
+    let finished: Vec<(String, String)> = sqlx::query_as(
+        "SELECT account_id, import_id FROM imports
+         WHERE overlay_pending AND status <> 'running' AND (namespace = $1 OR namespace IS NULL)
+         LIMIT 100",
+    )
+    .bind(writer.namespace.name())
+    .fetch_all(&writer.pool)
+    .await?;
+    for (account, import) in finished {
+        for table in ["dry_run_keys", "dry_run_contacts"] {
+            loop {
+                let deleted = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                         SELECT ctid FROM {table} WHERE account_id = $1 AND import_id = $2 LIMIT $3))"
+                ))
+                .bind(&account)
+                .bind(&import)
+                .bind(OVERLAY_ROWS_PER_DELETE)
+                .execute(&writer.pool)
+                .await?
+                .rows_affected();
+                if deleted < OVERLAY_ROWS_PER_DELETE as u64 {
+                    break;
+                }
+            }
+        }
+        sqlx::query(
+            "UPDATE imports SET overlay_pending = false WHERE account_id = $1 AND import_id = $2",
+        )
+        .bind(&account)
+        .bind(&import)
+        .execute(&writer.pool)
+        .await?;
+    }
+    Ok(())
+}
