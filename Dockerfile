@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for the three services and the CLI; docker-compose.yml picks the binary per service.
+# One image for the three services, the CLI and contact-import-admin; docker-compose.yml picks
+# the binary per service.
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
@@ -10,10 +11,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-        -p contact-ingest -p contact-mapper -p contact-writer -p contact-import \
+        -p contact-ingest -p contact-mapper -p contact-writer -p contact-import -p contact-admin \
     && mkdir -p /out \
     && cp target/release/contact-ingest target/release/contact-mapper \
-          target/release/contact-writer target/release/contact-import /out/
+          target/release/contact-writer target/release/contact-import \
+          target/release/contact-import-admin /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -23,6 +25,9 @@ RUN groupadd --system --gid 10001 contact \
     && useradd --system --uid 10001 --gid contact --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin contact
 COPY --from=builder /out/ /usr/local/bin/
+# A new named volume mounted here starts with this folder's owner, so the unprivileged
+# contact-import-admin can write the deployment's credentials into it.
+RUN mkdir -p /secrets && chown contact:contact /secrets && chmod 700 /secrets
 USER contact:contact
 WORKDIR /tmp
 # The services stop cleanly on SIGTERM (what `docker stop` sends): they finish the messages in

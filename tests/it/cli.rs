@@ -25,7 +25,7 @@ async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
     tokio::process::Command::new(cli_binary())
         .args([
             "--nats-url",
-            &system.nats_url,
+            &system.nats.url,
             "--account",
             system.account.as_str(),
         ])

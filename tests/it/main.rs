@@ -9,6 +9,7 @@ mod messages;
 mod policies;
 mod reading;
 mod replicas;
+mod secure;
 mod tenants;
 mod workflow;
 

@@ -24,6 +24,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use contact_contract::{AccountId, ImportOptions, ImportState, ImportStatus, Namespace};
 use contact_import::Client;
+use contact_runtime::NatsSettings;
 use sqlx::{Connection as _, PgConnection};
 
 use services::{FreshDatabase, PeakMemory, Services};
@@ -153,7 +154,7 @@ impl Run {
     async fn client(&self, account: &str) -> anyhow::Result<BenchClient> {
         Ok(BenchClient(
             Client::connect(
-                &self.nats_url,
+                &NatsSettings::plain(&self.nats_url),
                 self.namespace.clone(),
                 AccountId::new(account)?,
             )
@@ -183,9 +184,7 @@ impl Run {
         let memory = self.services.stop().await;
         if let Ok(client) = async_nats::connect(&self.nats_url).await {
             let jetstream = async_nats::jetstream::new(client);
-            for stream in self.namespace.all_streams() {
-                let _ = jetstream.delete_stream(&stream).await;
-            }
+            let _ = contact_contract::remove_namespace(&jetstream, &self.namespace).await;
         }
         self.database.drop().await?;
         Ok(memory)

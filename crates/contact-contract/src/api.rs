@@ -23,6 +23,10 @@ pub enum CallError {
     Transport(String),
     #[error("unreadable reply on {subject}: {detail}")]
     Decode { subject: String, detail: String },
+    /// The NATS server refused the subject to these credentials (another account's, or an
+    /// operation the tenant may not call).
+    #[error("NATS refused {subject} to these credentials ({detail})")]
+    Refused { subject: String, detail: String },
 }
 
 impl CallError {
@@ -31,7 +35,7 @@ impl CallError {
         match self {
             Self::NoResponder { .. } | Self::TimedOut { .. } | Self::Transport(_) => true,
             Self::Api(error) => error.kind == crate::ApiErrorKind::Unavailable,
-            Self::Decode { .. } => false,
+            Self::Decode { .. } | Self::Refused { .. } => false,
         }
     }
 }

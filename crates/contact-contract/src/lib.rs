@@ -6,13 +6,14 @@
 
 pub mod api;
 mod names;
+pub mod permissions;
 mod setup;
 mod wire;
 
 pub use names::{message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace};
 pub use setup::{
-    ensure_jetstream, ensure_streams, ApiOperation, ConsumerRole, CHUNK_TARGET_BYTES,
-    CHUNK_TARGET_ROWS,
+    ensure_streams, ensure_uploads_bucket, remove_namespace, ApiOperation, ConsumerRole,
+    OperatorOperation, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
 pub use wire::*;
 

@@ -176,6 +176,15 @@ impl Namespace {
         format!("{}.*.import.*.{}", self.subject_prefix, kind.suffix())
     }
 
+    /// The subject of every import of one account for one kind.
+    pub fn import_subject_wildcard(&self, kind: ImportSubjectKind, account: &AccountId) -> String {
+        format!(
+            "{}.{account}.import.*.{}",
+            self.subject_prefix,
+            kind.suffix()
+        )
+    }
+
     /// Reads account, import and kind back from an import subject.
     pub fn parse_import_subject(
         &self,
@@ -213,6 +222,36 @@ impl Namespace {
         format!("{}.*.api.>", self.subject_prefix)
     }
 
+    /// One operation of every account's API.
+    pub fn api_wildcard_for(&self, operation: crate::ApiOperation) -> String {
+        format!("{}.*.api.{}", self.subject_prefix, operation.as_str())
+    }
+
+    /// Every operation of one account's API.
+    pub fn api_subject_wildcard(&self, account: &AccountId) -> String {
+        format!("{}.{account}.api.>", self.subject_prefix)
+    }
+
+    /// `<ns>.admin.v1.<operation>`: the operator's API, served by the writer. Outside every
+    /// account's subjects, whatever the account is called.
+    pub fn operator_subject(&self, operation: crate::OperatorOperation) -> String {
+        format!("{}.admin.v1.{}", self.name, operation.as_str())
+    }
+
+    pub fn operator_wildcard(&self) -> String {
+        format!("{}.admin.v1.>", self.name)
+    }
+
+    /// Reads the operation back from an operator subject.
+    pub fn parse_operator_subject(&self, subject: &str) -> Option<crate::OperatorOperation> {
+        let operation = subject
+            .strip_prefix(&self.name)?
+            .strip_prefix(".admin.v1.")?;
+        crate::OperatorOperation::ALL
+            .into_iter()
+            .find(|known| known.as_str() == operation)
+    }
+
     /// Reads account and operation back from an API subject.
     pub fn parse_api_subject(&self, subject: &str) -> Option<(AccountId, crate::ApiOperation)> {
         let rest = subject
@@ -247,34 +286,43 @@ impl Namespace {
         format!("{}_IMPORT_EVENTS", self.stream_prefix)
     }
 
-    /// The object store bucket uploaded files travel through.
-    pub fn uploads_bucket(&self) -> String {
-        format!("{}_IMPORT_UPLOADS", self.stream_prefix)
+    /// The object store bucket an account's uploaded files travel through. One bucket per
+    /// account, so that NATS permissions can let a tenant write (and replace) its own files
+    /// and nobody else's: object store subjects carry the bucket, not the object's name.
+    pub fn uploads_bucket(&self, account: &AccountId) -> String {
+        format!("{}_UPLOADS_{account}", self.stream_prefix)
     }
 
-    /// The stream behind the uploads bucket (object store convention `OBJ_<bucket>`).
-    pub fn uploads_stream(&self) -> String {
-        format!("OBJ_{}", self.uploads_bucket())
+    /// The stream behind an account's uploads bucket (object store convention `OBJ_<bucket>`).
+    pub fn uploads_stream(&self, account: &AccountId) -> String {
+        format!("OBJ_{}", self.uploads_bucket(account))
+    }
+
+    /// What every uploads stream of the namespace starts with, for operators and tests that
+    /// remove them.
+    pub fn uploads_stream_prefix(&self) -> String {
+        format!("OBJ_{}_UPLOADS_", self.stream_prefix)
     }
 
     /// The subject holding the chunks of one stored object (object store convention).
-    pub fn upload_chunk_subject(&self, object_nuid: &str) -> String {
-        format!("$O.{}.C.{object_nuid}", self.uploads_bucket())
+    pub fn upload_chunk_subject(&self, account: &AccountId, object_nuid: &str) -> String {
+        format!("$O.{}.C.{object_nuid}", self.uploads_bucket(account))
     }
 
-    /// Every stream and bucket of the namespace, for tests and operators that remove one.
+    /// The pipeline's streams (uploads buckets are per account: see `uploads_stream_prefix`).
     pub fn all_streams(&self) -> Vec<String> {
         vec![
             self.requests_stream(),
             self.chunks_stream(),
             self.records_stream(),
             self.events_stream(),
-            self.uploads_stream(),
         ]
     }
 
-    pub fn upload_object_name(&self, account: &AccountId, import: &ImportId) -> String {
-        format!("{account}/{import}")
+    /// Where a tenant's replies arrive (`_INBOX_<account>.…`): its permissions let it, and
+    /// nobody else, read there.
+    pub fn inbox_prefix(account: &AccountId) -> String {
+        format!("_INBOX_{account}")
     }
 }
 
@@ -282,10 +330,6 @@ impl Namespace {
 /// publish inside the stream's duplicate window is dropped by JetStream.
 pub mod message_id {
     use super::{AccountId, ImportId};
-
-    pub fn start(account: &AccountId, import: &ImportId) -> String {
-        format!("{account}.{import}.start")
-    }
 
     pub fn chunk(account: &AccountId, import: &ImportId, chunk_index: u32) -> String {
         format!("{account}.{import}.chunk.{chunk_index}")

@@ -1,12 +1,12 @@
-//! Stream, consumer and bucket definitions, and the API operations. Any party may create them
-//! (creation is idempotent), so a request published before any service ever ran still waits.
+//! Stream, consumer and bucket definitions, and the API operations. The services create them
+//! (creation is idempotent); clients, which may not administer JetStream, never do.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, object_store, stream};
 
 use crate::names::ImportSubjectKind;
-use crate::Namespace;
+use crate::{AccountId, Namespace};
 
 /// Ingest closes a chunk at this many rows…
 pub const CHUNK_TARGET_ROWS: usize = 2000;
@@ -21,6 +21,7 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiOperation {
     PrepareImport,
+    PrepareUpload,
     Status,
     Errors,
     FailedRows,
@@ -34,8 +35,9 @@ pub enum ApiOperation {
 }
 
 impl ApiOperation {
-    pub const ALL: [ApiOperation; 11] = [
+    pub const ALL: [ApiOperation; 12] = [
         Self::PrepareImport,
+        Self::PrepareUpload,
         Self::Status,
         Self::Errors,
         Self::FailedRows,
@@ -51,6 +53,7 @@ impl ApiOperation {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PrepareImport => "import.prepare",
+            Self::PrepareUpload => "import.upload",
             Self::Status => "import.status",
             Self::Errors => "import.errors",
             Self::FailedRows => "import.failed_rows",
@@ -68,6 +71,23 @@ impl ApiOperation {
         Self::ALL
             .into_iter()
             .find(|operation| operation.as_str() == token)
+    }
+}
+
+/// The operator's request/reply operations, for deployments where accounts are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorOperation {
+    /// Makes an account known, with the standard attributes.
+    RegisterAccount,
+}
+
+impl OperatorOperation {
+    pub const ALL: [OperatorOperation; 1] = [Self::RegisterAccount];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RegisterAccount => "accounts.register",
+        }
     }
 }
 
@@ -211,20 +231,21 @@ pub async fn ensure_streams(
     Ok(())
 }
 
-/// Creates the streams and the uploads bucket, and returns the bucket.
-pub async fn ensure_jetstream(
+/// Creates the account's uploads bucket unless it exists, and returns it. Files are kept a
+/// week, long enough for any import to read them (and a redelivered request to read again).
+pub async fn ensure_uploads_bucket(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
+    account: &AccountId,
 ) -> Result<object_store::ObjectStore, async_nats::Error> {
-    ensure_streams(jetstream, namespace).await?;
-    let bucket = namespace.uploads_bucket();
+    let bucket = namespace.uploads_bucket(account);
     match jetstream.get_object_store(&bucket).await {
         Ok(store) => Ok(store),
         Err(_) => {
             let created = jetstream
                 .create_object_store(object_store::Config {
                     bucket: bucket.clone(),
-                    description: Some("uploaded CSV files, read by contact-ingest".to_string()),
+                    description: Some(format!("files uploaded by account {account}")),
                     max_age: 7 * DAY,
                     storage: stream::StorageType::File,
                     ..Default::default()
@@ -237,4 +258,28 @@ pub async fn ensure_jetstream(
             }
         }
     }
+}
+
+/// Deletes every stream of the namespace, its accounts' uploads buckets included: for tests
+/// and benchmarks that start from nothing, and operators who retire a deployment.
+pub async fn remove_namespace(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+) -> Result<(), async_nats::Error> {
+    use futures::TryStreamExt as _;
+    let uploads_prefix = namespace.uploads_stream_prefix();
+    let names: Vec<String> = jetstream.stream_names().try_collect().await?;
+    for stream in names
+        .into_iter()
+        .filter(|name| name.starts_with(&uploads_prefix))
+        .chain(namespace.all_streams())
+    {
+        match jetstream.delete_stream(&stream).await {
+            Ok(_) => {}
+            // Never created, or removed meanwhile.
+            Err(error) if error.to_string().contains("not found") => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }

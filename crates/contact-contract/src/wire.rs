@@ -51,8 +51,10 @@ pub struct ImportRequest {
     pub schema: u32,
     pub account: AccountId,
     pub import_id: ImportId,
-    /// The object, in the namespace's uploads bucket, holding the file.
-    pub object_name: String,
+    /// The uploaded file is always object `<import_id>` of the account's uploads bucket (both
+    /// taken from the subject). A request may name it here; naming any other is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_name: Option<String>,
     /// The file's own name, for people reading the status.
     #[serde(default)]
     pub file_name: Option<String>,
@@ -68,7 +70,7 @@ impl ImportRequest {
             schema: SCHEMA_VERSION,
             account,
             import_id,
-            object_name: String::new(),
+            object_name: None,
             file_name: None,
             options: ImportOptions::default(),
         }
@@ -456,6 +458,21 @@ pub struct SetAttributeRequest {
     pub identifier: Option<bool>,
 }
 
+/// `import.upload`: where the file of an import goes. Creates the account's uploads bucket on
+/// first use, since clients may not create streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareUploadRequest {
+    pub import_id: ImportId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTarget {
+    /// The account's object store bucket.
+    pub bucket: String,
+    /// The object the file is put as: the import id.
+    pub object: String,
+}
+
 /// `import.prepare`: what ingest needs before it reads a file. Creates the account on first use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrepareImportRequest {
@@ -504,6 +521,12 @@ pub struct ExportedContact {
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `accounts.register` on the operator API: makes an account known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterAccountRequest {
+    pub account: AccountId,
 }
 
 /// An empty request body for operations that take none.

@@ -7,21 +7,22 @@ mod preflight;
 use std::path::Path;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, object_store::ObjectStore};
+use async_nats::jetstream::{self, consumer};
 use contact_contract::api::{self, CallError};
 use contact_contract::{
-    message_id, AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage,
-    ErrorsRequest, ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId,
-    ImportOptions, ImportRequest, ImportStatus, ImportSubjectKind, Namespace, SetAttributeRequest,
-    StatusRequest, SCHEMA_VERSION,
+    AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
+    ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
+    ImportRequest, ImportStatus, ImportSubjectKind, Namespace, SetAttributeRequest, StatusRequest,
+    SCHEMA_VERSION,
 };
 use contact_contract::{
-    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PreviewRequest,
-    TemplateReply, PREVIEW_SAMPLE_BYTES,
+    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
+    PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
 };
 use contact_core::mapping::AttributeDef;
 use contact_core::preview::Preview;
 use contact_core::validate::RowError;
+use contact_runtime::NatsSettings;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
@@ -51,6 +52,9 @@ pub struct Client {
     jetstream: jetstream::Context,
     namespace: Namespace,
     account: AccountId,
+    /// The last permissions violation the server reported on this connection: a refused
+    /// publish is otherwise only a request that never gets an answer.
+    refusals: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 /// What [`Client::failed_rows`] hands out: the header first, then the rows.
@@ -71,26 +75,45 @@ pub enum FollowUpdate {
 }
 
 impl Client {
-    /// Connects once, failing fast with a message that names the URL when NATS is not there.
+    /// Connects once with the settings' credentials, failing fast with a message that names
+    /// the URL (without its user info) when NATS is not there. Replies come to the account's
+    /// own inbox prefix, where a tenant's permissions let only it read.
     pub async fn connect(
-        url: &str,
+        settings: &NatsSettings,
         namespace: Namespace,
         account: AccountId,
     ) -> Result<Self, ClientError> {
-        let nats = async_nats::ConnectOptions::new()
-            .name("contact-import")
-            .connection_timeout(Duration::from_secs(5))
-            .connect(url)
+        let unreachable = |detail: String| ClientError::Unreachable {
+            url: settings.display_url(),
+            detail,
+        };
+        let (refused, refusals) = tokio::sync::watch::channel(None);
+        let nats = settings
+            .connect_options("contact-import", Some(&Namespace::inbox_prefix(&account)))
             .await
-            .map_err(|error| ClientError::Unreachable {
-                url: url.to_string(),
-                detail: error.to_string(),
-            })?;
+            .map_err(|error| unreachable(format!("{error:#}")))?
+            .event_callback(move |event| {
+                let refused = refused.clone();
+                async move {
+                    if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) =
+                        event
+                    {
+                        if text.to_ascii_lowercase().contains("permissions violation") {
+                            refused.send_replace(Some(text));
+                        }
+                    }
+                }
+            })
+            .connection_timeout(Duration::from_secs(5))
+            .connect(settings.url.as_str())
+            .await
+            .map_err(|error| unreachable(error.to_string()))?;
         Ok(Self {
             jetstream: jetstream::new(nats.clone()),
             nats,
             namespace,
             account,
+            refusals,
         })
     }
 
@@ -111,12 +134,6 @@ impl Client {
         ImportId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid import id")
     }
 
-    async fn uploads(&self) -> Result<ObjectStore, ClientError> {
-        contact_contract::ensure_jetstream(&self.jetstream, &self.namespace)
-            .await
-            .map_err(|error| nats_error("preparing the import streams", error))
-    }
-
     /// Streams the file into the uploads bucket and publishes the start request. The request
     /// is durable: it waits in JetStream until an ingest replica takes it.
     pub async fn start_import(
@@ -130,30 +147,42 @@ impl Client {
         Ok(import_id)
     }
 
-    /// Uploads the file for `import_id` and returns the request that would start it.
+    /// Uploads the file for `import_id` into the account's uploads bucket (which the writer
+    /// names, creating it on first use) and returns the request that would start it.
     pub async fn upload(
         &self,
         import_id: &ImportId,
         path: &Path,
         options: ImportOptions,
     ) -> Result<ImportRequest, ClientError> {
-        let uploads = self.uploads().await?;
         let mut file = tokio::fs::File::open(path)
             .await
             .map_err(|error| ClientError::File {
                 path: path.display().to_string(),
                 detail: error.to_string(),
             })?;
-        let object_name = self.namespace.upload_object_name(&self.account, import_id);
+        let target: UploadTarget = self
+            .call(
+                ApiOperation::PrepareUpload,
+                &PrepareUploadRequest {
+                    import_id: import_id.clone(),
+                },
+            )
+            .await?;
+        let uploads = self
+            .jetstream
+            .get_object_store(&target.bucket)
+            .await
+            .map_err(|error| nats_error("opening the uploads bucket", error))?;
         uploads
-            .put(object_name.as_str(), &mut file)
+            .put(target.object.as_str(), &mut file)
             .await
             .map_err(|error| nats_error("uploading the file", error))?;
         Ok(ImportRequest {
             schema: SCHEMA_VERSION,
             account: self.account.clone(),
             import_id: import_id.clone(),
-            object_name,
+            object_name: Some(target.object),
             file_name: path
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned()),
@@ -161,11 +190,10 @@ impl Client {
         })
     }
 
-    /// Publishes a start request. Publishing the same request again starts nothing new.
+    /// Publishes a start request. Publishing the same request again starts nothing new: the
+    /// writer knows the import by its id. (No `Nats-Msg-Id`: the requests stream is shared by
+    /// every tenant, so a tenant must not be able to claim an id another's request would use.)
     pub async fn publish_request(&self, request: &ImportRequest) -> Result<(), ClientError> {
-        contact_contract::ensure_streams(&self.jetstream, &self.namespace)
-            .await
-            .map_err(|error| nats_error("preparing the import streams", error))?;
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Start,
             &request.account,
@@ -173,13 +201,8 @@ impl Client {
         );
         let body = serde_json::to_vec(request)
             .map_err(|error| nats_error("encoding the request", error))?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            contact_contract::MESSAGE_ID_HEADER,
-            message_id::start(&request.account, &request.import_id).as_str(),
-        );
         self.jetstream
-            .publish_with_headers(subject, headers, body.into())
+            .publish(subject, body.into())
             .await
             .map_err(|error| nats_error("publishing the import request", error))?
             .await
@@ -196,23 +219,25 @@ impl Client {
         quiet_after: Duration,
         mut on_update: impl FnMut(FollowUpdate),
     ) -> Result<ImportStatus, ClientError> {
-        contact_contract::ensure_streams(&self.jetstream, &self.namespace)
-            .await
-            .map_err(|error| nats_error("preparing the import streams", error))?;
-        let stream = self
-            .jetstream
-            .get_stream(self.namespace.events_stream())
-            .await
-            .map_err(|error| nats_error("opening the events stream", error))?;
         let subject =
             self.namespace
                 .import_subject(ImportSubjectKind::Events, &self.account, import_id);
-        let mut events = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subject,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            })
+        // A named consumer is created on `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`,
+        // which lets NATS permissions confine a tenant to its own imports' events; they are
+        // pushed to its own inbox.
+        let name = format!("{}_{}", self.account, uuid::Uuid::new_v4().simple());
+        let mut events = self
+            .jetstream
+            .create_consumer_on_stream(
+                consumer::push::OrderedConfig {
+                    name: Some(name),
+                    deliver_subject: self.nats.new_inbox(),
+                    filter_subject: subject,
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ..Default::default()
+                },
+                self.namespace.events_stream(),
+            )
             .await
             .map_err(|error| nats_error("subscribing to the import's events", error))?
             .messages()
@@ -435,13 +460,37 @@ impl Client {
         operation: ApiOperation,
         request: &Request,
     ) -> Result<Reply, CallError> {
-        api::call(
-            &self.nats,
-            &self.namespace,
-            &self.account,
-            operation,
-            request,
+        let subject = self.namespace.api_subject(&self.account, operation);
+        self.unless_refused(
+            &subject,
+            api::call(
+                &self.nats,
+                &self.namespace,
+                &self.account,
+                operation,
+                request,
+            ),
         )
         .await
+    }
+
+    /// Runs `work` unless the server refuses `subject` to these credentials meanwhile.
+    async fn unless_refused<T>(
+        &self,
+        subject: &str,
+        work: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let mut refusals = self.refusals.clone();
+        let quoted = format!("\"{subject}\"");
+        tokio::select! {
+            result = work => result,
+            refusal = refusals.wait_for(|text| text.as_deref().is_some_and(|text| text.contains(&quoted))) => {
+                let detail = refusal
+                    .ok()
+                    .and_then(|text| text.clone())
+                    .unwrap_or_else(|| "permissions violation".to_string());
+                Err(CallError::Refused { subject: subject.to_string(), detail })
+            }
+        }
     }
 }

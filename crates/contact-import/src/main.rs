@@ -19,6 +19,7 @@ use contact_core::mapping::{AttributeDef, AttributeType, ColumnMapping};
 use contact_core::merge::DuplicatePolicy;
 use contact_core::preview::Preview;
 use contact_import::{preflight, Client, FollowUpdate, PreflightError};
+use contact_runtime::NatsSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,13 +28,8 @@ use contact_import::{preflight, Client, FollowUpdate, PreflightError};
     about = "Import contacts from CSV files into the contact base"
 )]
 struct Cli {
-    #[arg(
-        long,
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
-    nats_url: String,
+    #[command(flatten)]
+    nats: NatsSettings,
     #[arg(
         long,
         env = "CONTACT_IMPORT_ACCOUNT",
@@ -210,7 +206,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let account = AccountId::new(&cli.account)?;
     let namespace = Namespace::new(&cli.namespace)?;
-    let client = Client::connect(&cli.nats_url, namespace, account).await?;
+    let client = Client::connect(&cli.nats, namespace, account).await?;
     match cli.command {
         Command::Import(args) => import(&client, args).await,
         Command::Status { import_id, json } => {

@@ -13,7 +13,7 @@ mod window;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, object_store::ObjectStore, Message};
+use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::api::{self, CallError};
 use contact_contract::{
@@ -22,7 +22,7 @@ use contact_contract::{
 };
 use contact_core::validate::PhoneRegion;
 use contact_runtime::publish::publish_json;
-use contact_runtime::{connect, run_consumer, MessageHandler, Outcome, Shutdown};
+use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
 
 pub use split::{split_file, SplitError, SplitReport};
@@ -35,8 +35,8 @@ pub use upload::UploadReader;
     about = "Reads uploaded CSV files and splits them into chunks"
 )]
 pub struct Settings {
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsSettings,
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
@@ -63,12 +63,12 @@ impl Application {
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
-        let client = connect::nats(&settings.nats_url, "contact-ingest", &shutdown).await?;
+        let client = connect::nats(&settings.nats, "contact-ingest", &shutdown).await?;
         let jetstream = jetstream::new(client.clone());
-        let uploads = contact_contract::ensure_jetstream(&jetstream, &namespace)
+        contact_contract::ensure_streams(&jetstream, &namespace)
             .await
             .map_err(anyhow::Error::from_boxed)
-            .context("creating the import streams and uploads bucket")?;
+            .context("creating the import streams")?;
         let consumer = ConsumerRole::Ingest
             .consumer(&jetstream, &namespace)
             .await
@@ -79,7 +79,6 @@ impl Application {
             handler: Arc::new(RequestHandler {
                 client,
                 jetstream,
-                uploads,
                 namespace,
                 phone_region,
                 shutdown: shutdown.clone(),
@@ -98,7 +97,6 @@ impl Application {
 struct RequestHandler {
     client: async_nats::Client,
     jetstream: jetstream::Context,
-    uploads: ObjectStore,
     namespace: Namespace,
     phone_region: PhoneRegion,
     shutdown: Shutdown,
@@ -139,6 +137,17 @@ impl MessageHandler for RequestHandler {
             let reason = format!(
                 "the request names {}/{} but was sent on another import's subject",
                 request.account, request.import_id
+            );
+            return self.refuse(message, reason).await;
+        }
+        if let Some(named) = request
+            .object_name
+            .as_deref()
+            .filter(|named| *named != request.import_id.as_str())
+        {
+            let reason = format!(
+                "the request names object \"{named}\", but an import reads only its own upload, \"{}\"",
+                request.import_id
             );
             return self.refuse(message, reason).await;
         }
@@ -188,17 +197,21 @@ impl RequestHandler {
             return Ok(Outcome::Duplicate);
         }
 
+        // The file is the subject's account's upload of the subject's import, never what the
+        // body names: a request can read no other tenant's file.
         let opened = UploadReader::open(
             &self.jetstream,
-            &self.uploads,
             &self.namespace,
-            &request.object_name,
+            &request.account,
+            &request.import_id,
         )
         .await?;
         let Some(mut upload) = opened else {
             let reason = format!(
-                "the uploaded file \"{}\" is not in the uploads bucket",
-                request.object_name
+                "no file was uploaded for import {} (object \"{}\" of bucket {})",
+                request.import_id,
+                request.import_id,
+                self.namespace.uploads_bucket(&request.account)
             );
             self.reject(&request, reason).await?;
             return Ok(Outcome::Done);

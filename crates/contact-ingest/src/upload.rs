@@ -5,9 +5,9 @@
 //! it goes), the undelivered chunks pile up in memory, up to the file's size. Here each chunk is
 //! fetched by a direct request when it is needed, so memory holds one chunk whatever the size.
 
-use async_nats::jetstream::{self, object_store::ObjectStore, stream::Stream};
+use async_nats::jetstream::{self, stream::Stream};
 use bytes::Bytes;
-use contact_contract::Namespace;
+use contact_contract::{AccountId, ImportId, Namespace};
 
 /// One uploaded file, read in order.
 pub struct UploadReader {
@@ -20,14 +20,34 @@ pub struct UploadReader {
 }
 
 impl UploadReader {
-    /// Opens the object; `None` when there is no such (undeleted) object.
+    /// Opens the upload of `import` in `account`'s bucket; `None` when there is no such
+    /// (undeleted) object, or no bucket yet.
     pub async fn open(
         jetstream: &jetstream::Context,
-        uploads: &ObjectStore,
         namespace: &Namespace,
-        object_name: &str,
+        account: &AccountId,
+        import: &ImportId,
     ) -> anyhow::Result<Option<Self>> {
-        let info = match uploads.info(object_name).await {
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        use async_nats::jetstream::ErrorCode;
+        match jetstream
+            .get_stream(namespace.uploads_stream(account))
+            .await
+        {
+            Ok(_) => {}
+            Err(error)
+                if matches!(error.kind(), GetStreamErrorKind::JetStream(cause)
+                    if cause.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(None)
+            }
+            Err(error) => return Err(anyhow::anyhow!("opening the uploads bucket: {error}")),
+        }
+        let uploads = jetstream
+            .get_object_store(namespace.uploads_bucket(account))
+            .await
+            .map_err(|error| anyhow::anyhow!("opening the uploads bucket: {error}"))?;
+        let info = match uploads.info(import.as_str()).await {
             Ok(info) if !info.deleted => info,
             Ok(_) => return Ok(None),
             Err(error)
@@ -38,12 +58,12 @@ impl UploadReader {
             Err(error) => return Err(anyhow::anyhow!("reading the upload's description: {error}")),
         };
         let stream = jetstream
-            .get_stream_no_info(namespace.uploads_stream())
+            .get_stream_no_info(namespace.uploads_stream(account))
             .await
             .map_err(|error| anyhow::anyhow!("opening the uploads stream: {error}"))?;
         Ok(Some(Self {
             stream,
-            chunk_subject: namespace.upload_chunk_subject(&info.nuid),
+            chunk_subject: namespace.upload_chunk_subject(account, &info.nuid),
             next_sequence: 1,
             chunks_left: info.chunks,
             bytes_read: 0,

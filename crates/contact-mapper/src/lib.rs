@@ -17,7 +17,7 @@ use contact_contract::{
 use contact_core::lanes::{lane_count, row_lane};
 use contact_core::validate::{validate_record, PhoneRegion, ValidRecord};
 use contact_runtime::publish::publish_json;
-use contact_runtime::{connect, run_consumer, MessageHandler, Outcome, Shutdown};
+use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
 
 /// How a mapper replica is configured (flags or environment).
@@ -27,8 +27,8 @@ use tracing::Instrument as _;
     about = "Validates and normalizes imported rows"
 )]
 pub struct Settings {
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsSettings,
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
@@ -48,7 +48,7 @@ impl Application {
     /// Connects (waiting for NATS if it is down) and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let namespace = Namespace::new(&settings.namespace)?;
-        let client = connect::nats(&settings.nats_url, "contact-mapper", &shutdown).await?;
+        let client = connect::nats(&settings.nats, "contact-mapper", &shutdown).await?;
         let jetstream = jetstream::new(client);
         contact_contract::ensure_streams(&jetstream, &namespace)
             .await

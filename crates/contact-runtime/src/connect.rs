@@ -7,27 +7,30 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::Shutdown;
+use crate::{NatsSettings, Shutdown};
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 const LOCK_TIMEOUT: &str = "5s";
 const STATEMENT_TIMEOUT: &str = "5min";
 
-/// Connects to NATS, retrying until it answers or the shutdown is triggered.
+/// Connects to NATS with the settings' credentials and TLS, retrying until it answers or the
+/// shutdown is triggered.
 pub async fn nats(
-    url: &str,
+    settings: &NatsSettings,
     client_name: &str,
     shutdown: &Shutdown,
 ) -> anyhow::Result<async_nats::Client> {
+    let url = settings.display_url();
     let mut delay = FIRST_DELAY;
     loop {
-        let attempt = async_nats::ConnectOptions::new()
-            .name(client_name)
+        let attempt = settings
+            .connect_options(client_name, None)
+            .await?
             .connection_timeout(Duration::from_secs(5))
             // Once connected, keep reconnecting forever: messages wait in JetStream meanwhile.
             .max_reconnects(None)
-            .connect(url)
+            .connect(settings.url.as_str())
             .await;
         match attempt {
             Ok(client) => {

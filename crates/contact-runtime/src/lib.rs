@@ -4,9 +4,11 @@
 
 pub mod connect;
 pub mod consume;
+pub mod nats_settings;
 pub mod publish;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use consume::{keep_in_progress, run_consumer, settle, InProgress, MessageHandler, Outcome};
+pub use nats_settings::NatsSettings;
 pub use shutdown::Shutdown;

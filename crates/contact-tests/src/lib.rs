@@ -3,8 +3,10 @@
 //! its own namespace (streams, bucket, consumers) and account, and stops them cleanly.
 
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt as _;
 
 use anyhow::Context as _;
 use contact_contract::{
@@ -13,7 +15,7 @@ use contact_contract::{
 };
 use contact_core::validate::RowError;
 use contact_import::Client;
-use contact_runtime::Shutdown;
+use contact_runtime::{NatsSettings, Shutdown};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
@@ -35,13 +37,122 @@ impl Default for Replicas {
     }
 }
 
+/// The NATS a test system runs on, and how each party proves who it is.
+#[derive(Debug, Clone)]
+pub enum NatsDeployment {
+    /// The machine's open server: everybody connects without credentials.
+    Open { url: String },
+    /// A server of the test's own, run from the secure configuration in `dir`: every
+    /// service and tenant with its own credentials.
+    Secure { url: String, dir: PathBuf },
+}
+
+impl NatsDeployment {
+    /// How service `service` (`ingest`, `mapper`, `writer`) connects.
+    pub fn for_service(&self, service: &str) -> NatsSettings {
+        match self {
+            Self::Open { url } => NatsSettings::plain(url),
+            Self::Secure { url, dir } => NatsSettings {
+                creds: Some(contact_admin::Deployment::at(dir).service_creds(service)),
+                ..NatsSettings::plain(url)
+            },
+        }
+    }
+
+    /// How a client of `account` connects.
+    pub fn for_tenant(&self, account: &AccountId) -> NatsSettings {
+        match self {
+            Self::Open { url } => NatsSettings::plain(url),
+            Self::Secure { url, dir } => NatsSettings {
+                creds: Some(contact_admin::Deployment::at(dir).tenant_creds(account)),
+                ..NatsSettings::plain(url)
+            },
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Open { url } | Self::Secure { url, .. } => url,
+        }
+    }
+}
+
+/// A NATS server of a test's own, started from the configuration `contact-import-admin`
+/// writes, with the given tenants added; it stops when dropped.
+pub struct SecureNats {
+    pub deployment: NatsDeployment,
+    pub namespace: Namespace,
+    pub dir: PathBuf,
+    _server: tokio::process::Child,
+}
+
+impl SecureNats {
+    pub async fn start(tenants: &[AccountId]) -> Self {
+        let namespace = Namespace::new(&unique("s")).expect("valid");
+        let dir = std::env::temp_dir().join(format!("contact-import-{}", namespace.name()));
+        let admin = contact_admin::Deployment::at(&dir);
+        admin
+            .init(&namespace, "127.0.0.1:4222")
+            .expect("contact-import-admin init");
+        for tenant in tenants {
+            admin
+                .add_tenant(tenant)
+                .expect("contact-import-admin tenant add");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let binary =
+            std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let mut server = tokio::process::Command::new(&binary)
+            .arg("-c")
+            .arg(admin.config())
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-sd")
+            .arg(dir.join("store"))
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
+        // The server says when it is ready; it keeps logging to the pipe afterwards.
+        let mut log = tokio::io::BufReader::new(server.stderr.take().expect("piped")).lines();
+        let ready = async {
+            while let Some(line) = log.next_line().await.expect("reading the server's log") {
+                if line.contains("Server is ready") {
+                    return;
+                }
+            }
+            panic!("nats-server stopped before it was ready");
+        };
+        tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .expect("nats-server ready within 20 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        Self {
+            deployment: NatsDeployment::Secure {
+                url: format!("nats://127.0.0.1:{port}"),
+                dir: dir.clone(),
+            },
+            namespace,
+            dir,
+            _server: server,
+        }
+    }
+}
+
 /// A running system for one test.
 pub struct TestSystem {
     pub namespace: Namespace,
     pub account: AccountId,
     pub client: Client,
     pub pool: PgPool,
-    pub nats_url: String,
+    /// How the test's own client connects.
+    pub nats: NatsSettings,
+    pub deployment: NatsDeployment,
+    /// How the writers admit accounts.
+    pub accounts: contact_writer::AccountAdmission,
     pub database_url: String,
     pub namespace_name: String,
     /// The counters of each writer replica, in the order they started.
@@ -60,7 +171,7 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/contact_import_test".to_string())
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
@@ -105,23 +216,45 @@ impl TestSystem {
             &namespace_name,
             AccountId::new(unique("acct-")).expect("valid"),
             replicas,
+            NatsDeployment::Open { url: nats_url() },
+            contact_writer::AccountAdmission::Open,
         )
         .await;
         system.expect("starting the test system")
+    }
+
+    /// The services on `secure`'s server, each with its own credentials; the test's client
+    /// is `tenant`'s.
+    pub async fn start_secure(
+        secure: &SecureNats,
+        tenant: AccountId,
+        accounts: contact_writer::AccountAdmission,
+    ) -> Self {
+        Self::start_in(
+            secure.namespace.name(),
+            tenant,
+            Replicas::default(),
+            secure.deployment.clone(),
+            accounts,
+        )
+        .await
+        .expect("starting the test system on the secure server")
     }
 
     async fn start_in(
         namespace_name: &str,
         account: AccountId,
         replicas: Replicas,
+        deployment: NatsDeployment,
+        accounts: contact_writer::AccountAdmission,
     ) -> anyhow::Result<Self> {
         contact_runtime::telemetry::init();
-        let nats_url = nats_url();
+        let nats = deployment.for_tenant(&account);
         let database_url = database_url();
         create_database_if_missing(&database_url).await?;
         let namespace = Namespace::new(namespace_name)?;
         let pool = PgPool::connect(&database_url).await?;
-        let client = Client::connect(&nats_url, namespace.clone(), account.clone()).await?;
+        let client = Client::connect(&nats, namespace.clone(), account.clone()).await?;
         let scratch = std::env::temp_dir().join(format!("contact-import-{namespace_name}"));
         std::fs::create_dir_all(&scratch)?;
         let mut system = Self {
@@ -129,7 +262,9 @@ impl TestSystem {
             account,
             client,
             pool,
-            nats_url,
+            nats,
+            deployment,
+            accounts,
             database_url,
             namespace_name: namespace_name.to_string(),
             writers: Vec::new(),
@@ -152,12 +287,13 @@ impl TestSystem {
     pub async fn start_writer(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_writer::Settings {
-            nats_url: self.nats_url.clone(),
+            nats: self.deployment.for_service("writer"),
             database_url: self.database_url.clone(),
             namespace: self.namespace_name.clone(),
             concurrency: 4,
             sweep_seconds: 1,
             phone_region: "PL".to_string(),
+            accounts: self.accounts,
         };
         let application = contact_writer::Application::build(settings, shutdown.clone()).await?;
         self.writers.push(application.stats());
@@ -169,7 +305,7 @@ impl TestSystem {
     pub async fn start_mapper(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_mapper::Settings {
-            nats_url: self.nats_url.clone(),
+            nats: self.deployment.for_service("mapper"),
             namespace: self.namespace_name.clone(),
             concurrency: 4,
         };
@@ -182,7 +318,7 @@ impl TestSystem {
     pub async fn start_ingest(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_ingest::Settings {
-            nats_url: self.nats_url.clone(),
+            nats: self.deployment.for_service("ingest"),
             namespace: self.namespace_name.clone(),
             phone_region: "PL".to_string(),
             concurrency: 2,
@@ -195,9 +331,13 @@ impl TestSystem {
 
     /// A client for another account of the same deployment.
     pub async fn client_for(&self, account: &AccountId) -> Client {
-        Client::connect(&self.nats_url, self.namespace.clone(), account.clone())
-            .await
-            .expect("connecting a second client")
+        Client::connect(
+            &self.deployment.for_tenant(account),
+            self.namespace.clone(),
+            account.clone(),
+        )
+        .await
+        .expect("connecting a second client")
     }
 
     /// Writes `content` to a file of the test's scratch folder.
@@ -313,9 +453,11 @@ impl TestSystem {
                 Err(_) => panic!("a service did not stop within 30 s"),
             }
         }
-        let jetstream = async_nats::jetstream::new(self.client.nats().clone());
-        for stream in self.namespace.all_streams() {
-            let _ = jetstream.delete_stream(&stream).await;
+        if let NatsDeployment::Open { url } = &self.deployment {
+            if let Ok(client) = async_nats::connect(url.as_str()).await {
+                let jetstream = async_nats::jetstream::new(client);
+                let _ = contact_contract::remove_namespace(&jetstream, &self.namespace).await;
+            }
         }
         let _ = std::fs::remove_dir_all(&self.scratch);
     }

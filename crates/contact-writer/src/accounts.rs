@@ -8,6 +8,54 @@ use contact_core::mapping::{
 };
 use sqlx::{PgConnection, Row};
 
+use crate::Writer;
+
+/// Whether an API request may name `account`. In an open deployment any account comes into
+/// being on first use; in one whose accounts are registered, only those the operator
+/// registered are served (each is looked up once, then remembered).
+pub async fn admit(writer: &Writer, account: &AccountId) -> Result<(), ApiError> {
+    if writer.accounts == AccountAdmission::Open
+        || writer
+            .admitted
+            .lock()
+            .expect("never poisoned")
+            .contains(account)
+    {
+        return Ok(());
+    }
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1)")
+            .bind(account.as_str())
+            .fetch_one(&writer.pool)
+            .await
+            .map_err(unavailable)?;
+    if !known {
+        return Err(ApiError::new(
+            ApiErrorKind::NotFound,
+            format!(
+                "account {account} is not registered: an operator registers it \
+                 (contact-import-admin tenant register {account})"
+            ),
+        ));
+    }
+    writer
+        .admitted
+        .lock()
+        .expect("never poisoned")
+        .insert(account.clone());
+    Ok(())
+}
+
+/// How accounts come into being.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccountAdmission {
+    /// On first use: for a deployment whose NATS lets each tenant name only its own account,
+    /// or a local one.
+    Open,
+    /// Only through the operator's `accounts.register`.
+    Registered,
+}
+
 /// Creates the account with the standard attributes unless it exists. Safe under concurrency:
 /// the second of two first uses waits on the primary key and then finds the account made.
 pub async fn ensure_account(

@@ -13,8 +13,10 @@ use contact_contract::{
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest,
-    ImportState, PreviewRequest, TemplateReply, PREVIEW_SAMPLE_BYTES,
+    ImportState, PrepareUploadRequest, PreviewRequest, TemplateReply, UploadTarget,
+    PREVIEW_SAMPLE_BYTES,
 };
+use contact_contract::{OperatorOperation, RegisterAccountRequest};
 use contact_core::encoding::TextEncoding;
 use contact_core::mapping::AttributeDef;
 use contact_core::preview::{Preview, PreviewOptions};
@@ -38,10 +40,15 @@ const MAX_PAGE: u32 = 1000;
 /// Answers API requests until the shutdown is triggered, then finishes those in hand.
 pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()> {
     let namespace = &writer.namespace;
-    let mut requests = writer
+    let api = writer
         .client
         .queue_subscribe(namespace.api_wildcard(), namespace.api_queue_group())
         .await?;
+    let operator = writer
+        .client
+        .queue_subscribe(namespace.operator_wildcard(), namespace.api_queue_group())
+        .await?;
+    let mut requests = futures::stream::select(api, operator);
     let permits = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     loop {
@@ -64,7 +71,7 @@ pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()
         });
         while in_flight.try_join_next().is_some() {}
     }
-    requests.unsubscribe().await.ok();
+    drop(requests);
     while in_flight.join_next().await.is_some() {}
     Ok(())
 }
@@ -73,15 +80,44 @@ async fn answer(writer: &Writer, message: async_nats::Message) {
     let Some(reply_subject) = message.reply.clone() else {
         return;
     };
-    let body = match writer.namespace.parse_api_subject(&message.subject) {
-        Some((account, operation)) => dispatch(writer, &account, operation, &message.payload).await,
-        None => encode::<Empty>(Err(ApiError::new(
-            ApiErrorKind::InvalidRequest,
-            format!("no API operation on {}", message.subject),
-        ))),
-    };
+    let body =
+        if let Some((account, operation)) = writer.namespace.parse_api_subject(&message.subject) {
+            match accounts::admit(writer, &account).await {
+                Ok(()) => dispatch(writer, &account, operation, &message.payload).await,
+                Err(refused) => encode::<Empty>(Err(refused)),
+            }
+        } else if let Some(operation) = writer.namespace.parse_operator_subject(&message.subject) {
+            operator(writer, operation, &message.payload).await
+        } else {
+            encode::<Empty>(Err(ApiError::new(
+                ApiErrorKind::InvalidRequest,
+                format!("no API operation on {}", message.subject),
+            )))
+        };
     if let Err(error) = writer.client.publish(reply_subject, body).await {
         tracing::warn!(%error, subject = %message.subject, "could not send an API reply");
+    }
+}
+
+/// The operator's API: only the operator's credentials may publish on its subjects.
+async fn operator(writer: &Writer, operation: OperatorOperation, payload: &[u8]) -> Bytes {
+    match operation {
+        OperatorOperation::RegisterAccount => {
+            handle(payload, |request: RegisterAccountRequest| async move {
+                let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+                accounts::ensure_account(&mut connection, &request.account)
+                    .await
+                    .map_err(unavailable)?;
+                writer
+                    .admitted
+                    .lock()
+                    .expect("never poisoned")
+                    .insert(request.account.clone());
+                tracing::info!(account = %request.account, "account registered by the operator");
+                Ok(request)
+            })
+            .await
+        }
     }
 }
 
@@ -94,6 +130,9 @@ async fn dispatch(
     match operation {
         ApiOperation::PrepareImport => {
             handle(payload, |request| prepare_import(writer, account, request)).await
+        }
+        ApiOperation::PrepareUpload => {
+            handle(payload, |request| prepare_upload(writer, account, request)).await
         }
         ApiOperation::Status => handle(payload, |request| status(writer, account, request)).await,
         ApiOperation::Errors => handle(payload, |request| errors(writer, account, request)).await,
@@ -182,6 +221,28 @@ async fn prepare_import(
         existing,
         plan,
         file_read,
+    })
+}
+
+/// Where the client puts the file of an import: its account's bucket, which it may write
+/// and nobody else may. Created here, since clients may not create streams.
+async fn prepare_upload(
+    writer: &Writer,
+    account: &AccountId,
+    request: PrepareUploadRequest,
+) -> Result<UploadTarget, ApiError> {
+    contact_contract::ensure_uploads_bucket(&writer.jetstream, &writer.namespace, account)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, %account, "cannot create the uploads bucket");
+            ApiError::new(
+                ApiErrorKind::Unavailable,
+                "the uploads bucket is not available right now",
+            )
+        })?;
+    Ok(UploadTarget {
+        bucket: writer.namespace.uploads_bucket(account),
+        object: request.import_id.to_string(),
     })
 }
 

@@ -28,10 +28,10 @@ use async_nats::jetstream;
 use clap::Parser;
 use contact_contract::{ConsumerRole, Namespace};
 use contact_core::validate::PhoneRegion;
-use contact_runtime::{connect, run_consumer, Shutdown};
+use contact_runtime::{connect, run_consumer, NatsSettings, Shutdown};
 use sqlx::PgPool;
 
-pub use accounts::ensure_account;
+pub use accounts::{ensure_account, AccountAdmission};
 #[doc(hidden)]
 pub use contacts::{explain_fetch_by_keys, KeyHolders, Target};
 
@@ -45,8 +45,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
     about = "Persists imported contacts to PostgreSQL"
 )]
 pub struct Settings {
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsSettings,
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -65,6 +65,15 @@ pub struct Settings {
     /// Region of phone numbers written without a country code, for previews (ISO 3166 code).
     #[arg(long, env = "PHONE_REGION", default_value = "PL")]
     pub phone_region: String,
+    /// How accounts come into being: `open` (on first use) or `registered` (only through the
+    /// operator's `accounts.register`, as the secure deployment does).
+    #[arg(
+        long,
+        env = "CONTACT_IMPORT_ACCOUNTS",
+        value_enum,
+        default_value = "open"
+    )]
+    pub accounts: AccountAdmission,
     /// How often to look for chunks left waiting by a replica that stopped.
     #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 5)]
     pub sweep_seconds: u64,
@@ -92,6 +101,9 @@ pub(crate) struct Writer {
     pub(crate) database_slots: tokio::sync::Semaphore,
     pub(crate) signals: signals::LaneSignals,
     pub(crate) shutdown: Shutdown,
+    pub(crate) accounts: AccountAdmission,
+    /// Registered accounts already looked up.
+    pub(crate) admitted: std::sync::Mutex<std::collections::HashSet<contact_contract::AccountId>>,
 }
 
 pub struct Application {
@@ -118,7 +130,7 @@ impl Application {
             .run(&pool)
             .await
             .context("applying the database migrations")?;
-        let client = connect::nats(&settings.nats_url, "contact-writer", &shutdown).await?;
+        let client = connect::nats(&settings.nats, "contact-writer", &shutdown).await?;
         let jetstream = jetstream::new(client.clone());
         contact_contract::ensure_streams(&jetstream, &namespace)
             .await
@@ -140,6 +152,8 @@ impl Application {
                 database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
                 signals: signals::LaneSignals::default(),
                 shutdown: shutdown.clone(),
+                accounts: settings.accounts,
+                admitted: Default::default(),
             }),
             consumer,
             concurrency: settings.concurrency,

@@ -1,0 +1,339 @@
+//! The secure deployment of contact-import's NATS server, kept in one folder:
+//!
+//! ```text
+//! DIR/nats-server.conf      JetStream on, every client authenticated, each with its permissions
+//! DIR/namespace             the deployment's namespace (`ci` unless chosen)
+//! DIR/ingest.creds          nkey seeds of the services, each with only what it needs,
+//! DIR/mapper.creds
+//! DIR/writer.creds
+//! DIR/operator.creds        the operator's, for registering accounts
+//! DIR/tenants/ACCOUNT.creds one per tenant: its own account's contract, nothing else
+//! ```
+//!
+//! The configuration is written anew from the seeds in the folder each time, so adding a
+//! tenant never loses another; a running server picks it up on reload (SIGHUP). The
+//! permissions come from `contact_contract::permissions`, where the subjects are.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use contact_contract::permissions::{Party, Permissions, OPERATOR_INBOX_PREFIX};
+use contact_contract::{AccountId, Namespace, OperatorOperation, RegisterAccountRequest};
+use contact_runtime::NatsSettings;
+
+pub const CONFIG_FILE: &str = "nats-server.conf";
+const NAMESPACE_FILE: &str = "namespace";
+const TENANTS_FOLDER: &str = "tenants";
+const SERVICES: [(&str, Party); 4] = [
+    ("ingest", Party::Ingest),
+    ("mapper", Party::Mapper),
+    ("writer", Party::Writer),
+    ("operator", Party::Operator),
+];
+
+/// Where the folder's files are.
+pub struct Deployment {
+    dir: PathBuf,
+}
+
+impl Deployment {
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+
+    /// The credentials of a service (`ingest`, `mapper`, `writer`) or of the operator.
+    pub fn service_creds(&self, service: &str) -> PathBuf {
+        self.dir.join(format!("{service}.creds"))
+    }
+
+    pub fn tenant_creds(&self, account: &AccountId) -> PathBuf {
+        self.dir
+            .join(TENANTS_FOLDER)
+            .join(format!("{account}.creds"))
+    }
+
+    /// Creates the folder's credentials (keeping any that exist) and writes the configuration.
+    /// `listen` is the address the server listens on.
+    pub fn init(&self, namespace: &Namespace, listen: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.dir.join(TENANTS_FOLDER))
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        write_private(
+            &self.dir.join(NAMESPACE_FILE),
+            &format!("{}\n", namespace.name()),
+        )?;
+        write_private(&self.dir.join("listen"), &format!("{listen}\n"))?;
+        for (service, _) in SERVICES {
+            ensure_seed(&self.service_creds(service), service)?;
+        }
+        self.write_config()
+    }
+
+    /// Gives `account` credentials of its own (kept if it has some) and writes the
+    /// configuration with it.
+    pub fn add_tenant(&self, account: &AccountId) -> anyhow::Result<PathBuf> {
+        let path = self.tenant_creds(account);
+        ensure_seed(&path, &format!("tenant {account}"))?;
+        self.write_config()?;
+        Ok(path)
+    }
+
+    pub fn namespace(&self) -> anyhow::Result<Namespace> {
+        let path = self.dir.join(NAMESPACE_FILE);
+        let name = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (run `contact-import-admin init {}` first)",
+                path.display(),
+                self.dir.display()
+            )
+        })?;
+        Ok(Namespace::new(name.trim())?)
+    }
+
+    /// Every tenant with credentials in the folder, in name order.
+    pub fn tenants(&self) -> anyhow::Result<Vec<AccountId>> {
+        let mut tenants = Vec::new();
+        for entry in std::fs::read_dir(self.dir.join(TENANTS_FOLDER))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(account) = name.strip_suffix(".creds") {
+                tenants.push(AccountId::new(account)?);
+            }
+        }
+        tenants.sort();
+        Ok(tenants)
+    }
+
+    fn write_config(&self) -> anyhow::Result<()> {
+        let namespace = self.namespace()?;
+        let listen = std::fs::read_to_string(self.dir.join("listen"))
+            .unwrap_or_else(|_| "0.0.0.0:4222".to_string());
+        let mut users = Vec::new();
+        for (service, party) in SERVICES {
+            let public_key = public_key(&self.service_creds(service))?;
+            users.push((
+                service.to_string(),
+                public_key,
+                namespace.permissions(&party),
+            ));
+        }
+        for account in self.tenants()? {
+            let public_key = public_key(&self.tenant_creds(&account))?;
+            let permissions = namespace.permissions(&Party::Tenant(account.clone()));
+            users.push((format!("tenant {account}"), public_key, permissions));
+        }
+        let config = render_config(listen.trim(), &users);
+        write_private(&self.config(), &config)
+    }
+}
+
+/// Registers `account` on the operator's API of a running deployment, with the operator's
+/// credentials from the folder.
+pub async fn register_tenant(
+    deployment: &Deployment,
+    nats_url: &str,
+    account: &AccountId,
+) -> anyhow::Result<()> {
+    let namespace = deployment.namespace()?;
+    let settings = NatsSettings {
+        creds: Some(deployment.service_creds("operator")),
+        ..NatsSettings::plain(nats_url)
+    };
+    let client = settings
+        .connect_options("contact-import-admin", Some(OPERATOR_INBOX_PREFIX))
+        .await?
+        .connect(settings.url.as_str())
+        .await
+        .with_context(|| format!("connecting to {}", settings.display_url()))?;
+    let body = serde_json::to_vec(&RegisterAccountRequest {
+        account: account.clone(),
+    })?;
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        client.request(
+            namespace.operator_subject(OperatorOperation::RegisterAccount),
+            body.into(),
+        ),
+    )
+    .await
+    .context("no contact-writer answered within 30 s")?
+    .context("asking contact-writer to register the account")?;
+    let text = String::from_utf8_lossy(&reply.payload);
+    anyhow::ensure!(
+        text.starts_with("{\"ok\""),
+        "the account was not registered: {text}"
+    );
+    Ok(())
+}
+
+/// The NATS server configuration: JetStream on, and only the listed users, each with its
+/// permissions.
+fn render_config(listen: &str, users: &[(String, String, Permissions)]) -> String {
+    let mut config = String::new();
+    let _ = writeln!(
+        config,
+        "# NATS server configuration of a contact-import deployment, written by
+# contact-import-admin from the credentials beside it: `init` and `tenant add` write it
+# anew, so edits here do not last.
+# Run it with `nats-server -c nats-server.conf` (-p PORT and -sd DIR override the port and
+# the JetStream store). After `tenant add`, reload a running server with SIGHUP.
+
+listen: \"{listen}\"
+
+# The JetStream store is the one given with -sd; without it, a folder under the system's
+# temporary directory.
+jetstream: enabled
+
+authorization {{
+  users: ["
+    );
+    for (who, public_key, permissions) in users {
+        let list = |subjects: &[String]| {
+            subjects
+                .iter()
+                .map(|subject| quoted(subject))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(config, "    # {who}");
+        let _ = writeln!(config, "    {{");
+        let _ = writeln!(config, "      nkey: {}", quoted(public_key));
+        let _ = writeln!(config, "      permissions: {{");
+        let _ = writeln!(
+            config,
+            "        publish: {{ allow: [{}], deny: [{}] }}",
+            list(&permissions.publish),
+            list(&permissions.publish_denied)
+        );
+        let _ = writeln!(
+            config,
+            "        subscribe: {{ allow: [{}] }}",
+            list(&permissions.subscribe)
+        );
+        if permissions.allow_responses {
+            let _ = writeln!(config, "        allow_responses: true");
+        }
+        let _ = writeln!(config, "      }}");
+        let _ = writeln!(config, "    }}");
+    }
+    let _ = writeln!(config, "  ]\n}}");
+    config
+}
+
+/// A string in the configuration's syntax; subjects hold `$`, `*` and `>`.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Writes a new nkey user seed to `path` unless it already holds one.
+fn ensure_seed(path: &Path, who: &str) -> anyhow::Result<()> {
+    if path.exists() {
+        public_key(path)?;
+        return Ok(());
+    }
+    let pair = nkeys::KeyPair::new_user();
+    let seed = pair
+        .seed()
+        .map_err(|error| anyhow::anyhow!("making an nkey for {who}: {error}"))?;
+    write_private(
+        path,
+        &format!(
+            "# contact-import NATS credentials of {who}: an nkey seed. Keep it secret.\n\
+             # Use it with --nats-creds (or NATS_CREDS).\n{seed}\n"
+        ),
+    )
+}
+
+/// The public key of the seed in a credentials file.
+fn public_key(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let seed = contact_runtime::nats_settings::user_seed(&text)
+        .with_context(|| format!("{} holds no nkey user seed", path.display()))?;
+    let pair = nkeys::KeyPair::from_seed(seed)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    Ok(pair.public_key())
+}
+
+/// Secrets are readable by their owner alone.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("contact-admin-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn init_writes_a_config_naming_every_service_and_tenant_add_keeps_them() {
+        let dir = scratch("init");
+        let deployment = Deployment::at(&dir);
+        deployment
+            .init(&Namespace::default(), "127.0.0.1:4222")
+            .expect("init");
+        let writer_key = public_key(&deployment.service_creds("writer")).expect("a seed");
+        let config = std::fs::read_to_string(deployment.config()).expect("config");
+        assert!(config.contains(&writer_key), "{config}");
+        assert!(config.contains("jetstream: enabled"), "{config}");
+
+        let acme = AccountId::new("acme").expect("valid");
+        deployment.add_tenant(&acme).expect("tenant add");
+        deployment
+            .add_tenant(&AccountId::new("globex").expect("valid"))
+            .expect("tenant add");
+        let acme_key = public_key(&deployment.tenant_creds(&acme)).expect("a seed");
+        // Adding again keeps the tenant's credentials, and init keeps the services'.
+        deployment.add_tenant(&acme).expect("tenant add again");
+        deployment
+            .init(&Namespace::default(), "127.0.0.1:4222")
+            .expect("init again");
+        assert_eq!(
+            public_key(&deployment.tenant_creds(&acme)).expect("seed"),
+            acme_key
+        );
+        assert_eq!(
+            public_key(&deployment.service_creds("writer")).expect("seed"),
+            writer_key
+        );
+        let config = std::fs::read_to_string(deployment.config()).expect("config");
+        assert!(config.contains(&acme_key), "{config}");
+        assert!(config.contains("\"ci.v1.acme.import.*.start\""), "{config}");
+        assert!(config.contains("# tenant globex"), "{config}");
+        assert_eq!(
+            deployment.tenants().expect("tenants"),
+            vec![acme.clone(), AccountId::new("globex").expect("valid")]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn secrets_are_readable_by_their_owner_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch("modes");
+        let deployment = Deployment::at(&dir);
+        deployment
+            .init(&Namespace::default(), "127.0.0.1:4222")
+            .expect("init");
+        let mode = std::fs::metadata(deployment.service_creds("ingest"))
+            .expect("creds")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,102 @@
+//! contact-import-admin: sets up the secure NATS deployment of contact-import and adds
+//! tenants to it. Its commands and the files they write are an interface operators' scripts
+//! rely on (see the README).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use contact_admin::Deployment;
+use contact_contract::{AccountId, Namespace};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contact-import-admin",
+    version,
+    about = "Secure NATS deployment of contact-import: server configuration and credentials"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write DIR/nats-server.conf (JetStream on, authentication required) and the credentials
+    /// of each service (DIR/ingest.creds, DIR/mapper.creds, DIR/writer.creds) and of the
+    /// operator (DIR/operator.creds). Existing credentials are kept.
+    Init {
+        dir: PathBuf,
+        /// The deployment's namespace (CONTACT_IMPORT_NAMESPACE of its services).
+        #[arg(long, default_value = "ci")]
+        namespace: String,
+        /// The address the server listens on.
+        #[arg(long, default_value = "0.0.0.0:4222")]
+        listen: String,
+    },
+    /// Tenants of the deployment.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Add the tenant to DIR/nats-server.conf and write DIR/tenants/ACCOUNT.creds; reload a
+    /// running server (SIGHUP) to let it in.
+    Add {
+        account: String,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Register the account on a running deployment whose writers admit registered accounts
+    /// only (CONTACT_IMPORT_ACCOUNTS=registered), with DIR/operator.creds.
+    Register {
+        account: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("contact-import-admin: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            dir,
+            namespace,
+            listen,
+        } => {
+            let deployment = Deployment::at(&dir);
+            deployment.init(&Namespace::new(&namespace)?, &listen)?;
+            println!("{}", deployment.config().display());
+        }
+        Command::Tenant(TenantCommand::Add { account, dir }) => {
+            let creds = Deployment::at(dir).add_tenant(&AccountId::new(account)?)?;
+            println!("{}", creds.display());
+        }
+        Command::Tenant(TenantCommand::Register {
+            account,
+            dir,
+            nats_url,
+        }) => {
+            contact_admin::register_tenant(
+                &Deployment::at(dir),
+                &nats_url,
+                &AccountId::new(account)?,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

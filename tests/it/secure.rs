@@ -1,0 +1,357 @@
+//! The secure deployment: a nats-server of the test's own, run from the configuration
+//! `contact-import-admin` writes, the services on their own credentials and two tenants. Each
+//! tenant imports and follows its own import; neither can read, change or forge anything of
+//! the other, nor use the pipeline's internal subjects.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use contact_contract::api::CallError;
+use contact_contract::{
+    AccountId, ImportId, ImportOptions, ImportRequest, ImportState, ImportSubjectKind,
+    SCHEMA_VERSION,
+};
+use contact_import::{Client, ClientError};
+use contact_tests::{unique, SecureNats, TestSystem};
+use contact_writer::AccountAdmission;
+use tokio::sync::mpsc;
+
+/// A raw connection with a tenant's credentials that reports every refusal of the server.
+struct Probe {
+    client: async_nats::Client,
+    refusals: mpsc::UnboundedReceiver<String>,
+}
+
+impl Probe {
+    async fn connect(secure: &SecureNats, account: &AccountId) -> Self {
+        let (refused, refusals) = mpsc::unbounded_channel();
+        let client = secure
+            .deployment
+            .for_tenant(account)
+            .connect_options(
+                "probe",
+                Some(&contact_contract::Namespace::inbox_prefix(account)),
+            )
+            .await
+            .expect("options")
+            .event_callback(move |event| {
+                let refused = refused.clone();
+                async move {
+                    if let async_nats::Event::ServerError(error) = event {
+                        let _ = refused.send(error.to_string());
+                    }
+                }
+            })
+            .connect(secure.deployment.url())
+            .await
+            .expect("a tenant connects with its credentials");
+        Self { client, refusals }
+    }
+
+    /// Waits for the server to refuse something about `subject`.
+    async fn refused(&mut self, subject: &str) -> String {
+        let quoted = format!("\"{subject}\"");
+        let refusal = async {
+            while let Some(text) = self.refusals.recv().await {
+                if text.contains(&quoted) && text.to_lowercase().contains("violation") {
+                    return text;
+                }
+            }
+            panic!("the connection closed")
+        };
+        tokio::time::timeout(Duration::from_secs(10), refusal)
+            .await
+            .unwrap_or_else(|_| panic!("the server did not refuse {subject}"))
+    }
+
+    async fn publish_is_refused(&mut self, subject: String) {
+        self.client
+            .publish(subject.clone(), "{}".into())
+            .await
+            .expect("handed to the connection");
+        self.client.flush().await.expect("flushed");
+        self.refused(&subject).await;
+    }
+
+    async fn subscribe_is_refused(&mut self, subject: String) {
+        let _subscription = self
+            .client
+            .subscribe(subject.clone())
+            .await
+            .expect("handed to the connection");
+        self.client.flush().await.expect("flushed");
+        self.refused(&subject).await;
+    }
+}
+
+fn contacts_file(prefix: &str) -> String {
+    (0..3).fold("email,first_name\n".to_string(), |file, index| {
+        file + &format!("{prefix}{index}@example.com,Name {index}\n")
+    })
+}
+
+async fn emails(client: &Client) -> Vec<String> {
+    let mut emails = Vec::new();
+    client
+        .export_contacts(|contact| emails.push(contact.attributes["email"].clone()))
+        .await
+        .expect("exporting its own contacts");
+    emails
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tenants_import_their_own_files_and_can_touch_nothing_of_each_other() {
+    let alpha = AccountId::new(unique("alpha-")).expect("valid");
+    let beta = AccountId::new(unique("beta-")).expect("valid");
+    let secure = SecureNats::start(&[alpha.clone(), beta.clone()]).await;
+    let system = TestSystem::start_secure(&secure, alpha.clone(), AccountAdmission::Open).await;
+    let beta_client = system.client_for(&beta).await;
+    let namespace = &secure.namespace;
+
+    // Each tenant imports and follows its own import, under its permissions.
+    let alpha_summary = system
+        .import(contacts_file("a"), ImportOptions::default())
+        .await;
+    assert_eq!(
+        (alpha_summary.status, alpha_summary.created),
+        (ImportState::Completed, 3)
+    );
+    let beta_file = system.file("beta.csv", contacts_file("b"));
+    let beta_import = beta_client
+        .start_import(&beta_file, ImportOptions::default())
+        .await
+        .expect("beta starts its import");
+    let beta_summary = system.wait_for_summary(&beta_client, &beta_import).await;
+    assert_eq!(beta_summary.created, 3);
+    assert_eq!(
+        emails(&system.client).await,
+        ["a0@example.com", "a1@example.com", "a2@example.com"]
+    );
+    assert_eq!(
+        emails(&beta_client).await,
+        ["b0@example.com", "b1@example.com", "b2@example.com"]
+    );
+
+    let mut probe = Probe::connect(&secure, &alpha).await;
+    // Beta's API: contacts, status, anything.
+    for operation in [
+        "contacts.export",
+        "import.status",
+        "attributes.add",
+        "import.upload",
+    ] {
+        probe
+            .publish_is_refused(format!("{}.v1.{beta}.api.{operation}", namespace.name()))
+            .await;
+    }
+    // Beta's subjects and the pipeline's internal ones, its own account's included.
+    probe
+        .publish_is_refused(namespace.import_subject(ImportSubjectKind::Start, &beta, &beta_import))
+        .await;
+    for kind in [
+        ImportSubjectKind::Chunks,
+        ImportSubjectKind::Records,
+        ImportSubjectKind::Control,
+        ImportSubjectKind::Events,
+        ImportSubjectKind::Lanes,
+    ] {
+        let own = ImportId::new("forged").expect("valid");
+        probe
+            .publish_is_refused(namespace.import_subject(kind, &alpha, &own))
+            .await;
+    }
+    // The services' own call, and JetStream administration.
+    probe
+        .publish_is_refused(format!(
+            "{}.v1.{alpha}.api.import.prepare",
+            namespace.name()
+        ))
+        .await;
+    probe
+        .publish_is_refused(format!(
+            "$JS.API.STREAM.DELETE.{}",
+            namespace.events_stream()
+        ))
+        .await;
+    probe
+        .publish_is_refused(format!(
+            "$JS.API.STREAM.INFO.{}",
+            namespace.uploads_stream(&beta)
+        ))
+        .await;
+    probe
+        .publish_is_refused(format!(
+            "$JS.API.CONSUMER.CREATE.{}.spy.{}",
+            namespace.events_stream(),
+            namespace.import_subject(ImportSubjectKind::Events, &beta, &beta_import)
+        ))
+        .await;
+    // Listening beyond its own events and inbox.
+    probe.subscribe_is_refused(">".to_string()).await;
+    probe
+        .subscribe_is_refused(namespace.import_subject_wildcard(ImportSubjectKind::Events, &beta))
+        .await;
+    probe
+        .subscribe_is_refused(format!(
+            "{}.>",
+            contact_contract::Namespace::inbox_prefix(&beta)
+        ))
+        .await;
+    probe.subscribe_is_refused("_INBOX.>".to_string()).await;
+
+    // Beta's uploads cannot be read, even by name.
+    let reading = jetstream::new(probe.client.clone())
+        .get_object_store(namespace.uploads_bucket(&beta))
+        .await;
+    assert!(reading.is_err(), "alpha opened beta's uploads bucket");
+
+    // The client says plainly that the server refused, at once.
+    let cross = Client::connect(&system.nats, namespace.clone(), beta.clone())
+        .await
+        .expect("alpha's credentials connect");
+    match cross.status(&beta_import).await {
+        Err(ClientError::Api(CallError::Refused { subject, .. })) => {
+            assert!(subject.contains(beta.as_str()), "{subject}")
+        }
+        other => panic!("alpha read beta's status: {other:?}"),
+    }
+
+    // No confused deputy: a start request of alpha's that names beta's import and upload
+    // reads alpha's own bucket (where there is no such file), whatever the body says.
+    for object_name in [
+        Some(beta_import.to_string()),
+        Some(format!("{beta}/{beta_import}")),
+        None,
+    ] {
+        let stolen = ImportRequest {
+            schema: SCHEMA_VERSION,
+            account: alpha.clone(),
+            import_id: ImportId::new(unique("steal-")).expect("valid"),
+            object_name,
+            file_name: None,
+            options: ImportOptions::default(),
+        };
+        system
+            .client
+            .publish_request(&stolen)
+            .await
+            .expect("alpha may start its own imports");
+        let summary = system
+            .wait_for_summary(&system.client, &stolen.import_id)
+            .await;
+        assert_eq!(summary.status, ImportState::Failed, "{summary:?}");
+        assert_eq!(summary.rows_total, 0);
+    }
+    let same_id = ImportRequest {
+        schema: SCHEMA_VERSION,
+        account: alpha.clone(),
+        import_id: beta_import.clone(),
+        object_name: Some(beta_import.to_string()),
+        file_name: None,
+        options: ImportOptions::default(),
+    };
+    system
+        .client
+        .publish_request(&same_id)
+        .await
+        .expect("published");
+    let summary = system.wait_for_summary(&system.client, &beta_import).await;
+    assert_eq!(summary.status, ImportState::Failed, "{summary:?}");
+    assert!(
+        summary
+            .error
+            .unwrap_or_default()
+            .contains("no file was uploaded"),
+        "the failure names the missing upload"
+    );
+    assert_eq!(
+        emails(&system.client).await.len(),
+        3,
+        "alpha got none of beta's contacts"
+    );
+    assert_eq!(
+        emails(&beta_client).await,
+        ["b0@example.com", "b1@example.com", "b2@example.com"]
+    );
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_registered_accounts_only_the_operator_brings_an_account_into_being() {
+    let tenant = AccountId::new(unique("gamma-")).expect("valid");
+    let secure = SecureNats::start(std::slice::from_ref(&tenant)).await;
+    let system =
+        TestSystem::start_secure(&secure, tenant.clone(), AccountAdmission::Registered).await;
+    let refused = system.client.attributes().await;
+    match refused {
+        Err(ClientError::Api(CallError::Api(error))) => {
+            assert!(
+                error.message.contains("is not registered"),
+                "{}",
+                error.message
+            )
+        }
+        other => panic!("an unregistered account was served: {other:?}"),
+    }
+    contact_admin::register_tenant(
+        &contact_admin::Deployment::at(&secure.dir),
+        secure.deployment.url(),
+        &tenant,
+    )
+    .await
+    .expect("the operator registers the tenant");
+    let attributes = system.client.attributes().await.expect("now served");
+    assert!(attributes.iter().any(|attribute| attribute.key == "email"));
+    let summary = system
+        .import(contacts_file("g"), ImportOptions::default())
+        .await;
+    assert_eq!(summary.created, 3);
+    // A tenant cannot register itself (or anyone).
+    let mut probe = Probe::connect(&secure, &tenant).await;
+    probe
+        .publish_is_refused(
+            secure
+                .namespace
+                .operator_subject(contact_contract::OperatorOperation::RegisterAccount),
+        )
+        .await;
+    system.stop().await;
+}
+
+/// The writer's connection path speaks TLS to PostgreSQL: `sslmode=require` (encrypted, as
+/// most managed services ask) and `verify-full` (the server's certificate checked against a
+/// CA and the host name). The local server has SSL on with Debian's snakeoil certificate,
+/// issued for `localhost`.
+#[tokio::test]
+async fn the_writer_connects_to_postgresql_over_tls_and_verifies_the_server() {
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let database = contact_tests::database_url();
+    let (server, name) = database.rsplit_once('/').expect("a database URL");
+    let localhost = server.replace("127.0.0.1", "localhost");
+    let shutdown = contact_runtime::Shutdown::new();
+    for url in [
+        format!("{server}/{name}?sslmode=require"),
+        format!("{localhost}/{name}?sslmode=verify-full&sslrootcert={SNAKEOIL}"),
+    ] {
+        let pool = contact_runtime::connect::postgres(&url, 1, &shutdown)
+            .await
+            .unwrap_or_else(|error| panic!("{url}: {error:#}"));
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&pool)
+                .await
+                .expect("asking the server");
+        assert!(encrypted, "{url} is not encrypted");
+        pool.close().await;
+    }
+    // A certificate for another host is refused.
+    let wrong_host = format!(
+        "{}/{name}?sslmode=verify-full&sslrootcert={SNAKEOIL}",
+        server.replace("localhost", "127.0.0.1")
+    );
+    let refused = sqlx::PgPool::connect(&wrong_host).await;
+    assert!(
+        refused.is_err(),
+        "the certificate of localhost was taken for 127.0.0.1"
+    );
+}
