@@ -73,21 +73,27 @@ async fn a_binary_file_is_refused_as_not_text() {
 }
 
 #[tokio::test]
-async fn an_unclosed_quote_fails_its_record_and_keeps_the_rows_before_it() {
+async fn an_unclosed_quote_fails_its_record_and_the_rows_after_it_are_read() {
     let system = TestSystem::start().await;
     let file = "email,city\na@example.com,Kraków\nb@example.com,\"Gdańsk\nc@example.com,Opole\n";
     let summary = system.import(file, ImportOptions::default()).await;
     assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
-    assert_eq!((summary.created, summary.failed), (1, 1));
-    let note = summary
-        .error
-        .as_deref()
-        .expect("the summary says the file was cut short");
-    assert!(note.contains("line 3"), "{note}");
     assert_eq!(
-        system.contacts().await[0].attributes["email"],
-        "a@example.com"
+        (summary.rows_total, summary.created, summary.failed),
+        (3, 2, 1)
     );
+    assert_eq!(summary.rows_in_file, Some(3));
+    let errors = system.errors(&summary.import_id).await;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line, 3);
+    assert!(errors[0].reason.contains("quote"), "{}", errors[0].reason);
+    let emails: Vec<String> = system
+        .contacts()
+        .await
+        .into_iter()
+        .map(|contact| contact.attributes["email"].clone())
+        .collect();
+    assert_eq!(emails, ["a@example.com", "c@example.com"]);
     system.stop().await;
 }
 

@@ -3,8 +3,20 @@
 //! The parser buffers only the record it is currently reading, so memory stays flat however large
 //! the file is. It is lenient like the `csv` crate for input that is not strictly RFC 4180 (a quote
 //! inside an unquoted field is literal; text after a closing quote is appended to the field).
+//!
+//! **A bad record never ends the file.** A record that grows past the size limit on its first
+//! line fails, and reading goes on after that line, without keeping its bytes. A quoted field
+//! that runs over line ends and then reaches the size limit or the end of the input without
+//! its closing quote is taken back: the record is read as ending at its first line end and
+//! fails as an unclosed quote, and the lines after it, which the field had swallowed (at most
+//! the size limit, already held), are read again as records. Every record of the file is
+//! therefore either read or reported, with the line it starts on.
 
 use std::fmt;
+
+/// The largest record the import reads (256 KiB): a larger one fails, usually because of an
+/// unclosed quote, and the parser's memory stays bounded.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 
 /// The UTF-8 byte order mark some spreadsheet programs put at the start of a CSV export.
 const UTF8_BYTE_ORDER_MARK: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -26,17 +38,30 @@ pub struct RecordParser {
     /// The physical line the next byte belongs to (1-based).
     current_line: u64,
     record_start_line: u64,
-    quoted_field_start_line: u64,
     /// Offset in the whole input of the first byte of the block being processed.
     block_start_offset: u64,
     /// A record ended by a CR waits to see whether an LF follows, so its `end_offset` covers the
     /// whole terminator; this is that record's end offset so far.
     pending_record_end_offset: Option<u64>,
-    stopped_by_fatal_error: bool,
+    /// Set once a quoted field of the current record crosses its first line end: where reading
+    /// starts again if the quote turns out never to close.
+    take_back: Option<TakeBack>,
     finished: bool,
 }
 
-/// One result of parsing: a record, or the reason a record could not be read.
+/// Where a record whose quote never closes is read again from.
+#[derive(Debug, Clone)]
+struct TakeBack {
+    /// The line after the record's first line end, and its offset in the input.
+    line: u64,
+    offset: u64,
+    /// The input from `offset` on, as far as it has been read (at most the size limit).
+    bytes: Vec<u8>,
+    /// The first line end was a CR: an LF right after it still belongs to it.
+    after_carriage_return: bool,
+}
+
+/// One result of parsing: a record, or the reason a record could not be read (reading goes on).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParsedRecord {
@@ -56,16 +81,12 @@ pub struct RawRecord {
     pub end_offset: u64,
 }
 
-/// A record that could not be read.
-///
-/// Non-fatal errors concern one record and parsing goes on; after a fatal error the parser stops.
+/// A record that could not be read; the records after it are read on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordError {
-    /// The line the record starts on; for [`RecordErrorKind::UnclosedQuote`], the line on which
-    /// the unclosed quoted field starts.
+    /// The line the record starts on.
     pub line: u64,
     pub kind: RecordErrorKind,
-    pub fatal: bool,
 }
 
 /// Why a record could not be read; each kind calls for a different fix by the user.
@@ -79,9 +100,10 @@ pub enum RecordErrorKind {
         /// The first byte that cannot be decoded.
         invalid_byte: u8,
     },
-    /// A quoted field is still open at the end of input: the rest of the file became one field.
-    UnclosedQuote,
-    /// A record grew beyond the configured limit, usually because of an unclosed quote.
+    /// A quoted field does not close within the size limit or before the end of the input: the
+    /// record was read as ending at its first line end.
+    UnclosedQuote { limit_bytes: u64 },
+    /// A record grew beyond the size limit on its first line: the line was skipped.
     RecordTooLarge { limit_bytes: u64 },
 }
 
@@ -98,10 +120,9 @@ impl RecordParser {
             field_ends: Vec::new(),
             current_line: 1,
             record_start_line: 1,
-            quoted_field_start_line: 1,
             block_start_offset: 0,
             pending_record_end_offset: None,
-            stopped_by_fatal_error: false,
+            take_back: None,
             finished: false,
         }
     }
@@ -109,19 +130,19 @@ impl RecordParser {
     /// Feed the next block of bytes (any split, even mid-field or mid-UTF-8-char or between CR
     /// and LF). Complete records are pushed to `out`.
     ///
-    /// Input after a fatal error or after [`RecordParser::finish`] is ignored.
+    /// Input after [`RecordParser::finish`] is ignored.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<ParsedRecord>) {
-        if self.stopped_by_fatal_error || self.finished {
+        if self.finished {
             return;
         }
         let remaining_input = self.skip_byte_order_mark(input, out);
         self.process_block(remaining_input, out);
     }
 
-    /// End of input: flush the last record (a last line without a final newline is a record) and
-    /// report an unclosed quote.
+    /// End of input: flush the last record (a last line without a final newline is a record);
+    /// a quoted field still open is taken back (see the module's documentation).
     pub fn finish(&mut self, out: &mut Vec<ParsedRecord>) {
-        if self.stopped_by_fatal_error || self.finished {
+        if self.finished {
             return;
         }
         if let ByteOrderMarkCheck::Matched(bytes_matched) = self.byte_order_mark {
@@ -129,33 +150,30 @@ impl RecordParser {
             self.byte_order_mark = ByteOrderMarkCheck::Resolved;
             self.process_block(&UTF8_BYTE_ORDER_MARK[..bytes_matched], out);
         }
-        self.finished = true;
-        if self.stopped_by_fatal_error {
-            return;
-        }
-        let end_of_input_offset = self.block_start_offset;
-        match self.state {
-            ParserState::RecordStart => {}
-            ParserState::AfterCarriageReturn => self.emit_pending_record(out),
-            ParserState::FieldStart | ParserState::Unquoted | ParserState::QuotedSawQuote => {
-                self.end_field();
-                self.emit_record(end_of_input_offset, out);
+        loop {
+            let end_of_input_offset = self.block_start_offset;
+            match self.state {
+                ParserState::RecordStart | ParserState::SkippingLine => {}
+                ParserState::AfterCarriageReturn => self.emit_pending_record(out),
+                ParserState::FieldStart | ParserState::Unquoted | ParserState::QuotedSawQuote => {
+                    self.end_field();
+                    self.emit_record(end_of_input_offset, out);
+                }
+                ParserState::Quoted | ParserState::QuotedAfterCarriageReturn => {
+                    match self.give_up_quote(out) {
+                        // The lines the field swallowed are read again; they may end the same way.
+                        Some(again) => {
+                            self.process_block(&again, out);
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
             }
-            ParserState::Quoted | ParserState::QuotedAfterCarriageReturn => {
-                self.stop_with_fatal_error(
-                    self.quoted_field_start_line,
-                    RecordErrorKind::UnclosedQuote,
-                    out,
-                );
-            }
+            break;
         }
         self.state = ParserState::RecordStart;
-    }
-
-    /// True after a fatal error (unclosed quote at end of input, or an over-large record): nothing
-    /// more will be produced; further input is ignored.
-    pub fn is_stopped(&self) -> bool {
-        self.stopped_by_fatal_error
+        self.finished = true;
     }
 }
 
@@ -170,21 +188,32 @@ impl fmt::Display for RecordError {
                 "line {} is not valid UTF-8 text (byte 0x{:02X} at field {}); save the file as UTF-8",
                 self.line, invalid_byte, field_number
             ),
-            RecordErrorKind::UnclosedQuote => write!(
+            RecordErrorKind::UnclosedQuote { limit_bytes } => write!(
                 formatter,
-                "the quoted field that starts on line {} is never closed: the rest of the file was read as one field",
-                self.line
+                "line {} opens a quote that is not closed within {} or before the end of the file: \
+                 the row fails, and the lines after it are read as rows",
+                self.line,
+                size(*limit_bytes)
             ),
             RecordErrorKind::RecordTooLarge { limit_bytes } => write!(
                 formatter,
-                "the record starting on line {} is larger than {} bytes (an unclosed quote?); the rest of the file was not read",
-                self.line, limit_bytes
+                "the row on line {} is larger than {}: it fails, and reading goes on at the next line",
+                self.line,
+                size(*limit_bytes)
             ),
         }
     }
 }
 
 impl std::error::Error for RecordError {}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ParserState {
@@ -200,6 +229,8 @@ enum ParserState {
     QuotedSawQuote,
     /// Right after a CR that ended a record or a blank line; an LF here belongs to that CR.
     AfterCarriageReturn,
+    /// The rest of a line whose record failed as too large: skipped up to the line end.
+    SkippingLine,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,13 +270,29 @@ impl RecordParser {
         remaining_input
     }
 
-    /// The state machine; runs of ordinary bytes inside a field are copied as whole slices.
+    /// Runs the state machine over `block`, and again over what a take-back gives back.
     fn process_block(&mut self, block: &[u8], out: &mut Vec<ParsedRecord>) {
+        let mut again = self.run(block, out);
+        while let Some(input) = again {
+            again = self.run(&input, out);
+        }
+    }
+
+    /// The state machine; runs of ordinary bytes inside a field are copied as whole slices.
+    /// Returns the input to read again when a quote was given up (see [`TakeBack`]).
+    fn run(&mut self, block: &[u8], out: &mut Vec<ParsedRecord>) -> Option<Vec<u8>> {
         let delimiter = self.delimiter;
+        // Where in `block` the bytes a take-back would need start, while one is armed.
+        let mut kept_from = 0;
         let mut index = 0;
-        while index < block.len() {
-            if self.stopped_by_fatal_error {
-                return;
+        loop {
+            if self.is_too_large() {
+                if let Some(again) = self.give_up_record(block, kept_from, index, out) {
+                    return Some(again);
+                }
+            }
+            if index >= block.len() {
+                break;
             }
             let byte = block[index];
             let byte_offset = self.block_start_offset + index as u64;
@@ -267,11 +314,10 @@ impl RecordParser {
                 },
                 ParserState::FieldStart => {
                     if byte == b'"' {
-                        self.quoted_field_start_line = self.current_line;
                         self.state = ParserState::Quoted;
                         index += 1;
                     } else if byte == delimiter {
-                        self.end_field_at_delimiter(out);
+                        self.end_field();
                         index += 1;
                     } else if byte == b'\n' || byte == b'\r' {
                         self.end_record_at_line_break(byte, byte_offset, out);
@@ -287,13 +333,14 @@ impl RecordParser {
                             candidate == delimiter || candidate == b'\n' || candidate == b'\r'
                         })
                         .unwrap_or(block.len() - index);
-                    self.append_to_field(&block[index..index + run_length], out);
+                    self.record_bytes
+                        .extend_from_slice(&block[index..index + run_length]);
                     index += run_length;
-                    if index < block.len() && !self.stopped_by_fatal_error {
+                    if index < block.len() && !self.is_too_large() {
                         let special_byte = block[index];
                         let special_byte_offset = self.block_start_offset + index as u64;
                         if special_byte == delimiter {
-                            self.end_field_at_delimiter(out);
+                            self.end_field();
                             self.state = ParserState::FieldStart;
                         } else {
                             self.end_record_at_line_break(special_byte, special_byte_offset, out);
@@ -308,38 +355,59 @@ impl RecordParser {
                             candidate == b'"' || candidate == b'\n' || candidate == b'\r'
                         })
                         .unwrap_or(block.len() - index);
-                    self.append_to_field(&block[index..index + run_length], out);
+                    self.record_bytes
+                        .extend_from_slice(&block[index..index + run_length]);
                     index += run_length;
-                    if index < block.len() && !self.stopped_by_fatal_error {
-                        match block[index] {
-                            b'"' => self.state = ParserState::QuotedSawQuote,
-                            b'\r' => {
-                                self.append_to_field(b"\r", out);
-                                self.current_line += 1;
+                    if index < block.len() && !self.is_too_large() {
+                        let special_byte = block[index];
+                        index += 1;
+                        if special_byte == b'"' {
+                            self.state = ParserState::QuotedSawQuote;
+                        } else {
+                            self.record_bytes.push(special_byte);
+                            self.current_line += 1;
+                            if self.take_back.is_none() {
+                                // The field's first line end: if its quote never closes, the
+                                // record is read as ending here, and reading starts again after.
+                                self.take_back = Some(TakeBack {
+                                    line: self.current_line,
+                                    offset: self.block_start_offset + index as u64,
+                                    bytes: Vec::new(),
+                                    after_carriage_return: special_byte == b'\r',
+                                });
+                                kept_from = index;
+                            }
+                            if special_byte == b'\r' {
                                 self.state = ParserState::QuotedAfterCarriageReturn;
                             }
-                            _ => {
-                                self.append_to_field(b"\n", out);
-                                self.current_line += 1;
-                            }
                         }
-                        index += 1;
                     }
                 }
                 ParserState::QuotedAfterCarriageReturn => {
                     if byte == b'\n' {
-                        self.append_to_field(b"\n", out);
+                        self.record_bytes.push(b'\n');
                         index += 1;
+                        if let Some(take_back) = self.take_back.as_mut() {
+                            if take_back.after_carriage_return
+                                && take_back.bytes.is_empty()
+                                && kept_from + 1 == index
+                            {
+                                // CR LF is one line end: reading would start after both.
+                                take_back.offset += 1;
+                                take_back.after_carriage_return = false;
+                                kept_from = index;
+                            }
+                        }
                     }
                     self.state = ParserState::Quoted;
                 }
                 ParserState::QuotedSawQuote => {
                     if byte == b'"' {
-                        self.append_to_field(b"\"", out);
+                        self.record_bytes.push(b'"');
                         self.state = ParserState::Quoted;
                         index += 1;
                     } else if byte == delimiter {
-                        self.end_field_at_delimiter(out);
+                        self.end_field();
                         self.state = ParserState::FieldStart;
                         index += 1;
                     } else if byte == b'\n' || byte == b'\r' {
@@ -360,37 +428,93 @@ impl RecordParser {
                     self.emit_pending_record(out);
                     self.state = ParserState::RecordStart;
                 }
+                ParserState::SkippingLine => {
+                    let line_end = block[index..]
+                        .iter()
+                        .position(|&candidate| candidate == b'\n' || candidate == b'\r');
+                    match line_end {
+                        None => index = block.len(),
+                        Some(length) => {
+                            index += length + 1;
+                            self.current_line += 1;
+                            self.state = if block[index - 1] == b'\r' {
+                                ParserState::AfterCarriageReturn
+                            } else {
+                                ParserState::RecordStart
+                            };
+                        }
+                    }
+                }
             }
         }
-        self.block_start_offset += block.len() as u64;
-    }
-
-    fn append_to_field(&mut self, bytes: &[u8], out: &mut Vec<ParsedRecord>) {
-        if bytes.is_empty() {
-            return;
+        if let Some(take_back) = self.take_back.as_mut() {
+            take_back.bytes.extend_from_slice(&block[kept_from..]);
         }
-        self.record_bytes.extend_from_slice(bytes);
-        self.stop_if_record_too_large(out);
+        self.block_start_offset += block.len() as u64;
+        None
     }
 
-    /// Ends a field at a delimiter; delimiters count toward the record's size, so a huge line of
-    /// only delimiters is caught too.
-    fn end_field_at_delimiter(&mut self, out: &mut Vec<ParsedRecord>) {
-        self.end_field();
-        self.stop_if_record_too_large(out);
+    /// The record's size is its field contents plus one byte per delimiter seen so far, so a
+    /// huge line of only delimiters is caught too.
+    fn is_too_large(&self) -> bool {
+        self.record_bytes.len() + self.field_ends.len() > self.max_record_bytes
     }
 
-    /// The record's size is its field contents plus one byte per delimiter seen so far.
-    fn stop_if_record_too_large(&mut self, out: &mut Vec<ParsedRecord>) {
-        if self.record_bytes.len() + self.field_ends.len() > self.max_record_bytes {
-            self.stop_with_fatal_error(
-                self.record_start_line,
-                RecordErrorKind::RecordTooLarge {
+    /// The record is too large. On its first line it fails and the rest of the line is skipped;
+    /// after a quoted field crossed a line end, the quote is given up (see [`TakeBack`]) and the
+    /// input to read again is returned: the bytes after the record's first line end, up to
+    /// `index`, then the rest of `block`.
+    fn give_up_record(
+        &mut self,
+        block: &[u8],
+        kept_from: usize,
+        index: usize,
+        out: &mut Vec<ParsedRecord>,
+    ) -> Option<Vec<u8>> {
+        let Some(take_back) = self.take_back.as_mut() else {
+            out.push(ParsedRecord::Error(RecordError {
+                line: self.record_start_line,
+                kind: RecordErrorKind::RecordTooLarge {
                     limit_bytes: self.max_record_bytes as u64,
                 },
-                out,
-            );
+            }));
+            self.forget_record();
+            self.state = ParserState::SkippingLine;
+            return None;
+        };
+        take_back.bytes.extend_from_slice(&block[kept_from..index]);
+        let mut again = self.give_up_quote(out)?;
+        again.extend_from_slice(&block[index..]);
+        Some(again)
+    }
+
+    /// Fails the record whose quote never closes as ending at its first line end, and rewinds
+    /// to the line after it; returns the input to read again from there (none when the field
+    /// never crossed a line end: the record was its last line).
+    fn give_up_quote(&mut self, out: &mut Vec<ParsedRecord>) -> Option<Vec<u8>> {
+        out.push(ParsedRecord::Error(RecordError {
+            line: self.record_start_line,
+            kind: RecordErrorKind::UnclosedQuote {
+                limit_bytes: self.max_record_bytes as u64,
+            },
+        }));
+        let take_back = self.take_back.take();
+        self.forget_record();
+        self.state = ParserState::RecordStart;
+        let take_back = take_back?;
+        self.current_line = take_back.line;
+        self.block_start_offset = take_back.offset;
+        if take_back.after_carriage_return {
+            self.state = ParserState::AfterCarriageReturn;
         }
+        Some(take_back.bytes)
+    }
+
+    fn forget_record(&mut self) {
+        self.record_bytes.clear();
+        self.field_ends.clear();
+        self.pending_record_end_offset = None;
+        self.take_back = None;
     }
 
     fn end_field(&mut self) {
@@ -423,6 +547,8 @@ impl RecordParser {
 
     /// Decodes the buffered record and clears the buffers (keeping their capacity).
     fn emit_record(&mut self, end_offset: u64, out: &mut Vec<ParsedRecord>) {
+        // The record ended: its quotes all closed.
+        self.take_back = None;
         let mut fields = Vec::with_capacity(self.field_ends.len());
         let mut field_start = 0;
         let mut decoding_error = None;
@@ -444,7 +570,6 @@ impl RecordParser {
             Some(kind) => ParsedRecord::Error(RecordError {
                 line: self.record_start_line,
                 kind,
-                fatal: false,
             }),
             None => ParsedRecord::Record(RawRecord {
                 line: self.record_start_line,
@@ -456,24 +581,6 @@ impl RecordParser {
         self.record_bytes.clear();
         self.field_ends.clear();
     }
-
-    fn stop_with_fatal_error(
-        &mut self,
-        line: u64,
-        kind: RecordErrorKind,
-        out: &mut Vec<ParsedRecord>,
-    ) {
-        out.push(ParsedRecord::Error(RecordError {
-            line,
-            kind,
-            fatal: true,
-        }));
-        self.stopped_by_fatal_error = true;
-        // Give the memory back: nothing more will be parsed.
-        self.record_bytes = Vec::new();
-        self.field_ends = Vec::new();
-        self.pending_record_end_offset = None;
-    }
 }
 
 #[cfg(test)]
@@ -483,7 +590,7 @@ mod tests {
     const GENEROUS_LIMIT: usize = 1 << 20;
 
     /// A compact, readable form of the parser output: `3@17: a|b|c` is a record starting on line
-    /// 3 ending at offset 17; errors are `error line 7 (fatal): ...`.
+    /// 3 ending at offset 17; errors are `error line 7: unclosed quote` or `… too large`.
     fn describe(parsed: &[ParsedRecord]) -> Vec<String> {
         parsed
             .iter()
@@ -496,12 +603,17 @@ mod tests {
                         record.fields.join("|")
                     )
                 }
-                ParsedRecord::Error(error) => format!(
-                    "error line {}{}: {}",
-                    error.line,
-                    if error.fatal { " (fatal)" } else { "" },
-                    error
-                ),
+                ParsedRecord::Error(error) => match error.kind {
+                    RecordErrorKind::UnclosedQuote { .. } => {
+                        format!("error line {}: unclosed quote", error.line)
+                    }
+                    RecordErrorKind::RecordTooLarge { .. } => {
+                        format!("error line {}: too large", error.line)
+                    }
+                    RecordErrorKind::NotUtf8 { .. } => {
+                        format!("error line {}: {error}", error.line)
+                    }
+                },
             })
             .collect()
     }
@@ -647,31 +759,69 @@ mod tests {
     }
 
     #[test]
-    fn an_unclosed_quote_at_end_of_input_is_fatal_and_names_its_starting_line() {
+    fn a_quote_open_at_the_end_of_input_fails_its_first_line_and_the_rest_is_read_again() {
         check(
             "a,b\nc,d\ne,\"never\nclosed\nx,y\n",
             &[
                 "1@4: a|b",
                 "2@8: c|d",
-                "error line 3 (fatal): the quoted field that starts on line 3 is never closed: the rest of the file was read as one field",
+                "error line 3: unclosed quote",
+                "4@24: closed",
+                "5@28: x|y",
             ],
         );
+        check("\"x\r", &["error line 1: unclosed quote"]);
+        check("a,\"x", &["error line 1: unclosed quote"]);
         check(
-            "\"x\r",
-            &["error line 1 (fatal): the quoted field that starts on line 1 is never closed: the rest of the file was read as one field"],
+            "a\r\n\"x\r\ny,z\r\n",
+            &["1@3: a", "error line 2: unclosed quote", "3@12: y|z"],
+        );
+        check(
+            "a\r\"x\ry,z\r",
+            &["1@2: a", "error line 2: unclosed quote", "3@9: y|z"],
         );
     }
 
     #[test]
-    fn a_record_larger_than_the_limit_is_fatal_and_stops_the_parser() {
+    fn a_quote_that_runs_past_the_limit_is_taken_back_and_every_later_row_is_read() {
+        check_with(
+            b',',
+            20,
+            b"a\n\"open,\nb,c\nd,e\nf,g\nh,i\nj,k\n",
+            &[
+                "1@2: a",
+                "error line 2: unclosed quote",
+                "3@13: b|c",
+                "4@17: d|e",
+                "5@21: f|g",
+                "6@25: h|i",
+                "7@29: j|k",
+            ],
+        );
+        // Given up again while read again: each bad line fails, the rest are rows.
+        check_with(
+            b',',
+            8,
+            b"\"aaaa\n\"bbbb\ncc\ndd\nee\n",
+            &[
+                "error line 1: unclosed quote",
+                "error line 2: unclosed quote",
+                "3@15: cc",
+                "4@18: dd",
+                "5@21: ee",
+            ],
+        );
+        // A quoted field within the limit keeps its line ends.
+        check_with(b',', 20, b"\"x\ny\",z\nw\n", &["1@8: x\ny|z", "3@10: w"]);
+    }
+
+    #[test]
+    fn a_record_larger_than_the_limit_on_its_line_fails_and_reading_goes_on() {
         check_with(
             b',',
             10,
             b"a,b\n\"0123456789,more\nx,y\n",
-            &[
-                "1@4: a|b",
-                "error line 2 (fatal): the record starting on line 2 is larger than 10 bytes (an unclosed quote?); the rest of the file was not read",
-            ],
+            &["1@4: a|b", "error line 2: too large", "3@25: x|y"],
         );
         check_with(b',', 10, b"0123456789\n", &["1@11: 0123456789"]);
         check_with(b',', 10, b"01234,6789\n", &["1@11: 01234|6789"]);
@@ -679,30 +829,40 @@ mod tests {
             b',',
             10,
             b"a\n,,,,,,,,,,,,,,,,,,,,\n",
-            &[
-                "1@2: a",
-                "error line 2 (fatal): the record starting on line 2 is larger than 10 bytes (an unclosed quote?); the rest of the file was not read",
-            ],
+            &["1@2: a", "error line 2: too large"],
+        );
+        check_with(
+            b',',
+            10,
+            b"first\r\n0123456789abcdef\r\nlast\r\n",
+            &["1@7: first", "error line 2: too large", "3@31: last"],
+        );
+        check_with(
+            b',',
+            4,
+            b"abcdef\nx\n",
+            &["error line 1: too large", "2@9: x"],
         );
     }
 
     #[test]
-    fn a_stopped_parser_ignores_further_input() {
-        let mut parser = RecordParser::new(b',', 4);
+    fn a_long_line_is_skipped_without_being_kept() {
+        let mut parser = RecordParser::new(b',', 16);
         let mut out = Vec::new();
-        parser.feed(b"abcdef\n", &mut out);
-        assert!(parser.is_stopped());
-        parser.feed(b"x\n", &mut out);
+        parser.feed(b"a\n", &mut out);
+        for _ in 0..1000 {
+            parser.feed(&[b'x'; 1024], &mut out);
+            assert!(
+                parser.record_bytes.capacity() <= 4096,
+                "the skipped line is not kept"
+            );
+        }
+        parser.feed(b"\nb\n", &mut out);
         parser.finish(&mut out);
-        assert_eq!(out.len(), 1);
-        assert!(matches!(
-            &out[0],
-            ParsedRecord::Error(RecordError {
-                fatal: true,
-                kind: RecordErrorKind::RecordTooLarge { limit_bytes: 4 },
-                ..
-            })
-        ));
+        assert_eq!(
+            describe(&out),
+            ["1@2: a", "error line 2: too large", "3@1024005: b"]
+        );
     }
 
     #[test]
@@ -717,11 +877,8 @@ mod tests {
                 "3@34: Anna|Gdańsk",
             ],
         );
-        let parsed = parse_in_blocks(b',', GENEROUS_LIMIT, &[b"\xE9\n"]);
-        assert!(matches!(
-            &parsed[0],
-            ParsedRecord::Error(RecordError { fatal: false, .. })
-        ));
+        let parsed = parse_in_blocks(b',', GENEROUS_LIMIT, &[b"\xE9\na\n"]);
+        assert_eq!(describe(&parsed)[1], "2@4: a");
     }
 
     #[test]

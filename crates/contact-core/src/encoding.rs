@@ -31,12 +31,16 @@ pub struct NotText {
     pub reason: String,
 }
 
-/// Detects the encoding from the start of a file.
+/// Detects the encoding from the start of a file, on the evidence of all of `sample`.
 ///
 /// `whole_file` is true when `sample` is the whole file; otherwise a multi-byte character may be
-/// cut at the end of the sample, which does not make it invalid UTF-8. Order: byte order mark,
-/// then signs of a binary file, then valid UTF-8, then a statistical guess among the single-byte
-/// encodings (Central European ones first, as the service's users are mostly Polish).
+/// cut at the end of the sample, which does not make it invalid UTF-8. Order: byte order mark;
+/// files that are something else than CSV, named for what they are (a spreadsheet, JSON, a PDF,
+/// a binary file); UTF-16 without a byte order mark (every other byte NUL); UTF-8 when most of
+/// the non-ASCII characters are valid UTF-8 (a few stray bytes then fail their rows, and the
+/// rest keep every letter); otherwise a statistical guess among the single-byte encodings
+/// (Central European ones first, as the service's users are mostly Polish). A few NUL or
+/// control bytes in an otherwise textual file only fail the rows they are in.
 pub fn detect_encoding(sample: &[u8], whole_file: bool) -> Result<TextEncoding, NotText> {
     if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Ok(TextEncoding::Utf8);
@@ -47,28 +51,31 @@ pub fn detect_encoding(sample: &[u8], whole_file: bool) -> Result<TextEncoding, 
     if sample.starts_with(&[0xFE, 0xFF]) {
         return Ok(TextEncoding::Utf16Be);
     }
-    if sample.contains(&0) {
+    if let Some(format) = known_other_format(sample) {
         return Err(NotText {
-            reason: "it contains NUL bytes (a binary file?)".to_owned(),
+            reason: format.to_owned(),
         });
     }
+    if let Some(utf16) = utf16_without_byte_order_mark(sample) {
+        return Ok(utf16);
+    }
+    let nul_count = sample.iter().filter(|&&byte| byte == 0).count();
     let control_byte_count = sample
         .iter()
         .filter(|&&byte| is_unexpected_control_byte(byte))
         .count();
-    if control_byte_count * 10 > sample.len() {
+    // A stray byte fails its row; a binary file has them everywhere.
+    if nul_count * 100 > sample.len() || control_byte_count * 10 > sample.len() {
         return Err(NotText {
             reason: format!(
-                "{control_byte_count} of its first {} bytes are control characters (a binary file?)",
+                "{} of its first {} bytes are NUL or control bytes (a binary file?)",
+                control_byte_count,
                 sample.len()
             ),
         });
     }
-    match std::str::from_utf8(sample) {
-        Ok(_) => return Ok(TextEncoding::Utf8),
-        // `error_len` is None when the input ends in the middle of a character.
-        Err(error) if !whole_file && error.error_len().is_none() => return Ok(TextEncoding::Utf8),
-        Err(_) => {}
+    if mostly_utf8(sample, whole_file) {
+        return Ok(TextEncoding::Utf8);
     }
     let mut detector = chardetng::EncodingDetector::new();
     detector.feed(sample, whole_file);
@@ -80,6 +87,102 @@ pub fn detect_encoding(sample: &[u8], whole_file: bool) -> Result<TextEncoding, 
     } else {
         TextEncoding::Windows1252
     })
+}
+
+/// Files people upload by mistake, recognized by how they start.
+fn known_other_format(sample: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 6] = [
+        (
+            b"PK\x03\x04",
+            "it is a ZIP archive, most likely an Excel (.xlsx) or OpenDocument (.ods) spreadsheet: save it as CSV",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "it is an Excel 97-2003 (.xls) workbook: save it as CSV",
+        ),
+        (b"%PDF", "it is a PDF document, not a CSV file"),
+        (b"\x1F\x8B", "it is a gzip archive: unpack it first"),
+        (b"{\\rtf", "it is a rich text (RTF) document, not a CSV file"),
+        (b"<?xml", "it is an XML document (an Excel XML spreadsheet?): save it as CSV"),
+    ];
+    if let Some((_, format)) = SIGNATURES
+        .iter()
+        .find(|(signature, _)| sample.starts_with(signature))
+    {
+        return Some(format);
+    }
+    let text = sample
+        .iter()
+        .skip_while(|byte| byte.is_ascii_whitespace())
+        .take(2)
+        .copied()
+        .collect::<Vec<u8>>();
+    match text.as_slice() {
+        [b'{', b'"' | b'\n' | b'\r' | b' '] | [b'[', b'{' | b'"' | b'[' | b'\n' | b'\r'] => {
+            Some("it is JSON, not CSV: export the contacts as a CSV file")
+        }
+        _ if sample.len() >= 5 && sample[..5].eq_ignore_ascii_case(b"<html") => {
+            Some("it is an HTML page, not a CSV file")
+        }
+        _ => None,
+    }
+}
+
+/// UTF-16 text without a byte order mark: mostly ASCII, so one byte of each pair is NUL.
+fn utf16_without_byte_order_mark(sample: &[u8]) -> Option<TextEncoding> {
+    let pairs = sample.len() / 2;
+    if pairs < 8 {
+        return None;
+    }
+    let nul_at = |parity: usize| {
+        sample
+            .chunks_exact(2)
+            .filter(|pair| pair[parity] == 0)
+            .count()
+    };
+    let (even, odd) = (nul_at(0), nul_at(1));
+    // Letters in one byte, NUL in the other, for nearly every pair.
+    if odd * 10 >= pairs * 7 && even * 10 < pairs {
+        Some(TextEncoding::Utf16Le)
+    } else if even * 10 >= pairs * 7 && odd * 10 < pairs {
+        Some(TextEncoding::Utf16Be)
+    } else {
+        None
+    }
+}
+
+/// True when the non-ASCII characters of `sample` are, for the most part, valid UTF-8: a file
+/// written as UTF-8 with a few stray bytes is UTF-8, while a single-byte encoding's letters are
+/// almost never valid UTF-8 sequences.
+fn mostly_utf8(sample: &[u8], whole_file: bool) -> bool {
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    let mut rest = sample;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                valid += text.bytes().filter(|byte| !byte.is_ascii()).count();
+                break;
+            }
+            Err(error) => {
+                let (good, bad) = rest.split_at(error.valid_up_to());
+                valid += good.iter().filter(|byte| !byte.is_ascii()).count();
+                match error.error_len() {
+                    Some(length) => {
+                        invalid += 1;
+                        rest = &bad[length..];
+                    }
+                    // The sample ends inside a character: only an error if it is all there is.
+                    None => {
+                        invalid += usize::from(whole_file);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // `valid` counts bytes (2 to 4 per character), `invalid` sequences: nine valid characters
+    // of ten at the least.
+    invalid == 0 || valid >= invalid * 2 * 9
 }
 
 /// Turns a file's bytes into UTF-8, block by block, whatever the split between blocks.
@@ -425,17 +528,74 @@ mod tests {
     #[test]
     fn binary_files_are_not_text() {
         check_not_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00");
-        check_not_text(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00");
         check_not_text(b"\x01\x02\x03\x04abcdefgh\x05");
         assert_eq!(
-            detect_encoding(b"a\x00b", true).map_err(|error| error.to_string()),
-            Err("the file is not text: it contains NUL bytes (a binary file?)".to_owned())
+            detect_encoding(b"a\x00\x00\x00b\x00\x00", true).map_err(|error| error.to_string()),
+            Err(
+                "the file is not text: 5 of its first 7 bytes are NUL or control bytes (a binary file?)"
+                    .to_owned()
+            )
         );
         // Tabs, form feeds and line breaks are text.
         assert_eq!(
             detect_encoding(b"a\tb\r\n\x0c\n", true),
             Ok(TextEncoding::Utf8)
         );
+    }
+
+    #[test]
+    fn files_that_are_not_csv_are_named_for_what_they_are() {
+        for (bytes, named) in [
+            (&b"PK\x03\x04\x14\x00\x06\x00"[..], "spreadsheet"),
+            (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00", ".xls"),
+            (b"%PDF-1.7\n", "PDF"),
+            (b"[{\"email\": \"a@x.pl\"}]", "JSON"),
+            (b"  {\"contacts\": []}", "JSON"),
+            (b"[\n  {\"email\": 1}\n]", "JSON"),
+            (b"<html><body>", "HTML"),
+        ] {
+            let reason = detect_encoding(bytes, true)
+                .expect_err("not a CSV file")
+                .to_string();
+            assert!(reason.contains(named), "{reason}");
+        }
+        // A header that happens to start with a bracket is still a CSV file.
+        assert_eq!(
+            detect_encoding(b"[id],email\n1,a@x.pl\n", true),
+            Ok(TextEncoding::Utf8)
+        );
+    }
+
+    #[test]
+    fn a_few_stray_bytes_in_a_text_file_only_fail_their_rows() {
+        let mut text = POLISH_CSV.as_bytes().to_vec();
+        text.extend_from_slice(b"x,\x00,y\n");
+        assert_eq!(detect_encoding(&text, true), Ok(TextEncoding::Utf8));
+        // UTF-8 with a stray 0xFF stays UTF-8: its letters keep their shape.
+        let mut stray = POLISH_CSV.as_bytes().to_vec();
+        stray.splice(40..40, [0xFF]);
+        assert_eq!(detect_encoding(&stray, true), Ok(TextEncoding::Utf8));
+        // While a single-byte file, whose letters are not UTF-8, is not mistaken for it.
+        assert_eq!(
+            detect_encoding(&encode(POLISH_CSV, encoding_rs::WINDOWS_1250), true),
+            Ok(TextEncoding::Windows1250)
+        );
+    }
+
+    #[test]
+    fn utf16_without_a_byte_order_mark_is_recognized_by_its_nul_bytes() {
+        let text = "email,imię\nanna@example.com,Łucja\n";
+        let without_mark = |little_endian: bool| utf16(text, little_endian)[2..].to_vec();
+        assert_eq!(
+            detect_encoding(&without_mark(true), true),
+            Ok(TextEncoding::Utf16Le)
+        );
+        assert_eq!(
+            detect_encoding(&without_mark(false), true),
+            Ok(TextEncoding::Utf16Be)
+        );
+        let decoded = decode_in_blocks(TextEncoding::Utf16Le, &[&without_mark(true)]);
+        assert_eq!(String::from_utf8(decoded).expect("UTF-8"), text);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! **Architecture Invariant:** this crate does no IO: no files, no network, no async runtime.
 //! Callers feed it bytes and get values back, so its tests run in milliseconds.
 
+pub mod chunking;
 pub mod csv_parser;
 pub mod encoding;
+pub mod file_reader;
 pub mod lanes;
 pub mod mapping;
 pub mod merge;

@@ -1,10 +1,11 @@
 //! Owns the import preview: how the start of a file will be read (encoding, delimiter, the first
 //! rows) and a suggested mapping, shown before anything is imported.
 
-use crate::csv_parser::{ParsedRecord, RecordParser};
-use crate::encoding::{detect_encoding, NotText, TextDecoder, TextEncoding};
+use crate::csv_parser::ParsedRecord;
+use crate::encoding::{NotText, TextEncoding};
+use crate::file_reader::FileReader;
 use crate::mapping::{AttributeDef, ColumnMapping};
-use crate::sniff::{delimiter_name, detect_delimiter};
+use crate::sniff::delimiter_name;
 use crate::suggest::{suggest_mapping_with_fixed, ColumnSuggestion};
 use crate::template::strip_formula_guard;
 use crate::validate::{normalize_value, PhoneRegion};
@@ -85,29 +86,19 @@ pub fn preview(
     catalog: &[AttributeDef],
     mappings: &[ColumnMapping],
 ) -> Result<Preview, PreviewError> {
-    if sample.is_empty() {
+    let without_mark = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample);
+    if without_mark.iter().all(u8::is_ascii_whitespace) {
         return Err(PreviewError::Empty);
     }
-    let encoding = match options.encoding {
-        Some(encoding) => encoding,
-        None => detect_encoding(sample, whole_file)?,
-    };
-    let mut decoded = Vec::with_capacity(sample.len());
-    // A cut sample may end inside a character: without `last` the decoder holds it back.
-    TextDecoder::new(encoding).decode(sample, whole_file, &mut decoded);
-    let text = String::from_utf8_lossy(&decoded);
-    if text.trim_start_matches('\u{FEFF}').trim().is_empty() {
-        return Err(PreviewError::Empty);
-    }
-    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&text));
-
-    // No record can be larger than the sample, so the parser's size limit never triggers.
-    let mut parser = RecordParser::new(delimiter, decoded.len() + 1);
     let mut parsed = Vec::new();
-    parser.feed(&decoded, &mut parsed);
-    if whole_file {
-        parser.finish(&mut parsed);
-    }
+    let reader = FileReader::open(
+        sample,
+        whole_file,
+        options.encoding,
+        options.delimiter,
+        &mut parsed,
+    )?;
+    let (encoding, delimiter) = (reader.encoding(), reader.delimiter());
     let mut parsed = parsed.into_iter();
     let header: Vec<String> = match parsed.next() {
         Some(ParsedRecord::Record(record)) => record
@@ -137,8 +128,7 @@ pub fn preview(
         match item {
             ParsedRecord::Record(record) => rows.push(record.fields),
             // A record that cannot be read is reported by the import itself, with its line.
-            ParsedRecord::Error(error) if !error.fatal => {}
-            ParsedRecord::Error(_) => break,
+            ParsedRecord::Error(_) => {}
         }
     }
 
@@ -459,7 +449,7 @@ mod tests {
         );
         check(
             run(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", &[]),
-            "the file is not text: it contains NUL bytes (a binary file?)",
+            "the file is not text: 4 of its first 16 bytes are NUL or control bytes (a binary file?)",
         );
         check(
             run(b";;\na;b;c\n", &[]),
@@ -477,7 +467,7 @@ mod tests {
         );
         check(
             run(b"\"email\nx\n", &[]),
-            "the header row cannot be read: the quoted field that starts on line 1 is never closed: the rest of the file was read as one field",
+            "the header row cannot be read: line 1 opens a quote that is not closed within 256 KiB or before the end of the file: the row fails, and the lines after it are read as rows",
         );
     }
 

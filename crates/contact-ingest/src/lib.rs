@@ -6,6 +6,7 @@
 //! applies each chunk once, so a redelivered request (after a crash) simply splits the file
 //! again.
 
+mod publisher;
 mod split;
 mod upload;
 mod window;
@@ -25,7 +26,7 @@ use contact_runtime::publish::publish_json;
 use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
 
-pub use split::{split_file, SplitError, SplitReport};
+pub use split::{split_file, SplitContext, SplitError, SplitReport};
 pub use upload::UploadReader;
 
 /// How an ingest replica is configured (flags or environment).
@@ -216,16 +217,19 @@ impl RequestHandler {
             self.reject(&request, reason).await?;
             return Ok(Outcome::Done);
         };
+        let context = SplitContext {
+            client: &self.client,
+            jetstream: &self.jetstream,
+            namespace: &self.namespace,
+            phone_region: self.phone_region,
+            shutdown: &self.shutdown,
+        };
         let split = split_file(
             &mut upload,
             &request,
             &prepared.attributes,
             prepared.plan.as_ref(),
-            self.phone_region,
-            &self.client,
-            &self.jetstream,
-            &self.namespace,
-            &self.shutdown,
+            &context,
         )
         .await;
         match split {

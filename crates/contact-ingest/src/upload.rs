@@ -9,6 +9,8 @@ use async_nats::jetstream::{self, stream::Stream};
 use bytes::Bytes;
 use contact_contract::{AccountId, ImportId, Namespace};
 
+use crate::split::SplitError;
+
 /// One uploaded file, read in order.
 pub struct UploadReader {
     stream: Stream<()>,
@@ -76,15 +78,16 @@ impl UploadReader {
         self.size
     }
 
-    /// The next stored chunk of the file, or `None` at its end.
-    pub async fn next_block(&mut self) -> anyhow::Result<Option<Bytes>> {
+    /// The next stored chunk of the file, or `None` at its end. A file whose stored chunks do
+    /// not add up to its size can never be read whole: its import is refused.
+    pub async fn next_block(&mut self) -> Result<Option<Bytes>, SplitError> {
         if self.chunks_left == 0 {
-            anyhow::ensure!(
-                self.bytes_read == self.size,
-                "the upload is incomplete: {} of {} bytes stored",
-                self.bytes_read,
-                self.size
-            );
+            if self.bytes_read != self.size {
+                return Err(SplitError::Rejected(format!(
+                    "the upload is incomplete: {} of its {} bytes are stored; upload the file again",
+                    self.bytes_read, self.size
+                )));
+            }
             return Ok(None);
         }
         let message = self
