@@ -160,13 +160,10 @@ impl RecordParser {
                     self.emit_record(end_of_input_offset, out);
                 }
                 ParserState::Quoted | ParserState::QuotedAfterCarriageReturn => {
-                    match self.give_up_quote(out) {
-                        // The lines the field swallowed are read again; they may end the same way.
-                        Some(again) => {
-                            self.process_block(&again, out);
-                            continue;
-                        }
-                        None => {}
+                    // The lines the field swallowed are read again; they may end the same way.
+                    if let Some(again) = self.give_up_quote(out) {
+                        self.process_block(&again, out);
+                        continue;
                     }
                 }
             }
