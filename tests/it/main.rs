@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod import;
+mod limits;
 mod lookup_plan;
 mod messages;
 mod policies;

@@ -5,6 +5,7 @@
 //! reader can refuse what it does not understand instead of misreading it.
 
 pub mod api;
+pub mod limits;
 mod names;
 pub mod permissions;
 mod setup;

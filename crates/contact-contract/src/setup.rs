@@ -31,11 +31,12 @@ pub enum ApiOperation {
     AttributesList,
     AttributesAdd,
     AttributesSet,
+    AttributesRemove,
     ContactsExport,
 }
 
 impl ApiOperation {
-    pub const ALL: [ApiOperation; 12] = [
+    pub const ALL: [ApiOperation; 13] = [
         Self::PrepareImport,
         Self::PrepareUpload,
         Self::Status,
@@ -47,6 +48,7 @@ impl ApiOperation {
         Self::AttributesList,
         Self::AttributesAdd,
         Self::AttributesSet,
+        Self::AttributesRemove,
         Self::ContactsExport,
     ];
 
@@ -63,6 +65,7 @@ impl ApiOperation {
             Self::AttributesList => "attributes.list",
             Self::AttributesAdd => "attributes.add",
             Self::AttributesSet => "attributes.set",
+            Self::AttributesRemove => "attributes.remove",
             Self::ContactsExport => "contacts.export",
         }
     }
@@ -115,9 +118,8 @@ impl ConsumerRole {
     /// replica dies). A handler at work extends it with progress acks, however long it takes.
     pub fn ack_wait(self) -> Duration {
         match self {
-            Self::Ingest => Duration::from_secs(30),
-            Self::Mapper => Duration::from_secs(30),
-            Self::Writer => Duration::from_secs(60),
+            Self::Ingest | Self::Mapper => Duration::from_secs(10),
+            Self::Writer => Duration::from_secs(15),
         }
     }
 

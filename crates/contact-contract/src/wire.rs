@@ -238,6 +238,9 @@ pub struct ImportStatus {
     pub dry_run: bool,
     pub created_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// What a queued or running import waits for, in words for people.
+    #[serde(default)]
+    pub waiting_for: Option<String>,
 }
 
 impl ImportStatus {
@@ -263,6 +266,7 @@ impl ImportStatus {
             dry_run: false,
             created_at: None,
             finished_at: None,
+            waiting_for: Some("an ingest replica to take the request".to_string()),
         }
     }
 }
@@ -458,6 +462,13 @@ pub struct SetAttributeRequest {
     pub identifier: Option<bool>,
 }
 
+/// `attributes.remove`: removes an attribute and its values from every contact of the account;
+/// refused while a running import maps a column to it or matches on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveAttributeRequest {
+    pub key: String,
+}
+
 /// `import.upload`: where the file of an import goes. Creates the account's uploads bucket on
 /// first use, since clients may not create streams.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -492,6 +503,21 @@ pub struct PrepareImportReply {
     /// and a repeated request has nothing left to do.
     #[serde(default)]
     pub file_read: bool,
+    /// Whether the import may start now.
+    #[serde(default)]
+    pub admission: Admission,
+}
+
+/// Whether an import may start: each account runs a bounded number of imports at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Admission {
+    /// Read the file now.
+    #[default]
+    Start,
+    /// The account runs as many imports as it may: the import fails at once for this reason,
+    /// holding no capacity, and may be started again once one of them ends.
+    Refused { reason: String },
 }
 
 /// `contacts.export`: one page of the account's contacts, oldest first.

@@ -12,8 +12,8 @@ use contact_contract::api::{self, CallError};
 use contact_contract::{
     AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
     ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
-    ImportRequest, ImportStatus, ImportSubjectKind, Namespace, SetAttributeRequest, StatusRequest,
-    SCHEMA_VERSION,
+    ImportRequest, ImportStatus, ImportSubjectKind, Namespace, RemoveAttributeRequest,
+    SetAttributeRequest, StatusRequest, SCHEMA_VERSION,
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
@@ -44,6 +44,9 @@ pub enum ClientError {
 fn nats_error(context: &str, error: impl std::fmt::Display) -> ClientError {
     ClientError::Nats(format!("{context}: {error}"))
 }
+
+/// How long "no contact-writer is answering" is asked again before it is believed.
+const NO_RESPONDER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A connection to one account of a contact-import deployment.
 #[derive(Clone)]
@@ -411,6 +414,17 @@ impl Client {
         Ok(self.call(ApiOperation::AttributesSet, &request).await?)
     }
 
+    /// Removes an attribute and its values from every contact; refused while an import uses it.
+    pub async fn remove_attribute(&self, key: String) -> Result<(), ClientError> {
+        let _: RemoveAttributeRequest = self
+            .call(
+                ApiOperation::AttributesRemove,
+                &RemoveAttributeRequest { key },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Every contact of the account, oldest first, page by page.
     pub async fn export_contacts(
         &self,
@@ -461,17 +475,31 @@ impl Client {
         request: &Request,
     ) -> Result<Reply, CallError> {
         let subject = self.namespace.api_subject(&self.account, operation);
-        self.unless_refused(
-            &subject,
-            api::call(
-                &self.nats,
-                &self.namespace,
-                &self.account,
-                operation,
-                request,
-            ),
-        )
-        .await
+        let calling = async {
+            // Right after NATS restarts, the writers take a moment to subscribe again: "no
+            // responders" is asked again for a few seconds before it is believed.
+            let mut wait = Duration::from_millis(100);
+            let mut waited = Duration::ZERO;
+            loop {
+                let result = api::call(
+                    &self.nats,
+                    &self.namespace,
+                    &self.account,
+                    operation,
+                    request,
+                )
+                .await;
+                match result {
+                    Err(CallError::NoResponder { .. }) if waited < NO_RESPONDER_PATIENCE => {
+                        tokio::time::sleep(wait).await;
+                        waited += wait;
+                        wait = (wait * 2).min(Duration::from_secs(1));
+                    }
+                    result => return result,
+                }
+            }
+        };
+        self.unless_refused(&subject, calling).await
     }
 
     /// Runs `work` unless the server refuses `subject` to these credentials meanwhile.

@@ -173,6 +173,8 @@ enum AttributesCommand {
         #[arg(long)]
         identifier: Option<bool>,
     },
+    /// Removes an attribute and its values from every contact of the account.
+    Remove { key: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -463,6 +465,10 @@ async fn attributes(client: &Client, command: AttributesCommand) -> anyhow::Resu
                 })
                 .await?;
             println!("{}", describe_attribute(&changed));
+        }
+        AttributesCommand::Remove { key } => {
+            client.remove_attribute(key.clone()).await?;
+            println!("removed attribute {key} and its values");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -18,11 +18,11 @@ use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::api::{self, CallError};
 use contact_contract::{
-    message_id, ApiOperation, ConsumerRole, ImportControl, ImportRequest, ImportSubjectKind,
-    Namespace, PrepareImportReply, PrepareImportRequest,
+    Admission, ApiOperation, ConsumerRole, ImportRequest, ImportSubjectKind, Namespace,
+    PrepareImportReply, PrepareImportRequest,
 };
 use contact_core::validate::PhoneRegion;
-use contact_runtime::publish::publish_json;
+use contact_runtime::publish::publish_rejection;
 use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
 
@@ -104,16 +104,28 @@ struct RequestHandler {
 }
 
 impl MessageHandler for RequestHandler {
+    /// Tells the writer: the import the subject names fails, with the request as far as it
+    /// can be read (its file name and options show in the summary).
+    async fn fail_import(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
+        let Some((account, import_id, ImportSubjectKind::Start)) =
+            self.namespace.parse_import_subject(&message.subject)
+        else {
+            anyhow::bail!("{} is not an import's start subject", message.subject);
+        };
+        let request = serde_json::from_slice::<ImportRequest>(&message.payload)
+            .ok()
+            .filter(|request| request.account == account && request.import_id == import_id)
+            .unwrap_or_else(|| ImportRequest::known_by_subject(account, import_id));
+        publish_rejection(&self.jetstream, &self.namespace, request, reason).await
+    }
+
     async fn handle(&self, message: &Message) -> Outcome {
         let request: ImportRequest = match serde_json::from_slice(&message.payload) {
             Ok(request) => request,
             Err(error) => {
-                return self
-                    .refuse(
-                        message,
-                        format!("the import request cannot be read: {error}"),
-                    )
-                    .await
+                return Outcome::FailImport {
+                    reason: format!("the import request cannot be read: {error}"),
+                }
             }
         };
         if contact_contract::written_by_newer_version(&message.payload) {
@@ -127,7 +139,7 @@ impl MessageHandler for RequestHandler {
                 request.schema,
                 contact_contract::SCHEMA_VERSION
             );
-            return self.refuse(message, reason).await;
+            return Outcome::FailImport { reason };
         }
         let expected_subject = self.namespace.import_subject(
             ImportSubjectKind::Start,
@@ -139,7 +151,10 @@ impl MessageHandler for RequestHandler {
                 "the request names {}/{} but was sent on another import's subject",
                 request.account, request.import_id
             );
-            return self.refuse(message, reason).await;
+            return Outcome::FailImport { reason };
+        }
+        if let Err(reason) = contact_contract::limits::check_request(&request) {
+            return Outcome::FailImport { reason };
         }
         if let Some(named) = request
             .object_name
@@ -150,7 +165,7 @@ impl MessageHandler for RequestHandler {
                 "the request names object \"{named}\", but an import reads only its own upload, \"{}\"",
                 request.import_id
             );
-            return self.refuse(message, reason).await;
+            return Outcome::FailImport { reason };
         }
         let span = tracing::info_span!("ingest", account = %request.account, import_id = %request.import_id);
         match self.ingest(request).instrument(span).await {
@@ -184,9 +199,9 @@ impl RequestHandler {
                 })
             }
             Err(error) => {
-                let reason = format!("the import cannot be prepared: {error}");
-                self.reject(&request, reason).await?;
-                return Ok(Outcome::Done);
+                return Ok(Outcome::FailImport {
+                    reason: format!("the import cannot be prepared: {error}"),
+                });
             }
         };
         if prepared.existing.is_some_and(|state| state.is_terminal()) {
@@ -196,6 +211,9 @@ impl RequestHandler {
         if prepared.file_read {
             tracing::info!("file already read; repeated request ignored");
             return Ok(Outcome::Duplicate);
+        }
+        if let Admission::Refused { reason } = prepared.admission {
+            return Ok(Outcome::FailImport { reason });
         }
 
         // The file is the subject's account's upload of the subject's import, never what the
@@ -214,8 +232,7 @@ impl RequestHandler {
                 request.import_id,
                 self.namespace.uploads_bucket(&request.account)
             );
-            self.reject(&request, reason).await?;
-            return Ok(Outcome::Done);
+            return Ok(Outcome::FailImport { reason });
         };
         let context = SplitContext {
             client: &self.client,
@@ -243,38 +260,9 @@ impl RequestHandler {
             }
             Err(SplitError::Rejected(reason)) => {
                 tracing::info!(reason, "import rejected");
-                self.reject(&request, reason).await?;
-                Ok(Outcome::Done)
+                Ok(Outcome::FailImport { reason })
             }
             Err(SplitError::Transient(error)) => Err(error),
         }
-    }
-
-    /// Reports a request that cannot run on the import its subject names, so that whoever sent
-    /// it sees why through status and the summary event.
-    async fn refuse(&self, message: &Message, reason: String) -> Outcome {
-        let Some((account, import_id, ImportSubjectKind::Start)) =
-            self.namespace.parse_import_subject(&message.subject)
-        else {
-            return Outcome::Reject { reason };
-        };
-        let placeholder = ImportRequest::known_by_subject(account, import_id);
-        match self.reject(&placeholder, reason.clone()).await {
-            Ok(()) => Outcome::Reject { reason },
-            Err(error) => Outcome::RetryLater {
-                reason: format!("{error:#}"),
-            },
-        }
-    }
-
-    async fn reject(&self, request: &ImportRequest, reason: String) -> anyhow::Result<()> {
-        let control = ImportControl::rejection(request.clone(), reason);
-        let subject = self.namespace.import_subject(
-            ImportSubjectKind::Control,
-            &request.account,
-            &request.import_id,
-        );
-        let id = message_id::control(&request.account, &request.import_id, "rejected");
-        publish_json(&self.jetstream, subject, &id, &control).await
     }
 }

@@ -11,12 +11,12 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::{
-    message_id, AccountId, ConsumerRole, FailedRow, ImportControl, ImportId, ImportRequest,
-    ImportSubjectKind, Namespace, RawChunk, ValidatedChunk,
+    message_id, AccountId, ConsumerRole, FailedRow, ImportId, ImportRequest, ImportSubjectKind,
+    Namespace, RawChunk, ValidatedChunk,
 };
 use contact_core::lanes::{lane_count, row_lane};
 use contact_core::validate::{validate_record, PhoneRegion, ValidRecord};
-use contact_runtime::publish::publish_json;
+use contact_runtime::publish::{publish_bytes, publish_rejection};
 use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
 
@@ -97,27 +97,33 @@ impl MessageHandler for ChunkValidator {
         }
         let (chunk, region) = match read_chunk(&message.payload, &account, &import_id) {
             Ok(read) => read,
-            Err(reason) => return self.fail_import(account, import_id, reason).await,
+            Err(reason) => return Outcome::FailImport { reason },
         };
         let span = tracing::info_span!("validate", import_id = %chunk.import_id, chunk = chunk.chunk_index);
         let max_payload = self.jetstream.client().server_info().max_payload;
-        let validated = {
+        let chunk_index = chunk.chunk_index;
+        let (validated, body) = {
             let _entered = span.enter();
             let mut validated = validate_chunk(chunk, region);
-            fit_payload(&mut validated, max_payload);
-            validated
+            match fit_payload(&mut validated, max_payload) {
+                Ok(body) => (validated, body),
+                Err(size) => {
+                    return Outcome::FailImport {
+                        reason: format!(
+                            "chunk {chunk_index} of the file is {size} bytes once validated, more \
+                             than the {max_payload} bytes a message may hold"
+                        ),
+                    }
+                }
+            }
         };
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Records,
             &validated.account,
             &validated.import_id,
         );
-        let id = message_id::records(
-            &validated.account,
-            &validated.import_id,
-            validated.chunk_index,
-        );
-        match publish_json(&self.jetstream, subject, &id, &validated)
+        let id = message_id::records(&validated.account, &validated.import_id, chunk_index);
+        match publish_bytes(&self.jetstream, subject, &id, body)
             .instrument(span)
             .await
         {
@@ -127,30 +133,16 @@ impl MessageHandler for ChunkValidator {
             },
         }
     }
-}
 
-impl ChunkValidator {
-    /// A chunk that can never be validated leaves its import short of a chunk: the import is
-    /// failed with the reason (rather than left running forever), and the chunk is dropped.
-    async fn fail_import(
-        &self,
-        account: AccountId,
-        import_id: ImportId,
-        reason: String,
-    ) -> Outcome {
-        tracing::warn!(%account, %import_id, reason, "chunk cannot be validated; failing its import");
-        let subject =
-            self.namespace
-                .import_subject(ImportSubjectKind::Control, &account, &import_id);
-        let id = message_id::control(&account, &import_id, "rejected");
+    /// A chunk that can never be validated leaves its import short of a chunk: the writer is
+    /// told to fail the import with the reason, rather than leave it running for ever.
+    async fn fail_import(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
+        let Some((account, import_id, _)) = self.namespace.parse_import_subject(&message.subject)
+        else {
+            anyhow::bail!("{} is not an import's subject", message.subject);
+        };
         let request = ImportRequest::known_by_subject(account, import_id);
-        let control = ImportControl::rejection(request, reason.clone());
-        match publish_json(&self.jetstream, subject, &id, &control).await {
-            Ok(()) => Outcome::Reject { reason },
-            Err(error) => Outcome::RetryLater {
-                reason: format!("{error:#}"),
-            },
-        }
+        publish_rejection(&self.jetstream, &self.namespace, request, reason).await
     }
 }
 
@@ -184,23 +176,30 @@ fn read_chunk(
     Ok((chunk, region))
 }
 
-/// Keeps the validated chunk under the server's payload limit. A chunk of 1000 rows whose every
-/// cell fails could carry each cell three times (record, failed row, error); the error's copy of
-/// the value is the one to drop, since the failed row keeps the cell as it stood.
-pub fn fit_payload(validated: &mut ValidatedChunk, max_payload: usize) {
-    let margin = 16 * 1024;
-    let size = serde_json::to_vec(validated)
-        .map(|body| body.len())
-        .unwrap_or(usize::MAX);
-    if size + margin > max_payload {
-        tracing::warn!(
-            size,
-            max_payload,
-            "validated chunk too large: row error values left out"
-        );
-        for error in &mut validated.errors {
-            error.value = None;
-        }
+/// Encodes the validated chunk so that it fits the server's payload limit, or says how large
+/// it is. A chunk whose every cell fails carries each cell three times (record, failed row,
+/// error); the error's copy of the value is the one to drop, since the failed row keeps the
+/// cell as it stood. Ingest cuts chunks so that this is rarely needed and never not enough.
+pub fn fit_payload(validated: &mut ValidatedChunk, max_payload: usize) -> Result<Vec<u8>, usize> {
+    const MARGIN: usize = 16 * 1024;
+    let encode = |validated: &ValidatedChunk| serde_json::to_vec(validated).unwrap_or_default();
+    let body = encode(validated);
+    if body.len() + MARGIN <= max_payload {
+        return Ok(body);
+    }
+    tracing::warn!(
+        size = body.len(),
+        max_payload,
+        "validated chunk too large: row error values left out"
+    );
+    for error in &mut validated.errors {
+        error.value = None;
+    }
+    let body = encode(validated);
+    if body.len() + MARGIN <= max_payload {
+        Ok(body)
+    } else {
+        Err(body.len())
     }
 }
 
@@ -358,8 +357,13 @@ mod tests {
         let rows: Vec<&[&str]> = rows.iter().map(|row| row.as_slice()).collect();
         let mut validated = validate_chunk(chunk(&rows, Vec::new()), PhoneRegion::default());
         assert!(validated.errors.iter().all(|error| error.value.is_some()));
-        fit_payload(&mut validated, 200 * 1024);
+        let body = fit_payload(&mut validated, 200 * 1024).expect("fits once values go");
+        assert!(body.len() <= 200 * 1024);
         assert!(validated.errors.iter().all(|error| error.value.is_none()));
+        assert!(
+            fit_payload(&mut validated, 32 * 1024).is_err(),
+            "too large either way"
+        );
         assert_eq!(
             validated.failed.len(),
             50,

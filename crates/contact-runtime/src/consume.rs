@@ -1,5 +1,6 @@
 //! Consuming a durable pull consumer with bounded concurrency, and [`settle`]: the one function
-//! that turns a handler's [`Outcome`] into ack, nak-with-delay or term.
+//! that turns a handler's [`Outcome`] into ack, nak-with-delay or term, and the one place where
+//! a message that can never be handled fails its import.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,20 +28,55 @@ pub enum Outcome {
     /// that does not escalate like a failure's. JetStream keeps it meanwhile, so waiting work
     /// holds no memory or connection of ours.
     NotYet { reason: String },
-    /// It can never succeed (unreadable, wrong schema): term, so it is not redelivered.
+    /// It can never succeed and concerns no import (a foreign subject): term, so it is not
+    /// redelivered.
     Reject { reason: String },
+    /// It can never succeed, and the import it belongs to would wait for it for ever: the
+    /// handler's [`MessageHandler::fail_import`] ends the import with the reason, then the
+    /// message is terminated (or tried again later, when failing did not work).
+    FailImport { reason: String },
 }
 
 /// Handles one message of a consumer. Implementations are shared by concurrent tasks.
 pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, message: &Message) -> impl Future<Output = Outcome> + Send;
+
+    /// Ends the import `message` belongs to, for `reason` (what this means differs: ingest and
+    /// mapper tell the writer, the writer records it).
+    fn fail_import(
+        &self,
+        message: &Message,
+        reason: &str,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// Acks, naks or terms `message` as `outcome` says. Redeliveries back off with the delivery
-/// count, from half a second to half a minute.
-pub async fn settle(message: &Message, outcome: Outcome) {
+/// A message whose handler panicked this many times fails its import instead of being
+/// redelivered for ever.
+const PANICS_BEFORE_GIVING_UP: i64 = 5;
+
+/// Acks, naks or terms `message` as `outcome` says, failing its import first when the outcome
+/// asks for it. Redeliveries back off with the delivery count, from half a second to half a
+/// minute.
+pub async fn settle<H: MessageHandler>(handler: &H, message: &Message, outcome: Outcome) {
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
     let subject = message.subject.as_str();
+    let outcome = match outcome {
+        Outcome::FailImport { reason } => {
+            tracing::error!(
+                subject,
+                delivered,
+                reason,
+                "message can never be handled: failing its import"
+            );
+            match handler.fail_import(message, &reason).await {
+                Ok(()) => Outcome::Reject { reason },
+                Err(error) => Outcome::RetryLater {
+                    reason: format!("could not fail the import ({error:#}); {reason}"),
+                },
+            }
+        }
+        other => other,
+    };
     let ack = match &outcome {
         Outcome::Done | Outcome::Duplicate => AckKind::Ack,
         Outcome::RetryLater { reason } => {
@@ -57,6 +93,7 @@ pub async fn settle(message: &Message, outcome: Outcome) {
             tracing::error!(subject, delivered, reason, "message rejected for good");
             AckKind::Term
         }
+        Outcome::FailImport { .. } => unreachable!("settled into Reject or RetryLater above"),
     };
     if matches!(outcome, Outcome::Duplicate) {
         tracing::debug!(subject, "duplicate message acknowledged");
@@ -82,7 +119,9 @@ fn retry_delay(delivered: i64) -> Duration {
 
 /// Pulls from `consumer` and runs `handler` on up to `concurrency` messages at once until the
 /// shutdown is triggered; then stops pulling, lets the messages in hand finish, and returns.
-/// While a handler works, the message's ack wait is extended, however long the work takes.
+/// Only as many messages are pulled as there are free slots, so none waits unacknowledged in
+/// this process (another replica takes it at once if this one dies); while a handler works,
+/// the message's ack wait is extended, however long the work takes.
 pub async fn run_consumer<H: MessageHandler>(
     consumer: PullConsumer,
     concurrency: usize,
@@ -94,18 +133,24 @@ pub async fn run_consumer<H: MessageHandler>(
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
     'pulling: while !shutdown.is_triggered() {
-        let mut messages = match consumer
-            .stream()
-            // Pull no more than we can work on, so that other replicas get the rest.
-            .max_messages_per_batch(concurrency)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+        let mut slots = tokio::select! {
+            _ = shutdown.triggered() => break 'pulling,
+            permit = permits.clone().acquire_owned() => vec![permit.expect("the semaphore is never closed")],
+        };
+        while let Ok(permit) = permits.clone().try_acquire_owned() {
+            slots.push(permit);
+        }
+        let batch = consumer
+            .batch()
+            .max_messages(slots.len())
+            .expires(Duration::from_secs(5))
             .messages()
-            .await
-        {
+            .await;
+        let mut messages = match batch {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "cannot pull from the consumer; trying again");
+                drop(slots);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'pulling,
                     _ = shutdown.triggered() => break 'pulling,
@@ -113,10 +158,6 @@ pub async fn run_consumer<H: MessageHandler>(
             }
         };
         loop {
-            let permit = tokio::select! {
-                _ = shutdown.triggered() => break 'pulling,
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            };
             let next = tokio::select! {
                 _ = shutdown.triggered() => break 'pulling,
                 next = messages.next() => next,
@@ -127,16 +168,18 @@ pub async fn run_consumer<H: MessageHandler>(
                     tracing::warn!(%error, "pull consumer hiccup; continuing");
                     continue;
                 }
-                None => {
-                    tracing::warn!("the pull stream ended; opening a new one");
-                    continue 'pulling;
-                }
+                // The batch is over (full, or expired): unused slots go back.
+                None => continue 'pulling,
+            };
+            let Some(permit) = slots.pop() else {
+                tracing::warn!("the server sent more than was asked; it is redelivered later");
+                continue;
             };
             let handler = handler.clone();
             in_flight.spawn(async move {
                 let _in_progress = keep_in_progress(&message, progress_every);
-                let outcome = handler.handle(&message).await;
-                settle(&message, outcome).await;
+                let outcome = handle_catching_panics(handler.as_ref(), &message).await;
+                settle(handler.as_ref(), &message, outcome).await;
                 drop(permit);
             });
             while let Some(finished) = in_flight.try_join_next() {
@@ -148,6 +191,33 @@ pub async fn run_consumer<H: MessageHandler>(
         report_panic(finished);
     }
     Ok(())
+}
+
+/// A handler that panics on a message is tried again, and after [`PANICS_BEFORE_GIVING_UP`]
+/// deliveries fails its import: a poison message is not redelivered for ever.
+async fn handle_catching_panics<H: MessageHandler>(handler: &H, message: &Message) -> Outcome {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(handler.handle(message))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_string());
+            let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+            let reason =
+                format!("the service failed while handling a message of the import ({what})");
+            if delivered >= PANICS_BEFORE_GIVING_UP {
+                Outcome::FailImport { reason }
+            } else {
+                Outcome::RetryLater { reason }
+            }
+        }
+    }
 }
 
 fn report_panic(finished: Result<(), tokio::task::JoinError>) {

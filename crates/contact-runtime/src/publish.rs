@@ -24,6 +24,25 @@ pub async fn send_json<T: Serialize>(
         .with_context(|| format!("publishing to {subject}"))
 }
 
+/// Publishes an encoded body and waits until the stream has stored it (or dropped it as a
+/// repeat).
+pub async fn publish_bytes(
+    jetstream: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<()> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(MESSAGE_ID_HEADER, message_id);
+    jetstream
+        .publish_with_headers(subject.clone(), headers, Bytes::from(body))
+        .await
+        .with_context(|| format!("publishing to {subject}"))?
+        .await
+        .with_context(|| format!("stream did not store message {message_id}"))?;
+    Ok(())
+}
+
 /// Publishes and waits until the stream has stored the message (or dropped it as a repeat).
 pub async fn publish_json<T: Serialize>(
     jetstream: &jetstream::Context,
@@ -36,4 +55,24 @@ pub async fn publish_json<T: Serialize>(
         .await
         .with_context(|| format!("stream did not store message {message_id}"))?;
     Ok(())
+}
+
+/// Fails `request`'s import for `reason` by telling the writer (a `rejected` control message),
+/// which records the failure and publishes the summary: how ingest and mapper end an import
+/// whose message can never be handled.
+pub async fn publish_rejection(
+    jetstream: &jetstream::Context,
+    namespace: &contact_contract::Namespace,
+    request: contact_contract::ImportRequest,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let subject = namespace.import_subject(
+        contact_contract::ImportSubjectKind::Control,
+        &request.account,
+        &request.import_id,
+    );
+    let id =
+        contact_contract::message_id::control(&request.account, &request.import_id, "rejected");
+    let control = contact_contract::ImportControl::rejection(request, reason.to_string());
+    publish_json(jetstream, subject, &id, &control).await
 }

@@ -153,6 +153,10 @@ pub struct TestSystem {
     pub deployment: NatsDeployment,
     /// How the writers admit accounts.
     pub accounts: contact_writer::AccountAdmission,
+    /// The writers' watchdog: how long an import may go without progress.
+    pub stall_seconds: u64,
+    /// How many imports one account may run at once.
+    pub running_per_account: u32,
     pub database_url: String,
     pub namespace_name: String,
     /// The counters of each writer replica, in the order they started.
@@ -265,6 +269,8 @@ impl TestSystem {
             nats,
             deployment,
             accounts,
+            stall_seconds: 600,
+            running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             database_url,
             namespace_name: namespace_name.to_string(),
             writers: Vec::new(),
@@ -292,6 +298,8 @@ impl TestSystem {
             namespace: self.namespace_name.clone(),
             concurrency: 4,
             sweep_seconds: 1,
+            stall_seconds: self.stall_seconds,
+            running_per_account: self.running_per_account,
             phone_region: "PL".to_string(),
             accounts: self.accounts,
         };

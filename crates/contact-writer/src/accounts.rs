@@ -3,9 +3,11 @@
 
 use contact_contract::{AccountId, ApiError, ApiErrorKind};
 use contact_core::lanes::LANES;
+use contact_core::mapping::MappingPlan;
 use contact_core::mapping::{
     standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
 };
+use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
 use crate::Writer;
@@ -153,9 +155,15 @@ pub async fn add_attribute(
     if attribute.label.trim().is_empty() {
         attribute.label = attribute.key.clone();
     }
+    contact_contract::limits::check_attribute(&attribute).map_err(invalid)?;
     ensure_account(connection, account)
         .await
         .map_err(unavailable)?;
+    let mut catalog = load_attributes(connection, account)
+        .await
+        .map_err(unavailable)?;
+    catalog.push(attribute.clone());
+    contact_contract::limits::check_catalog(&catalog).map_err(invalid)?;
     let position: i32 = sqlx::query_scalar(
         "SELECT COALESCE(MAX(position) + 1, 0) FROM attributes WHERE account_id = $1",
     )
@@ -275,4 +283,69 @@ pub(crate) fn unavailable(error: sqlx::Error) -> ApiError {
         ApiErrorKind::Unavailable,
         "the contact base is not available right now",
     )
+}
+
+/// Removes an attribute, its values from every contact of the account and its duplicate keys.
+/// Refused while a running import maps a column to it or matches on it: its rows would carry
+/// values for an attribute that no longer exists. Holds every lane lock, as changing a flag
+/// does, so no chunk is applied halfway through.
+pub async fn remove_attribute(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    key: &str,
+) -> Result<(), ApiError> {
+    lock_all_lanes(connection, account)
+        .await
+        .map_err(unavailable)?;
+    let plans: Vec<(String, Json<MappingPlan>)> = sqlx::query_as(
+        "SELECT import_id, plan FROM imports
+         WHERE account_id = $1 AND status = 'running' AND plan IS NOT NULL",
+    )
+    .bind(account.as_str())
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    if let Some((import_id, _)) = plans.iter().find(|(_, plan)| plan_uses(plan, key)) {
+        return Err(ApiError::new(
+            ApiErrorKind::Conflict,
+            format!("attribute \"{key}\" is used by running import {import_id}; remove it once that import ends"),
+        ));
+    }
+    let removed = sqlx::query("DELETE FROM attributes WHERE account_id = $1 AND key = $2")
+        .bind(account.as_str())
+        .bind(key)
+        .execute(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    if removed.rows_affected() == 0 {
+        return Err(ApiError::new(
+            ApiErrorKind::NotFound,
+            format!("no attribute \"{key}\" in account {account}"),
+        ));
+    }
+    sqlx::query("DELETE FROM contact_keys WHERE account_id = $1 AND attribute = $2")
+        .bind(account.as_str())
+        .bind(key)
+        .execute(&mut *connection)
+        .await
+        .map_err(unavailable)?;
+    sqlx::query(
+        "UPDATE contacts SET attributes = attributes - $2::text
+         WHERE account_id = $1 AND attributes ? $2",
+    )
+    .bind(account.as_str())
+    .bind(key)
+    .execute(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn plan_uses(plan: &MappingPlan, key: &str) -> bool {
+    plan.match_on.iter().any(|matched| matched == key)
+        || plan
+            .columns
+            .iter()
+            .flatten()
+            .any(|attribute| attribute.key == key)
 }

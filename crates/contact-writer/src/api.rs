@@ -12,11 +12,13 @@ use contact_contract::{
     PrepareImportReply, PrepareImportRequest, SetAttributeRequest, StatusRequest,
 };
 use contact_contract::{
+    Admission, OperatorOperation, RegisterAccountRequest, RemoveAttributeRequest,
+};
+use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest,
     ImportState, PrepareUploadRequest, PreviewRequest, TemplateReply, UploadTarget,
     PREVIEW_SAMPLE_BYTES,
 };
-use contact_contract::{OperatorOperation, RegisterAccountRequest};
 use contact_core::encoding::TextEncoding;
 use contact_core::mapping::AttributeDef;
 use contact_core::preview::{Preview, PreviewOptions};
@@ -145,6 +147,12 @@ async fn dispatch(
             })
             .await
         }
+        ApiOperation::AttributesRemove => {
+            handle(payload, |request: RemoveAttributeRequest| {
+                remove_attribute(writer, account, request.key)
+            })
+            .await
+        }
         ApiOperation::AttributesSet => {
             handle(payload, |request| set_attribute(writer, account, request)).await
         }
@@ -212,6 +220,12 @@ async fn prepare_import(
     let file_read = stored
         .as_ref()
         .is_some_and(|row| row.chunks_total.is_some());
+    let admission = if stored.is_some() {
+        // A redelivered request of an import already admitted.
+        Admission::Start
+    } else {
+        admit_import(writer, &mut connection, account).await?
+    };
     let plan = stored
         .filter(|row| row.state() == ImportState::Running)
         .and_then(|row| row.plan)
@@ -221,6 +235,30 @@ async fn prepare_import(
         existing,
         plan,
         file_read,
+        admission,
+    })
+}
+
+/// Whether a new import of `account` may start: refused while the account already runs as
+/// many imports as it may, so that one tenant's burst of requests holds none of the capacity
+/// (ingest slots, read-ahead, writer turns) that the others share.
+async fn admit_import(
+    writer: &Writer,
+    connection: &mut sqlx::PgConnection,
+    account: &AccountId,
+) -> Result<Admission, ApiError> {
+    let running = imports::count_running(connection, account)
+        .await
+        .map_err(unavailable)?;
+    Ok(if running >= i64::from(writer.running_per_account) {
+        Admission::Refused {
+            reason: format!(
+                "account {account} already runs {running} imports, as many as it may at once ({}); start this one again when one of them ends",
+                writer.running_per_account
+            ),
+        }
+    } else {
+        Admission::Start
     })
 }
 
@@ -373,6 +411,17 @@ async fn add_attribute(
 ) -> Result<AttributeDef, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
     accounts::add_attribute(&mut connection, account, attribute).await
+}
+
+async fn remove_attribute(
+    writer: &Writer,
+    account: &AccountId,
+    key: String,
+) -> Result<RemoveAttributeRequest, ApiError> {
+    let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
+    accounts::remove_attribute(&mut transaction, account, &key).await?;
+    transaction.commit().await.map_err(unavailable)?;
+    Ok(RemoveAttributeRequest { key })
 }
 
 async fn set_attribute(

@@ -219,7 +219,8 @@ impl KeyColumns {
 const ADVANCE_LANE: &str = "
     UPDATE import_lanes SET next_chunk = next_chunk + 1,
         created = created + $13, linked = linked + $14, duplicated = duplicated + $15,
-        skipped = skipped + $16, failed = failed + $17, bytes_done = GREATEST(bytes_done, $18)
+        skipped = skipped + $16, failed = failed + $17, bytes_done = GREATEST(bytes_done, $18),
+        updated_at = now()
     WHERE account_id = $1 AND import_id = $2 AND lane = $12";
 
 static INSERT_NEW_LIVE: LazyLock<String> = LazyLock::new(|| {

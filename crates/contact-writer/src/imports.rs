@@ -37,6 +37,8 @@ pub struct ImportRow {
     pub failed: i64,
     /// How far into the file every lane has applied.
     pub bytes_done: i64,
+    /// The chunk the slowest lane applies next: every chunk before it is applied in full.
+    pub chunks_applied: i64,
 }
 
 /// The columns of [`ImportRow`]: the import and the sums of its lanes.
@@ -45,7 +47,7 @@ const SELECT_IMPORT: &str = "
            i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
            i.finished_at, i.lanes,
            lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
-           lanes.failed, lanes.bytes_done
+           lanes.failed, lanes.bytes_done, lanes.chunks_applied
     FROM imports i
     CROSS JOIN LATERAL (
         SELECT COALESCE(sum(l.next_chunk), 0)::bigint AS parts_applied,
@@ -54,7 +56,9 @@ const SELECT_IMPORT: &str = "
                COALESCE(sum(l.duplicated), 0)::bigint AS duplicated,
                COALESCE(sum(l.skipped), 0)::bigint AS skipped,
                COALESCE(sum(l.failed), 0)::bigint AS failed,
-               COALESCE(min(l.bytes_done), 0)::bigint AS bytes_done
+               COALESCE(min(l.bytes_done), 0)::bigint AS bytes_done,
+               COALESCE(min(l.next_chunk), 0)::bigint AS chunks_applied,
+               max(l.updated_at) AS updated_at
         FROM import_lanes l
         WHERE l.account_id = i.account_id AND l.import_id = i.import_id) AS lanes";
 
@@ -115,7 +119,26 @@ impl ImportRow {
             dry_run: self.request.0.options.dry_run,
             created_at: Some(self.created_at),
             finished_at: self.finished_at,
+            waiting_for: self.waiting_for(),
         }
+    }
+
+    /// What a running import waits for, in words for the people following it.
+    pub fn waiting_for(&self) -> Option<String> {
+        if self.state() != ImportState::Running {
+            return None;
+        }
+        let next = self.chunks_applied.max(0);
+        Some(match self.chunks_total {
+            Some(total) if i64::from(total) <= next => {
+                "the end of the import to be recorded".to_string()
+            }
+            Some(total) => format!("chunk {} of {total} to be validated and written", next + 1),
+            None => format!(
+                "chunk {} to be validated and written (ingest is still reading the file)",
+                next + 1
+            ),
+        })
     }
 }
 
@@ -182,6 +205,17 @@ pub async fn select_in_namespace(
 
 /// Records an accepted import as running, with a block of contact ids and its lanes;
 /// returns whether it was new (a repeat changes nothing).
+/// How many imports of `account` are running now.
+pub async fn count_running(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM imports WHERE account_id = $1 AND status = 'running'")
+        .bind(account.as_str())
+        .fetch_one(connection)
+        .await
+}
+
 pub async fn insert_running(
     connection: &mut PgConnection,
     namespace: &Namespace,

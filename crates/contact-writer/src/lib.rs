@@ -74,6 +74,13 @@ pub struct Settings {
         default_value = "open"
     )]
     pub accounts: AccountAdmission,
+    /// The watchdog ends a running import that made no progress for this long, saying what it
+    /// was waiting for.
+    #[arg(long, env = "IMPORT_STALL_SECONDS", default_value_t = 600)]
+    pub stall_seconds: u64,
+    /// How many imports one account may run at once; a start request beyond them fails at once.
+    #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
+    pub running_per_account: u32,
     /// How often to look for chunks left waiting by a replica that stopped.
     #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 5)]
     pub sweep_seconds: u64,
@@ -102,6 +109,10 @@ pub(crate) struct Writer {
     pub(crate) signals: signals::LaneSignals,
     pub(crate) shutdown: Shutdown,
     pub(crate) accounts: AccountAdmission,
+    /// How long a running import may go without progress (the watchdog).
+    pub(crate) stall: Duration,
+    /// How many imports one account may run at once.
+    pub(crate) running_per_account: u32,
     /// Registered accounts already looked up.
     pub(crate) admitted: std::sync::Mutex<std::collections::HashSet<contact_contract::AccountId>>,
 }
@@ -154,6 +165,8 @@ impl Application {
                 shutdown: shutdown.clone(),
                 accounts: settings.accounts,
                 admitted: Default::default(),
+                stall: Duration::from_secs(settings.stall_seconds.max(1)),
+                running_per_account: settings.running_per_account.max(1),
             }),
             consumer,
             concurrency: settings.concurrency,

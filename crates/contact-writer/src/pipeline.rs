@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use contact_contract::{
-    AccountId, ControlEvent, ImportControl, ImportEventKind, ImportId, ImportRequest, ImportState,
-    ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
+    ControlEvent, ImportControl, ImportEventKind, ImportRequest, ImportState, ImportSubjectKind,
+    ValidatedChunk, SCHEMA_VERSION,
 };
 use contact_core::lanes::lane_count;
 use contact_runtime::{MessageHandler, Outcome};
@@ -36,6 +36,18 @@ impl PipelineHandler {
 }
 
 impl MessageHandler for PipelineHandler {
+    /// A message of an import that can never be handled leaves the import without a chunk or a
+    /// control message it waits for: the import fails with the reason instead of hanging.
+    async fn fail_import(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
+        let Some((account, import, _)) =
+            self.writer.namespace.parse_import_subject(&message.subject)
+        else {
+            anyhow::bail!("{} is not an import's subject", message.subject);
+        };
+        let request = ImportRequest::known_by_subject(account, import);
+        closing::fail(&self.writer, &request, reason).await
+    }
+
     async fn handle(&self, message: &Message) -> Outcome {
         let Some((account, import, kind)) =
             self.writer.namespace.parse_import_subject(&message.subject)
@@ -59,7 +71,7 @@ impl MessageHandler for PipelineHandler {
                         && chunk.import_id == import
                 }) {
                     Ok(chunk) => self.records(chunk, delivered).instrument(span).await,
-                    Err(reason) => self.fail(account, import, reason).instrument(span).await,
+                    Err(reason) => Ok(Outcome::FailImport { reason }),
                 }
             }
             ImportSubjectKind::Control => {
@@ -69,7 +81,7 @@ impl MessageHandler for PipelineHandler {
                         && control.import_id == import
                 }) {
                     Ok(control) => self.control(control).instrument(span).await,
-                    Err(reason) => self.fail(account, import, reason).instrument(span).await,
+                    Err(reason) => Ok(Outcome::FailImport { reason }),
                 }
             }
             _ => {
@@ -96,24 +108,6 @@ fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> R
 }
 
 impl PipelineHandler {
-    /// A message of an import that can never be handled leaves the import without a part or
-    /// a control message it waits for: the import fails with the reason instead of hanging,
-    /// and the message is dropped once that is recorded.
-    async fn fail(
-        &self,
-        account: AccountId,
-        import: ImportId,
-        reason: String,
-    ) -> anyhow::Result<Outcome> {
-        tracing::warn!(
-            reason,
-            "a message of the import can never be handled; failing it"
-        );
-        let request = ImportRequest::known_by_subject(account, import);
-        closing::fail(&self.writer, &request, &reason).await?;
-        Ok(Outcome::Reject { reason })
-    }
-
     async fn records(&self, chunk: ValidatedChunk, delivered: i64) -> anyhow::Result<Outcome> {
         let writer = &self.writer;
         let (account, import) = (chunk.account.clone(), chunk.import_id.clone());
@@ -139,11 +133,10 @@ impl PipelineHandler {
                     reason: "its import is not registered yet".to_string(),
                 }
             }
-            ChunkApplied::UnknownImport => {
-                let reason = format!("chunk {index} arrived for an import that was never started");
-                return self.fail(account, import, reason).await;
-            }
-            ChunkApplied::Unwritable(reason) => return self.fail(account, import, reason).await,
+            ChunkApplied::UnknownImport => Outcome::FailImport {
+                reason: format!("chunk {index} arrived for an import that was never started"),
+            },
+            ChunkApplied::Unwritable(reason) => Outcome::FailImport { reason },
         })
     }
 

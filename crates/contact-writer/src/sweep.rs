@@ -1,6 +1,8 @@
-//! The sweep: what a crash between a commit and what follows it can leave undone. Every few
-//! seconds each writer completes the imports of its namespace whose lanes are all done,
-//! publishes summaries a crash held back, and clears the overlays of finished dry runs.
+//! The sweep: what a crash between a commit and what follows it can leave undone, and the
+//! watchdog. Every few seconds each writer completes the imports of its namespace whose lanes
+//! are all done, publishes summaries a crash held back, clears the overlays of finished dry
+//! runs, and ends the running imports that made no progress for too long, saying what they
+//! were waiting for.
 //! Each writer sweeps only the imports of its own namespace, since it publishes their events
 //! on its own subjects; deployments may share a database.
 
@@ -8,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contact_runtime::Shutdown;
+
+use contact_contract::ImportState;
 
 use crate::{closing, imports, Writer};
 
@@ -51,7 +55,44 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
         100,
     )
     .await?;
+    // The watchdog's.
+    let stalled = imports::select_in_namespace(
+        &mut connection,
+        &writer.namespace,
+        &format!(
+            "i.status = 'running'
+             AND GREATEST(i.updated_at, lanes.updated_at) < now() - interval '{} seconds'",
+            writer.stall.as_secs()
+        ),
+        100,
+    )
+    .await?;
     drop(connection);
+    for row in stalled {
+        let reason = format!(
+            "no progress for {} minutes while waiting for {}: are the services running?",
+            writer.stall.as_secs().div_ceil(60),
+            row.waiting_for().unwrap_or_default()
+        );
+        let ended = async {
+            closing::close_running(
+                writer,
+                &row.account()?,
+                &row.import()?,
+                ImportState::Failed,
+                Some(&reason),
+            )
+            .await
+        };
+        if let Err(error) = ended.await {
+            tracing::warn!(
+                account = row.account_id,
+                import = row.import_id,
+                error = format!("{error:#}"),
+                "the watchdog could not end an import"
+            );
+        }
+    }
     // One import that cannot be handled now must not hold back the others.
     for row in done {
         let completed =

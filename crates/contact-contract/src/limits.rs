@@ -1,0 +1,198 @@
+//! How large and how many of whatever a client sends may be: part of the contract, checked by
+//! the services, so that no tenant can grow a reply past the payload limit, fill the database
+//! with one request, or hold the capacity other tenants need.
+
+use contact_core::mapping::{AttributeDef, AttributeType};
+
+use crate::{ImportOptions, ImportRequest};
+
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_CHARS: usize = 100;
+/// A contact type or category.
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+pub const MAX_MAPPINGS: usize = 500;
+pub const MAX_MATCH_ON: usize = 5;
+pub const MAX_LABEL_CHARS: usize = 200;
+pub const MAX_ENUM_VALUES: usize = 1000;
+pub const MAX_ENUM_VALUE_CHARS: usize = 200;
+/// Attributes of one account.
+pub const MAX_ATTRIBUTES: usize = 200;
+/// An account's whole attribute catalog as JSON: it travels in replies and in every chunk.
+pub const MAX_CATALOG_BYTES: usize = 256 * 1024;
+/// A page of a paged reply is cut at this size (it holds one item at least).
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+/// Imports of one account that run at once; a start request beyond them fails at once with
+/// the reason, so that it holds none of the capacity the other accounts share.
+pub const DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT: u32 = 4;
+
+fn within(what: &str, text: &str, limit: usize) -> Result<(), String> {
+    let length = text.chars().count();
+    if length > limit {
+        Err(format!(
+            "{what} is {length} characters long; at most {limit}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks what a start request carries besides the file.
+pub fn check_request(request: &ImportRequest) -> Result<(), String> {
+    if let Some(file_name) = &request.file_name {
+        within("the file name", file_name, MAX_FILE_NAME_CHARS)?;
+    }
+    check_options(&request.options)
+}
+
+pub fn check_options(options: &ImportOptions) -> Result<(), String> {
+    if options.tags.len() > MAX_TAGS {
+        return Err(format!(
+            "the import has {} tags; at most {MAX_TAGS}",
+            options.tags.len()
+        ));
+    }
+    for tag in &options.tags {
+        within("a tag", tag, MAX_TAG_CHARS)?;
+    }
+    if let Some(contact_type) = &options.contact_type {
+        within("the contact type", contact_type, MAX_NAME_CHARS)?;
+    }
+    if let Some(category) = &options.category {
+        within("the category", category, MAX_NAME_CHARS)?;
+    }
+    if options.mappings.len() > MAX_MAPPINGS {
+        return Err(format!(
+            "the import maps {} columns; at most {MAX_MAPPINGS}",
+            options.mappings.len()
+        ));
+    }
+    if options.match_on.len() > MAX_MATCH_ON {
+        return Err(format!(
+            "the import matches on {} attributes; at most {MAX_MATCH_ON}",
+            options.match_on.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an attribute a client adds.
+pub fn check_attribute(attribute: &AttributeDef) -> Result<(), String> {
+    within("the label", &attribute.label, MAX_LABEL_CHARS)?;
+    if let AttributeType::Enum { values } = &attribute.attribute_type {
+        if values.len() > MAX_ENUM_VALUES {
+            return Err(format!(
+                "attribute \"{}\" has {} allowed values; at most {MAX_ENUM_VALUES}",
+                attribute.key,
+                values.len()
+            ));
+        }
+        for value in values {
+            within("an allowed value", value, MAX_ENUM_VALUE_CHARS)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an account's whole catalog, as it would be with a new attribute.
+pub fn check_catalog(attributes: &[AttributeDef]) -> Result<(), String> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "the account would have {} attributes; at most {MAX_ATTRIBUTES}",
+            attributes.len()
+        ));
+    }
+    let bytes = serde_json::to_vec(attributes).map_or(usize::MAX, |encoded| encoded.len());
+    if bytes > MAX_CATALOG_BYTES {
+        return Err(format!(
+            "the account's attributes would take {bytes} bytes; at most {MAX_CATALOG_BYTES} (fewer or shorter allowed values)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contact_core::mapping::standard_attributes;
+
+    #[test]
+    fn options_within_the_limits_pass_and_each_limit_is_named() {
+        assert_eq!(check_options(&ImportOptions::default()), Ok(()));
+        let too_many_tags = ImportOptions {
+            tags: (0..51).map(|index| format!("t{index}")).collect(),
+            ..ImportOptions::default()
+        };
+        assert!(check_options(&too_many_tags)
+            .expect_err("51 tags")
+            .contains("51 tags"));
+        let long_tag = ImportOptions {
+            tags: ["x".repeat(101)].into(),
+            ..ImportOptions::default()
+        };
+        assert!(check_options(&long_tag)
+            .expect_err("long")
+            .contains("a tag is 101"));
+        let long_type = ImportOptions {
+            contact_type: Some("ż".repeat(101)),
+            ..ImportOptions::default()
+        };
+        assert!(check_options(&long_type)
+            .expect_err("long")
+            .contains("the contact type is 101 characters"));
+        let exactly = ImportOptions {
+            category: Some("ż".repeat(100)),
+            ..ImportOptions::default()
+        };
+        assert_eq!(check_options(&exactly), Ok(()));
+    }
+
+    #[test]
+    fn attributes_with_too_many_or_too_long_values_are_refused() {
+        let mut attribute = standard_attributes().remove(0);
+        assert_eq!(check_attribute(&attribute), Ok(()));
+        attribute.attribute_type = AttributeType::Enum {
+            values: (0..1001).map(|index| index.to_string()).collect(),
+        };
+        assert!(check_attribute(&attribute)
+            .expect_err("many")
+            .contains("1001 allowed values"));
+        attribute.attribute_type = AttributeType::Enum {
+            values: vec!["v".repeat(201)],
+        };
+        assert!(check_attribute(&attribute).is_err());
+        attribute.attribute_type = AttributeType::Text;
+        attribute.label = "l".repeat(201);
+        assert!(check_attribute(&attribute)
+            .expect_err("long")
+            .contains("label"));
+    }
+
+    #[test]
+    fn a_catalog_is_bounded_in_count_and_in_bytes() {
+        let catalog = standard_attributes();
+        assert_eq!(check_catalog(&catalog), Ok(()));
+        let many: Vec<AttributeDef> = (0..=MAX_ATTRIBUTES)
+            .map(|index| AttributeDef {
+                key: format!("a{index}"),
+                ..catalog[0].clone()
+            })
+            .collect();
+        assert!(check_catalog(&many)
+            .expect_err("many")
+            .contains("201 attributes"));
+        // Each within the per-attribute limits, together past the byte limit.
+        let big_enum = |key: &str| AttributeDef {
+            key: key.to_owned(),
+            attribute_type: AttributeType::Enum {
+                values: (0..MAX_ENUM_VALUES)
+                    .map(|index| format!("{index:0>150}"))
+                    .collect(),
+            },
+            ..catalog[0].clone()
+        };
+        assert_eq!(check_attribute(&big_enum("one")), Ok(()));
+        let heavy = vec![big_enum("one"), big_enum("two")];
+        assert!(check_catalog(&heavy).expect_err("heavy").contains("bytes"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Per-tenant bounds: how many imports one account runs at once, how large whatever a client
+//! sends may be, and removing an attribute.
+
+use std::time::Duration;
+
+use contact_contract::limits::{DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT, MAX_ENUM_VALUES};
+use contact_contract::{ImportOptions, ImportState};
+use contact_core::mapping::{AttributeDef, AttributeType};
+use contact_tests::{Replicas, TestSystem};
+
+#[tokio::test]
+async fn an_account_at_its_running_limit_has_further_imports_refused_at_once() {
+    // No mapper: the accepted imports stay running until one is started.
+    let mut system = TestSystem::start_with(Replicas {
+        mapper: 0,
+        ..Replicas::default()
+    })
+    .await;
+    let limit = DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT as usize;
+    let mut held = Vec::new();
+    for index in 0..limit {
+        let path = system.file(
+            &format!("held-{index}.csv"),
+            format!("email\nheld{index}@example.com\n"),
+        );
+        held.push(
+            system
+                .client
+                .start_import(&path, ImportOptions::default())
+                .await
+                .expect("started"),
+        );
+    }
+    // Each is admitted only once its predecessors are registered as running.
+    for import_id in &held {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let status = system.client.status(import_id).await.expect("status");
+                if status.status == ImportState::Running {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("the held import runs");
+    }
+    let path = system.file("refused.csv", "email\nrefused@example.com\n");
+    let refused = system
+        .import_file(&system.client, &path, ImportOptions::default())
+        .await;
+    assert_eq!(refused.status, ImportState::Failed, "{refused:?}");
+    let reason = refused.error.expect("a reason");
+    assert!(
+        reason.contains(&format!("already runs {limit} imports")),
+        "{reason}"
+    );
+
+    system.start_mapper().await.expect("mapper");
+    for import_id in &held {
+        let summary = system.wait_for_summary(&system.client, import_id).await;
+        assert_eq!(
+            (summary.status, summary.created),
+            (ImportState::Completed, 1),
+            "{summary:?}"
+        );
+    }
+    let emails: Vec<String> = system
+        .contacts()
+        .await
+        .into_iter()
+        .filter_map(|contact| contact.attributes.get("email").cloned())
+        .collect();
+    assert_eq!(emails.len(), limit, "{emails:?}");
+    assert!(!emails.contains(&"refused@example.com".to_string()));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn sizes_a_client_controls_are_bounded_and_named() {
+    let system = TestSystem::start().await;
+    let long_tag = ImportOptions {
+        tags: ["t".repeat(100_000)].into(),
+        ..ImportOptions::default()
+    };
+    let summary = system.import("email\na@example.com\n", long_tag).await;
+    assert_eq!(summary.status, ImportState::Failed, "{summary:?}");
+    let reason = summary.error.expect("a reason");
+    assert!(reason.contains("a tag is 100000 characters"), "{reason}");
+    assert!(system.contacts().await.is_empty());
+
+    let huge_enum = |key: &str, width: usize| AttributeDef {
+        key: key.into(),
+        label: key.into(),
+        attribute_type: AttributeType::Enum {
+            values: (0..MAX_ENUM_VALUES)
+                .map(|index| format!("{index:0>width$}"))
+                .collect(),
+        },
+        required: false,
+        identifier: false,
+    };
+    let refused = system
+        .client
+        .add_attribute(huge_enum("too_long", 600))
+        .await
+        .expect_err("values over the length limit");
+    assert!(
+        refused.to_string().contains("an allowed value is 600"),
+        "{refused}"
+    );
+    system
+        .client
+        .add_attribute(huge_enum("first", 150))
+        .await
+        .expect("within every limit");
+    let refused = system
+        .client
+        .add_attribute(huge_enum("second", 150))
+        .await
+        .expect_err("the catalog would outgrow its byte limit");
+    assert!(refused.to_string().contains("bytes"), "{refused}");
+    // The account still works: its catalog fits in a reply.
+    let keys: Vec<String> = system
+        .client
+        .attributes()
+        .await
+        .expect("listed")
+        .into_iter()
+        .map(|attribute| attribute.key)
+        .collect();
+    assert!(keys.contains(&"first".to_string()) && !keys.contains(&"second".to_string()));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_removed_attribute_leaves_no_value_behind() {
+    let system = TestSystem::start().await;
+    system
+        .client
+        .add_attribute(AttributeDef {
+            key: "loyalty_id".into(),
+            label: "Loyalty id".into(),
+            attribute_type: AttributeType::Text,
+            required: false,
+            identifier: true,
+        })
+        .await
+        .expect("added");
+    let summary = system
+        .import(
+            "email,loyalty_id,city\na@example.com,L1,Opole\nb@example.com,L2,Gdańsk\n",
+            ImportOptions::default(),
+        )
+        .await;
+    assert_eq!(summary.created, 2, "{summary:?}");
+    system
+        .client
+        .remove_attribute("loyalty_id".into())
+        .await
+        .expect("removed");
+    let contacts = system.contacts().await;
+    assert_eq!(contacts.len(), 2);
+    for contact in &contacts {
+        assert!(
+            !contact.attributes.contains_key("loyalty_id"),
+            "{contact:?}"
+        );
+        assert!(contact.attributes.contains_key("city"), "{contact:?}");
+    }
+    let again = system
+        .client
+        .remove_attribute("loyalty_id".into())
+        .await
+        .expect_err("already gone");
+    assert!(
+        again.to_string().contains("no attribute \"loyalty_id\""),
+        "{again}"
+    );
+    // A file that still has the column now names it as unmapped, not as an attribute.
+    let summary = system
+        .import(
+            "email,loyalty_id\nc@example.com,L3\n",
+            ImportOptions::default(),
+        )
+        .await;
+    assert_eq!(summary.created, 1, "{summary:?}");
+    assert_eq!(summary.unmapped_columns, ["loyalty_id"]);
+    system.stop().await;
+}
