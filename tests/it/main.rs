@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod hostile;
 mod import;
 mod limits;
 mod lookup_plan;
@@ -12,6 +13,7 @@ mod reading;
 mod replicas;
 mod secure;
 mod tenants;
+mod watchdog;
 mod workflow;
 
 use std::collections::BTreeMap;

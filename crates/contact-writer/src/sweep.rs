@@ -70,8 +70,8 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     drop(connection);
     for row in stalled {
         let reason = format!(
-            "no progress for {} minutes while waiting for {}: are the services running?",
-            writer.stall.as_secs().div_ceil(60),
+            "no progress for {} while waiting for {}: are the services running?",
+            spoken_duration(writer.stall),
             row.waiting_for().unwrap_or_default()
         );
         let ended = async {
@@ -160,4 +160,28 @@ async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// "90 seconds", "10 minutes": how long, in the words of a failure reason.
+fn spoken_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds < 120 {
+        format!("{seconds} seconds")
+    } else {
+        format!("{} minutes", seconds.div_ceil(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_waits_are_said_in_seconds_and_long_ones_in_minutes() {
+        use std::time::Duration;
+        assert_eq!(spoken_duration(Duration::from_secs(2)), "2 seconds");
+        assert_eq!(spoken_duration(Duration::from_secs(119)), "119 seconds");
+        assert_eq!(spoken_duration(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(spoken_duration(Duration::from_secs(610)), "11 minutes");
+    }
 }
