@@ -5,20 +5,8 @@ use std::process::Output;
 
 use contact_tests::TestSystem;
 
-/// The CLI binary built next to this test binary (`cargo build --workspace --bins`).
 fn cli_binary() -> PathBuf {
-    let test_binary = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let binary = profile_dir.join(format!("contact-import{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        binary.display()
-    );
-    binary
+    contact_tests::workspace_binary("contact-import")
 }
 
 async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {

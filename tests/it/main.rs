@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod faults;
 mod hostile;
 mod import;
 mod limits;

@@ -34,7 +34,9 @@ async fn an_import_without_progress_says_what_it_waits_for_and_is_ended() {
     })
     .await
     .expect("the import runs");
-    let waiting_for = waiting.waiting_for.expect("a running import says what it waits for");
+    let waiting_for = waiting
+        .waiting_for
+        .expect("a running import says what it waits for");
     assert_eq!(waiting_for, "chunk 1 of 1 to be validated and written");
 
     let summary = system.wait_for_summary(&system.client, &import_id).await;
@@ -44,7 +46,10 @@ async fn an_import_without_progress_says_what_it_waits_for_and_is_ended() {
         reason.contains("no progress for 3 seconds while waiting for chunk 1 of 1"),
         "{reason}"
     );
-    assert!(summary.waiting_for.is_none(), "an ended import waits for nothing");
+    assert!(
+        summary.waiting_for.is_none(),
+        "an ended import waits for nothing"
+    );
     assert!(system.contacts().await.is_empty());
     system.stop().await;
 }

@@ -175,6 +175,23 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/contact_import_test".to_string())
 }
 
+/// A binary of this workspace built next to the running test binary
+/// (`cargo build --workspace --bins`): the CLI, or a service to run as a child process.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        binary.display()
+    );
+    binary
+}
+
 pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
