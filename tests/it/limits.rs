@@ -188,3 +188,32 @@ async fn a_removed_attribute_leaves_no_value_behind() {
     assert_eq!(summary.unmapped_columns, ["loyalty_id"]);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn pages_of_large_failed_rows_are_cut_by_size_and_lose_none() {
+    let system = TestSystem::start().await;
+    // 400 failing rows of about 4 KB each: 1.6 MB, past one NATS payload in one page.
+    let mut file = String::from("email,city,birthday\n");
+    for index in 0..400 {
+        file.push_str(&format!(
+            "p{index}@example.com,{},not a date {index}\n",
+            "c".repeat(4000)
+        ));
+    }
+    let summary = system.import(file, ImportOptions::default()).await;
+    assert_eq!((summary.created, summary.failed), (0, 400), "{summary:?}");
+    let mut lines = Vec::new();
+    system
+        .client
+        .failed_rows(&summary.import_id, |item| {
+            if let contact_import::FailedRowsItem::Row(row) = item {
+                assert_eq!(row.fields[1].len(), 4000);
+                lines.push(row.line);
+            }
+        })
+        .await
+        .expect("every page fits in a reply");
+    let expected: Vec<u64> = (2..402).collect();
+    assert_eq!(lines, expected);
+    system.stop().await;
+}

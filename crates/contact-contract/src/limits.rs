@@ -111,6 +111,27 @@ pub fn check_catalog(attributes: &[AttributeDef]) -> Result<(), String> {
     Ok(())
 }
 
+/// Cuts a page so that its items take at most `MAX_PAGE_BYTES` as JSON, keeping the first item
+/// whatever its size. Returns whether any item was cut: the page then continues after the last
+/// item kept.
+pub fn cut_page<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
+    let mut bytes = 0;
+    let kept = items
+        .iter()
+        .position(|item| {
+            bytes += serde_json::to_vec(item).map_or(usize::MAX / 2, |encoded| encoded.len() + 1);
+            bytes > MAX_PAGE_BYTES
+        })
+        .map(|first_over| first_over.max(1));
+    match kept {
+        Some(kept) if kept < items.len() => {
+            items.truncate(kept);
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +187,23 @@ mod tests {
         assert!(check_attribute(&attribute)
             .expect_err("long")
             .contains("label"));
+    }
+
+    #[test]
+    fn a_page_is_cut_at_its_byte_limit_and_keeps_at_least_one_item() {
+        let small: Vec<String> = vec!["a".repeat(100); 10];
+        let mut page = small.clone();
+        assert!(!cut_page(&mut page));
+        assert_eq!(page, small);
+
+        // Each item is 102 bytes as JSON plus a separator.
+        let mut page: Vec<String> = vec!["b".repeat(100); 10_000];
+        assert!(cut_page(&mut page));
+        assert_eq!(page.len(), MAX_PAGE_BYTES / 103);
+
+        let mut page = vec!["c".repeat(MAX_PAGE_BYTES * 2), "d".into()];
+        assert!(cut_page(&mut page));
+        assert_eq!(page.len(), 1, "the first item stays whatever its size");
     }
 
     #[test]

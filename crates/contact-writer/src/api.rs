@@ -7,12 +7,12 @@ use std::sync::Arc;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
 use contact_contract::{
+    limits, Admission, OperatorOperation, RegisterAccountRequest, RemoveAttributeRequest,
+};
+use contact_contract::{
     AccountId, AddAttributeRequest, ApiError, ApiErrorKind, ApiOperation, ApiReply, ContactsPage,
     Empty, ErrorsPage, ErrorsRequest, ExportContactsRequest, ImportStatus, ImportSubjectKind,
     PrepareImportReply, PrepareImportRequest, SetAttributeRequest, StatusRequest,
-};
-use contact_contract::{
-    Admission, OperatorOperation, RegisterAccountRequest, RemoveAttributeRequest,
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest,
@@ -367,10 +367,9 @@ async fn errors(
     .fetch_all(&mut *connection)
     .await
     .map_err(unavailable)?;
-    let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|row| row.error_id))
-        .flatten();
-    let errors = rows
+    let full = rows.len() == limit as usize;
+    let ids: Vec<i64> = rows.iter().map(|row| row.error_id).collect();
+    let mut errors: Vec<RowError> = rows
         .into_iter()
         .map(|row| RowError {
             line: row.line as u64,
@@ -379,6 +378,10 @@ async fn errors(
             reason: row.reason,
         })
         .collect();
+    let cut = limits::cut_page(&mut errors);
+    let next = (full || cut)
+        .then(|| ids.get(errors.len().wrapping_sub(1)).copied())
+        .flatten();
     Ok(ErrorsPage { errors, next })
 }
 
@@ -457,7 +460,10 @@ async fn export_contacts(
     )
     .await
     .map_err(unavailable)?;
-    let next_after_id = (contacts.len() == limit as usize)
+    let mut contacts = contacts;
+    let full = contacts.len() == limit as usize;
+    let cut = limits::cut_page(&mut contacts);
+    let next_after_id = (full || cut)
         .then(|| contacts.last().map(|contact| contact.id))
         .flatten();
     Ok(ContactsPage {
@@ -503,10 +509,8 @@ async fn failed_rows(
     .fetch_all(&mut *connection)
     .await
     .map_err(unavailable)?;
-    let next = (rows.len() == limit as usize)
-        .then(|| lines.last().map(|line| *line as u64))
-        .flatten();
-    let rows = rows
+    let full = rows.len() == limit as usize;
+    let mut rows: Vec<FailedRowReport> = rows
         .into_iter()
         .map(|(line, fields)| FailedRowReport {
             line: line as u64,
@@ -523,6 +527,10 @@ async fn failed_rows(
                 .collect(),
         })
         .collect();
+    let cut = limits::cut_page(&mut rows);
+    let next = (full || cut)
+        .then(|| rows.last().map(|row| row.line))
+        .flatten();
     let header = import.plan.map(|plan| plan.0.header).unwrap_or_default();
     Ok(FailedRowsPage { header, rows, next })
 }
