@@ -101,22 +101,11 @@ async fn an_unclosed_quote_fails_its_record_and_the_rows_after_it_are_read() {
 async fn an_unreadable_request_is_reported_on_its_import() {
     let system = TestSystem::start().await;
     let import_id = contact_import::Client::new_import_id();
-    let subject = system.namespace.import_subject(
-        contact_contract::ImportSubjectKind::Start,
-        &system.account,
-        &import_id,
-    );
     let body = format!(
         r#"{{"account":"{}","import_id":"{import_id}","object_name":"x","options":{{"policy":"merge"}}}}"#,
         system.account
     );
-    let jetstream = async_nats::jetstream::new(system.client.nats().clone());
-    jetstream
-        .publish(subject, body.into())
-        .await
-        .expect("sent")
-        .await
-        .expect("stored");
+    system.publish_raw_start(&import_id, body).await;
     let summary = system.wait_for_summary(&system.client, &import_id).await;
     assert_eq!(summary.status, ImportState::Failed);
     let error = summary.error.expect("a reason");

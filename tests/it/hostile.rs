@@ -198,23 +198,12 @@ async fn json_is_named_for_what_it_is_and_utf16_without_bom_is_read_as_such() {
 async fn a_start_request_with_an_empty_object_name_fails_at_once() {
     let system = TestSystem::start().await;
     let import_id = contact_import::Client::new_import_id();
-    let subject = system.namespace.import_subject(
-        contact_contract::ImportSubjectKind::Start,
-        &system.account,
-        &import_id,
-    );
     let body = format!(
         r#"{{"schema":{},"account":"{}","import_id":"{import_id}","object_name":"","options":{{}}}}"#,
         contact_contract::SCHEMA_VERSION,
         system.account
     );
-    let jetstream = async_nats::jetstream::new(system.client.nats().clone());
-    jetstream
-        .publish(subject, body.into())
-        .await
-        .expect("sent")
-        .await
-        .expect("stored");
+    system.publish_raw_start(&import_id, body).await;
     let summary = system.wait_for_summary(&system.client, &import_id).await;
     assert_eq!(summary.status, ImportState::Failed, "{summary:?}");
     let reason = summary.error.expect("a reason");

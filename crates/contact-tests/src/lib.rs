@@ -396,6 +396,22 @@ impl TestSystem {
         self.wait_for_summary(client, &import_id).await
     }
 
+    /// Publishes `body` as the start request of `import_id` in the test's account, as a
+    /// careless client would, bypassing the client library's checks; waits until it is stored.
+    pub async fn publish_raw_start(&self, import_id: &ImportId, body: String) {
+        let subject = self.namespace.import_subject(
+            contact_contract::ImportSubjectKind::Start,
+            &self.account,
+            import_id,
+        );
+        async_nats::jetstream::new(self.client.nats().clone())
+            .publish(subject, body.into())
+            .await
+            .expect("sent")
+            .await
+            .expect("stored");
+    }
+
     pub async fn wait_for_summary(&self, client: &Client, import_id: &ImportId) -> ImportStatus {
         let following = client.follow(import_id, Duration::from_secs(5), |_| {});
         tokio::time::timeout(Duration::from_secs(120), following)

@@ -234,10 +234,7 @@ pub async fn set_attribute_flags(
         .await
         .map_err(unavailable)?;
     } else if was_identifier && !is_identifier {
-        sqlx::query("DELETE FROM contact_keys WHERE account_id = $1 AND attribute = $2")
-            .bind(account.as_str())
-            .bind(key)
-            .execute(&mut *connection)
+        delete_keys_of(connection, account, key)
             .await
             .map_err(unavailable)?;
     }
@@ -323,10 +320,7 @@ pub async fn remove_attribute(
             format!("no attribute \"{key}\" in account {account}"),
         ));
     }
-    sqlx::query("DELETE FROM contact_keys WHERE account_id = $1 AND attribute = $2")
-        .bind(account.as_str())
-        .bind(key)
-        .execute(&mut *connection)
+    delete_keys_of(connection, account, key)
         .await
         .map_err(unavailable)?;
     sqlx::query(
@@ -338,6 +332,20 @@ pub async fn remove_attribute(
     .execute(&mut *connection)
     .await
     .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Drops the duplicate keys kept for attribute `key`.
+async fn delete_keys_of(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    key: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM contact_keys WHERE account_id = $1 AND attribute = $2")
+        .bind(account.as_str())
+        .bind(key)
+        .execute(connection)
+        .await?;
     Ok(())
 }
 
