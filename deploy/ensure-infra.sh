@@ -28,7 +28,7 @@ ensure_nats() {
   if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
     if docker_compose_works; then
       say "starting NATS with docker compose"
-      (cd "$here" && docker compose up -d nats)
+      (cd "$here" && docker compose up -d nats-1 nats-2 nats-3)
       wait_port "$NATS_PORT" && return 0
     fi
     apt_install nats-server
