@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash deploy/ensure-infra.sh
+# The deployment files (Kubernetes manifests, KEDA objects, compose) against their schemas.
+bash deploy/validate-manifests.sh
 # The CLI tests run the contact-import binary itself.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,13 +1,20 @@
-//! A service killed mid-import, as an orchestrator's node failure would: the services run as
-//! child processes, one is killed with SIGKILL while the import runs and started again, and
-//! the contact base ends exactly as after an uninterrupted run of the same file.
+//! Failures mid-import, as an orchestrator's node failure would cause them: a service killed
+//! with SIGKILL (the services as child processes) and started again, NATS itself killed and
+//! restarted on its store, and the node leading a stream of a three-node JetStream cluster
+//! killed. Each time the contact base ends exactly as after an uninterrupted run of the same
+//! file, and the import's events still end with its summary.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use contact_contract::{AccountId, ImportOptions, ImportState, ImportStatus};
+use async_nats::jetstream;
+use contact_contract::{
+    AccountId, ImportEvent, ImportEventKind, ImportId, ImportOptions, ImportState, ImportStatus,
+    ImportSubjectKind,
+};
 use contact_import::Client;
-use contact_tests::{unique, workspace_binary, Replicas, TestSystem};
+use contact_tests::{unique, workspace_binary, NatsCluster, NatsServer, Replicas, TestSystem};
+use futures::StreamExt as _;
 use tokio::process::{Child, Command};
 
 fn spawn(system: &TestSystem, service: &str) -> Child {
@@ -97,19 +104,11 @@ async fn a_writer_and_a_mapper_killed_mid_import_change_nothing_in_the_result() 
     let mut mapper = spawn(&system, "contact-mapper");
     let _ingest = spawn(&system, "contact-ingest");
     let path = system.file("people.csv", file());
-    let options = || ImportOptions {
-        tags: ["fault".to_string()].into(),
-        ..ImportOptions::default()
-    };
-
-    let calm_account = AccountId::new(unique("calm-")).expect("valid");
-    let calm = system.client_for(&calm_account).await;
-    let uninterrupted = system.import_file(&calm, &path, options()).await;
-    assert_eq!(uninterrupted.status, ImportState::Completed);
+    let (uninterrupted, calm) = uninterrupted_run(&system, &path).await;
 
     let import_id = system
         .client
-        .start_import(&path, options())
+        .start_import(&path, fault_options())
         .await
         .expect("started");
     assert!(still_running_after(&system.client, &import_id, 2_000).await);
@@ -120,16 +119,178 @@ async fn a_writer_and_a_mapper_killed_mid_import_change_nothing_in_the_result() 
     writer = spawn(&system, "contact-writer");
     let interrupted = system.wait_for_summary(&system.client, &import_id).await;
 
+    assert_same_as_uninterrupted(&system, &import_id, &interrupted, &uninterrupted, &calm).await;
+    drop((writer, mapper));
+    system.stop().await;
+}
+
+fn fault_options() -> ImportOptions {
+    ImportOptions {
+        tags: ["fault".to_string()].into(),
+        ..ImportOptions::default()
+    }
+}
+
+/// The same file imported without interruption into another account of `system`'s
+/// deployment: the reference the interrupted run must equal.
+async fn uninterrupted_run(system: &TestSystem, path: &std::path::Path) -> (ImportStatus, Client) {
+    let calm_account = AccountId::new(unique("calm-")).expect("valid");
+    let calm = system.client_for(&calm_account).await;
+    let summary = system.import_file(&calm, path, fault_options()).await;
+    assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+    (summary, calm)
+}
+
+/// Every event the import stored, in the order the stream holds them.
+async fn stored_events(system: &TestSystem, import_id: &ImportId) -> Vec<ImportEvent> {
+    let jetstream = jetstream::new(system.client.nats().clone());
+    let subject =
+        system
+            .namespace
+            .import_subject(ImportSubjectKind::Events, &system.account, import_id);
+    let stream = jetstream
+        .get_stream(system.namespace.events_stream())
+        .await
+        .expect("the events stream");
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            filter_subject: subject,
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer of the import's events");
+    let pending = consumer.cached_info().num_pending as usize;
+    let mut messages = consumer
+        .fetch()
+        .max_messages(pending)
+        .messages()
+        .await
+        .expect("fetching the events");
+    let mut events = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.expect("an event");
+        events.push(serde_json::from_slice(&message.payload).expect("a readable event"));
+    }
+    assert_eq!(events.len(), pending, "every stored event was read");
+    events
+}
+
+/// The data and counters equal the uninterrupted run's, and whatever order the events were
+/// stored in, the summary is the one event with the highest sequence and says what status
+/// says.
+async fn assert_same_as_uninterrupted(
+    system: &TestSystem,
+    import_id: &ImportId,
+    interrupted: &ImportStatus,
+    uninterrupted: &ImportStatus,
+    calm: &Client,
+) {
     assert_eq!(
         interrupted.status,
         ImportState::Completed,
         "{interrupted:?}"
     );
-    assert_eq!(counters(&interrupted), counters(&uninterrupted));
-    assert_eq!(counters(&interrupted)[0], 20_000);
-    let expected = contacts_of(&calm).await;
+    assert_eq!(counters(interrupted), counters(uninterrupted));
+    assert_eq!(counters(interrupted)[0], 20_000);
+    let expected = contacts_of(calm).await;
     assert_eq!(expected.len() as u64, uninterrupted.created);
     assert_eq!(contacts_of(&system.client).await, expected);
-    drop((writer, mapper));
+
+    let events = stored_events(system, import_id).await;
+    let summaries: Vec<&ImportEvent> = events
+        .iter()
+        .filter(|event| event.kind == ImportEventKind::Summary)
+        .collect();
+    assert_eq!(
+        summaries.len(),
+        1,
+        "one summary among {} events",
+        events.len()
+    );
+    let summary = summaries[0];
+    assert!(
+        events
+            .iter()
+            .filter(|event| event.kind != ImportEventKind::Summary)
+            .all(|event| event.sequence < summary.sequence),
+        "an event outranks the summary: {:?}",
+        events
+            .iter()
+            .map(|event| (event.sequence, event.kind))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(counters(&summary.import), counters(interrupted));
+}
+
+#[tokio::test]
+async fn nats_killed_and_restarted_on_its_store_mid_import_changes_nothing_in_the_result() {
+    let mut server = NatsServer::start_open().await;
+    let system = TestSystem::start_on(&server.url(), 1).await;
+    let path = system.file("people.csv", file());
+    let (uninterrupted, calm) = uninterrupted_run(&system, &path).await;
+
+    let import_id = system
+        .client
+        .start_import(&path, fault_options())
+        .await
+        .expect("started");
+    assert!(still_running_after(&system.client, &import_id, 4_000).await);
+    // Killed while chunks are being committed and their events published: some publish is
+    // in flight when it dies, and is retried after the restart.
+    server.kill().await;
+    server.restart().await;
+    let interrupted = system.wait_for_summary(&system.client, &import_id).await;
+
+    assert_same_as_uninterrupted(&system, &import_id, &interrupted, &uninterrupted, &calm).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn the_leader_of_the_chunk_stream_killed_in_a_three_node_cluster_changes_nothing() {
+    let mut cluster = NatsCluster::start().await;
+    let system = TestSystem::start_on(&cluster.urls(), 3).await;
+    let path = system.file("people.csv", file());
+    let (uninterrupted, calm) = uninterrupted_run(&system, &path).await;
+
+    let jetstream = jetstream::new(system.client.nats().clone());
+    let mut chunks = jetstream
+        .get_stream(system.namespace.chunks_stream())
+        .await
+        .expect("the chunk stream");
+    let placement = chunks
+        .info()
+        .await
+        .expect("the chunk stream's info")
+        .cluster
+        .clone();
+    let replicas = placement
+        .as_ref()
+        .map_or(0, |cluster| cluster.replicas.len());
+    assert_eq!(replicas, 2, "the leader and two more copies: {placement:?}");
+    let leader = placement
+        .and_then(|cluster| cluster.leader)
+        .expect("the chunk stream has a leader");
+
+    let import_id = system
+        .client
+        .start_import(&path, fault_options())
+        .await
+        .expect("started");
+    assert!(still_running_after(&system.client, &import_id, 4_000).await);
+    cluster.node_named(&leader).kill().await;
+    let interrupted = system.wait_for_summary(&system.client, &import_id).await;
+
+    assert_same_as_uninterrupted(&system, &import_id, &interrupted, &uninterrupted, &calm).await;
+    let new_leader = chunks
+        .info()
+        .await
+        .expect("the chunk stream's info")
+        .cluster
+        .clone()
+        .and_then(|cluster| cluster.leader);
+    assert!(
+        new_leader.as_ref().is_some_and(|name| name != &leader),
+        "another node leads the chunk stream: {new_leader:?}"
+    );
     system.stop().await;
 }

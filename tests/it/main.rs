@@ -9,6 +9,7 @@ mod import;
 mod limits;
 mod lookup_plan;
 mod messages;
+mod operations;
 mod policies;
 mod reading;
 mod replicas;

@@ -145,7 +145,7 @@ pub async fn register_tenant(
     let client = settings
         .connect_options("contact-import-admin", Some(OPERATOR_INBOX_PREFIX))
         .await?
-        .connect(settings.url.as_str())
+        .connect(settings.servers())
         .await
         .with_context(|| format!("connecting to {}", settings.display_url()))?;
     let body = serde_json::to_vec(&RegisterAccountRequest {

@@ -81,13 +81,15 @@ macro_rules! subject_token {
 subject_token!(AccountId, "account");
 subject_token!(ImportId, "import id");
 
-/// A deployment's prefix for every subject, stream and bucket. `ci` in production; tests use a
-/// fresh one each so that they share nothing.
+/// A deployment's prefix for every subject, stream and bucket (`ci` in production; tests use a
+/// fresh one each so that they share nothing), and how many copies a JetStream cluster keeps
+/// of each of its streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     name: String,
     subject_prefix: String,
     stream_prefix: String,
+    replicas: usize,
 }
 
 impl Default for Namespace {
@@ -119,7 +121,13 @@ impl ImportSubjectKind {
         Self::Lanes,
     ];
 
-    fn suffix(self) -> &'static str {
+    /// The kind a subject's last token names, if any.
+    pub fn from_suffix(token: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.suffix() == token)
+    }
+
+    /// The subject's last token for this kind.
+    pub fn suffix(self) -> &'static str {
         match self {
             Self::Start => "start",
             Self::Chunks => "chunks",
@@ -149,7 +157,20 @@ impl Namespace {
             name: name.to_string(),
             subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
             stream_prefix: name.to_ascii_uppercase(),
+            replicas: 1,
         })
+    }
+
+    /// The same namespace with `replicas` copies of each stream and bucket (1 on a single
+    /// server, 3 in a three-node cluster; at most 5, as JetStream allows).
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.clamp(1, 5);
+        self
+    }
+
+    /// Copies a JetStream cluster keeps of each stream and bucket of the namespace.
+    pub fn replicas(&self) -> usize {
+        self.replicas
     }
 
     /// The name it was made from (`ci`): what a database shared by deployments records.
@@ -203,9 +224,7 @@ impl Namespace {
         if tokens.next().is_some() {
             return None;
         }
-        let kind = ImportSubjectKind::ALL
-            .into_iter()
-            .find(|kind| kind.suffix() == suffix)?;
+        let kind = ImportSubjectKind::from_suffix(suffix)?;
         Some((account, import, kind))
     }
 

@@ -170,6 +170,7 @@ impl ConsumerRole {
 }
 
 fn stream_config(
+    namespace: &Namespace,
     name: String,
     subjects: Vec<String>,
     retention: stream::RetentionPolicy,
@@ -183,6 +184,7 @@ fn stream_config(
         max_age,
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(60 * 60),
+        num_replicas: namespace.replicas(),
         allow_direct: true,
         description: Some(description.to_string()),
         ..Default::default()
@@ -196,6 +198,7 @@ pub async fn ensure_streams(
 ) -> Result<(), async_nats::Error> {
     let streams = [
         stream_config(
+            namespace,
             namespace.requests_stream(),
             vec![namespace.import_wildcard(ImportSubjectKind::Start)],
             stream::RetentionPolicy::Limits,
@@ -203,6 +206,7 @@ pub async fn ensure_streams(
             "import requests; kept after processing so that a status query can see them queued",
         ),
         stream_config(
+            namespace,
             namespace.chunks_stream(),
             vec![namespace.import_wildcard(ImportSubjectKind::Chunks)],
             stream::RetentionPolicy::WorkQueue,
@@ -210,6 +214,7 @@ pub async fn ensure_streams(
             "raw CSV rows, ingest to mapper",
         ),
         stream_config(
+            namespace,
             namespace.records_stream(),
             vec![
                 namespace.import_wildcard(ImportSubjectKind::Records),
@@ -220,6 +225,7 @@ pub async fn ensure_streams(
             "validated rows and import control, to the writer",
         ),
         stream_config(
+            namespace,
             namespace.events_stream(),
             vec![namespace.import_wildcard(ImportSubjectKind::Events)],
             stream::RetentionPolicy::Limits,
@@ -250,6 +256,7 @@ pub async fn ensure_uploads_bucket(
                     description: Some(format!("files uploaded by account {account}")),
                     max_age: 7 * DAY,
                     storage: stream::StorageType::File,
+                    num_replicas: namespace.replicas(),
                     ..Default::default()
                 })
                 .await;

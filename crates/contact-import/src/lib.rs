@@ -45,6 +45,10 @@ fn nats_error(context: &str, error: impl std::fmt::Display) -> ClientError {
     ClientError::Nats(format!("{context}: {error}"))
 }
 
+/// How long following an import's events survives NATS being away (a restart, a cluster
+/// electing a new leader) before it gives up.
+const FAILOVER_PATIENCE: Duration = Duration::from_secs(30);
+
 /// How long "no contact-writer is answering" is asked again before it is believed.
 const NO_RESPONDER_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -108,7 +112,7 @@ impl Client {
                 }
             })
             .connection_timeout(Duration::from_secs(5))
-            .connect(settings.url.as_str())
+            .connect(settings.servers())
             .await
             .map_err(|error| unreachable(error.to_string()))?;
         Ok(Self {
@@ -216,21 +220,73 @@ impl Client {
     /// Replays the import's events from the first and calls `on_update` for each, in the
     /// order of their sequence (an event older than one already seen is left out), until the
     /// summary, which it returns. Also calls it after every `quiet_after` without events.
+    /// While NATS restarts or a cluster elects a new leader, the subscription is made again
+    /// (replaying, and leaving out what was seen) for up to [`FAILOVER_PATIENCE`].
     pub async fn follow(
         &self,
         import_id: &ImportId,
         quiet_after: Duration,
         mut on_update: impl FnMut(FollowUpdate),
     ) -> Result<ImportStatus, ClientError> {
+        let mut waited = Duration::ZERO;
+        let mut last_sequence: Option<u64> = None;
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut retry_in = Duration::from_millis(100);
+        loop {
+            let failure = match self.subscribe_to_events(import_id).await {
+                Err(error) => error,
+                Ok(mut events) => loop {
+                    match tokio::time::timeout(quiet_after, events.next()).await {
+                        Err(_) => {
+                            waited += quiet_after;
+                            on_update(FollowUpdate::Quiet { waited });
+                        }
+                        Ok(None) => break nats_error("following the import's events", "ended"),
+                        Ok(Some(Err(error))) => {
+                            break nats_error("reading the import's events", error)
+                        }
+                        Ok(Some(Ok(message))) => {
+                            waited = Duration::ZERO;
+                            failing_since = None;
+                            let event: ImportEvent = serde_json::from_slice(&message.payload)
+                                .map_err(|error| nats_error("unreadable event", error))?;
+                            let summary = (event.kind == ImportEventKind::Summary)
+                                .then(|| event.import.clone());
+                            if summary.is_none()
+                                && last_sequence.is_some_and(|last| event.sequence <= last)
+                            {
+                                continue;
+                            }
+                            last_sequence = Some(event.sequence);
+                            on_update(FollowUpdate::Event(Box::new(event)));
+                            if let Some(summary) = summary {
+                                return Ok(summary);
+                            }
+                        }
+                    }
+                },
+            };
+            let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= FAILOVER_PATIENCE {
+                return Err(failure);
+            }
+            tokio::time::sleep(retry_in).await;
+            retry_in = (retry_in * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The import's events from the first, pushed to this client's own inbox.
+    async fn subscribe_to_events(
+        &self,
+        import_id: &ImportId,
+    ) -> Result<consumer::push::Ordered, ClientError> {
         let subject =
             self.namespace
                 .import_subject(ImportSubjectKind::Events, &self.account, import_id);
         // A named consumer is created on `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`,
-        // which lets NATS permissions confine a tenant to its own imports' events; they are
-        // pushed to its own inbox.
+        // which lets NATS permissions confine a tenant to its own imports' events.
         let name = format!("{}_{}", self.account, uuid::Uuid::new_v4().simple());
-        let mut events = self
-            .jetstream
+        self.jetstream
             .create_consumer_on_stream(
                 consumer::push::OrderedConfig {
                     name: Some(name),
@@ -245,43 +301,7 @@ impl Client {
             .map_err(|error| nats_error("subscribing to the import's events", error))?
             .messages()
             .await
-            .map_err(|error| nats_error("subscribing to the import's events", error))?;
-        let mut waited = Duration::ZERO;
-        let mut last_sequence: Option<u64> = None;
-        loop {
-            match tokio::time::timeout(quiet_after, events.next()).await {
-                Err(_) => {
-                    waited += quiet_after;
-                    on_update(FollowUpdate::Quiet { waited });
-                }
-                Ok(None) => {
-                    return Err(ClientError::Nats(
-                        "the events subscription ended".to_string(),
-                    ))
-                }
-                Ok(Some(Err(error))) => {
-                    return Err(nats_error("reading the import's events", error))
-                }
-                Ok(Some(Ok(message))) => {
-                    waited = Duration::ZERO;
-                    let event: ImportEvent = match serde_json::from_slice(&message.payload) {
-                        Ok(event) => event,
-                        Err(error) => return Err(nats_error("unreadable event", error)),
-                    };
-                    let summary =
-                        (event.kind == ImportEventKind::Summary).then(|| event.import.clone());
-                    if summary.is_none() && last_sequence.is_some_and(|last| event.sequence <= last)
-                    {
-                        continue;
-                    }
-                    last_sequence = Some(event.sequence);
-                    on_update(FollowUpdate::Event(Box::new(event)));
-                    if let Some(summary) = summary {
-                        return Ok(summary);
-                    }
-                }
-            }
-        }
+            .map_err(|error| nats_error("subscribing to the import's events", error))
     }
 
     pub async fn status(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {

@@ -11,7 +11,8 @@ mod split;
 mod upload;
 mod window;
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
@@ -22,6 +23,7 @@ use contact_contract::{
     PrepareImportReply, PrepareImportRequest,
 };
 use contact_core::validate::PhoneRegion;
+use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::publish::publish_rejection;
 use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
@@ -38,9 +40,14 @@ pub use upload::UploadReader;
 pub struct Settings {
     #[command(flatten)]
     pub nats: NatsSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
+    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
+    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
+    pub jetstream_replicas: usize,
     /// Region of phone numbers written without a country code (ISO 3166 code).
     #[arg(long, env = "PHONE_REGION", default_value = "PL")]
     pub phone_region: String,
@@ -53,17 +60,21 @@ pub struct Application {
     consumer: jetstream::consumer::PullConsumer,
     handler: Arc<RequestHandler>,
     concurrency: usize,
+    http_addr: Option<SocketAddr>,
     shutdown: Shutdown,
 }
 
 impl Application {
     /// Connects (waiting for NATS if it is down) and makes sure the streams and bucket exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace = Namespace::new(&settings.namespace)?;
+        let namespace =
+            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
         let phone_region: PhoneRegion = settings
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
+        let probe = Arc::new(OnceLock::new());
+        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
         let client = connect::nats(&settings.nats, "contact-ingest", &shutdown).await?;
         let jetstream = jetstream::new(client.clone());
         contact_contract::ensure_streams(&jetstream, &namespace)
@@ -75,6 +86,7 @@ impl Application {
             .await
             .map_err(anyhow::Error::from_boxed)
             .context("creating the ingest consumer")?;
+        let _ = probe.set(NatsProbe::new(client.clone(), Some(consumer.clone())));
         Ok(Self {
             consumer,
             handler: Arc::new(RequestHandler {
@@ -85,8 +97,14 @@ impl Application {
                 shutdown: shutdown.clone(),
             }),
             concurrency: settings.concurrency,
+            http_addr,
             shutdown,
         })
+    }
+
+    /// Where /healthz, /readyz and /metrics are served, when they are.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -104,6 +122,8 @@ struct RequestHandler {
 }
 
 impl MessageHandler for RequestHandler {
+    const SERVICE: &'static str = "ingest";
+
     /// Tells the writer: the import the subject names fails, with the request as far as it
     /// can be read (its file name and options show in the summary).
     async fn fail_import(&self, message: &Message, reason: &str) -> anyhow::Result<()> {

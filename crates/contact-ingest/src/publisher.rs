@@ -10,6 +10,7 @@ use contact_contract::{
 };
 use contact_core::chunking::Chunk;
 use contact_core::mapping::MappingPlan;
+use contact_runtime::metrics::metrics;
 use contact_runtime::publish::{publish_json, send_json};
 
 /// Chunks published but not yet acknowledged by the stream.
@@ -90,6 +91,11 @@ impl<'a> ChunkPublisher<'a> {
             .import_subject(ImportSubjectKind::Chunks, account, import_id);
         let id = message_id::chunk(account, import_id, self.chunks_published);
         let acknowledgement = send_json(self.jetstream, subject, &id, &message).await?;
+        metrics().count_rows(
+            "ingest",
+            "read",
+            (message.rows.len() + message.unreadable.len()) as u64,
+        );
         self.in_flight.push_back(acknowledgement);
         self.chunks_published += 1;
         if self.in_flight.len() >= PUBLISHES_IN_FLIGHT {

@@ -5,7 +5,8 @@
 //! chunk, in any order.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
@@ -16,6 +17,8 @@ use contact_contract::{
 };
 use contact_core::lanes::{lane_count, row_lane};
 use contact_core::validate::{validate_record, PhoneRegion, ValidRecord};
+use contact_runtime::http::{self, HttpSettings, NatsProbe};
+use contact_runtime::metrics::metrics;
 use contact_runtime::publish::{publish_bytes, publish_rejection};
 use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
 use tracing::Instrument as _;
@@ -29,9 +32,14 @@ use tracing::Instrument as _;
 pub struct Settings {
     #[command(flatten)]
     pub nats: NatsSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
+    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
+    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
+    pub jetstream_replicas: usize,
     /// Chunks validated at once by this replica.
     #[arg(long, env = "MAPPER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
@@ -41,15 +49,19 @@ pub struct Application {
     consumer: jetstream::consumer::PullConsumer,
     handler: Arc<ChunkValidator>,
     concurrency: usize,
+    http_addr: Option<SocketAddr>,
     shutdown: Shutdown,
 }
 
 impl Application {
     /// Connects (waiting for NATS if it is down) and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace = Namespace::new(&settings.namespace)?;
+        let namespace =
+            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
+        let probe = Arc::new(OnceLock::new());
+        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
         let client = connect::nats(&settings.nats, "contact-mapper", &shutdown).await?;
-        let jetstream = jetstream::new(client);
+        let jetstream = jetstream::new(client.clone());
         contact_contract::ensure_streams(&jetstream, &namespace)
             .await
             .map_err(anyhow::Error::from_boxed)
@@ -59,6 +71,7 @@ impl Application {
             .await
             .map_err(anyhow::Error::from_boxed)
             .context("creating the mapper consumer")?;
+        let _ = probe.set(NatsProbe::new(client, Some(consumer.clone())));
         Ok(Self {
             consumer,
             handler: Arc::new(ChunkValidator {
@@ -66,8 +79,14 @@ impl Application {
                 namespace,
             }),
             concurrency: settings.concurrency,
+            http_addr,
             shutdown,
         })
+    }
+
+    /// Where /healthz, /readyz and /metrics are served, when they are.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -82,6 +101,8 @@ struct ChunkValidator {
 }
 
 impl MessageHandler for ChunkValidator {
+    const SERVICE: &'static str = "mapper";
+
     async fn handle(&self, message: &Message) -> Outcome {
         let Some((account, import_id, ImportSubjectKind::Chunks)) =
             self.namespace.parse_import_subject(&message.subject)
@@ -127,7 +148,12 @@ impl MessageHandler for ChunkValidator {
             .instrument(span)
             .await
         {
-            Ok(()) => Outcome::Done,
+            Ok(()) => {
+                let valid = validated.lanes.iter().map(Vec::len).sum::<usize>();
+                metrics().count_rows("mapper", "valid", valid as u64);
+                metrics().count_rows("mapper", "invalid", validated.failed.len() as u64);
+                Outcome::Done
+            }
             Err(error) => Outcome::RetryLater {
                 reason: format!("{error:#}"),
             },

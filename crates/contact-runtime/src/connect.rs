@@ -30,7 +30,7 @@ pub async fn nats(
             .connection_timeout(Duration::from_secs(5))
             // Once connected, keep reconnecting forever: messages wait in JetStream meanwhile.
             .max_reconnects(None)
-            .connect(settings.url.as_str())
+            .connect(settings.servers())
             .await;
         match attempt {
             Ok(client) => {

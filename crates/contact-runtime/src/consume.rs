@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
@@ -12,6 +12,9 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use contact_contract::ImportSubjectKind;
+
+use crate::metrics::metrics;
 use crate::Shutdown;
 
 /// What a handler made of a message. Handlers never ack themselves.
@@ -39,6 +42,9 @@ pub enum Outcome {
 
 /// Handles one message of a consumer. Implementations are shared by concurrent tasks.
 pub trait MessageHandler: Send + Sync + 'static {
+    /// The service's name in metrics (`service` label).
+    const SERVICE: &'static str;
+
     fn handle(&self, message: &Message) -> impl Future<Output = Outcome> + Send;
 
     /// Ends the import `message` belongs to, for `reason` (what this means differs: ingest and
@@ -55,9 +61,14 @@ pub trait MessageHandler: Send + Sync + 'static {
 const PANICS_BEFORE_GIVING_UP: i64 = 5;
 
 /// Acks, naks or terms `message` as `outcome` says, failing its import first when the outcome
-/// asks for it. Redeliveries back off with the delivery count, from half a second to half a
-/// minute.
-pub async fn settle<H: MessageHandler>(handler: &H, message: &Message, outcome: Outcome) {
+/// asks for it, and counts it (handled since `started`). Redeliveries back off with the
+/// delivery count, from half a second to half a minute.
+pub async fn settle<H: MessageHandler>(
+    handler: &H,
+    message: &Message,
+    outcome: Outcome,
+    started: Instant,
+) {
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
     let subject = message.subject.as_str();
     let outcome = match outcome {
@@ -98,10 +109,31 @@ pub async fn settle<H: MessageHandler>(handler: &H, message: &Message, outcome: 
     if matches!(outcome, Outcome::Duplicate) {
         tracing::debug!(subject, "duplicate message acknowledged");
     }
+    let disposition = match ack {
+        AckKind::Ack => "ack",
+        AckKind::Term => "term",
+        _ => "nak",
+    };
+    metrics().message_settled(
+        H::SERVICE,
+        message_kind(subject),
+        disposition,
+        started.elapsed(),
+    );
     if let Err(error) = message.ack_with(ack).await {
         // The message will be redelivered after its ack wait; handlers are idempotent.
         tracing::warn!(subject, %error, "could not settle message");
     }
+}
+
+/// The kind of a message for metrics: its subject's last token when that is an import
+/// subject kind, so that no client can grow the label set.
+fn message_kind(subject: &str) -> &'static str {
+    subject
+        .rsplit('.')
+        .next()
+        .and_then(ImportSubjectKind::from_suffix)
+        .map_or("other", ImportSubjectKind::suffix)
 }
 
 /// A waiting message comes back soon: what it waits for usually takes milliseconds. Only a
@@ -117,11 +149,17 @@ fn retry_delay(delivered: i64) -> Duration {
     (Duration::from_millis(500) * 2u32.pow(exponent)).min(Duration::from_secs(30))
 }
 
+/// Messages held beyond the running ones: each waits for a slot, so a handler that finishes
+/// starts the next message at once instead of after a round trip to the server. Kept to one:
+/// a message held here is out of other replicas' reach until this one settles it (or dies and
+/// its ack wait runs out).
+const HELD_AHEAD: usize = 1;
+
 /// Pulls from `consumer` and runs `handler` on up to `concurrency` messages at once until the
-/// shutdown is triggered; then stops pulling, lets the messages in hand finish, and returns.
-/// Only as many messages are pulled as there are free slots, so none waits unacknowledged in
-/// this process (another replica takes it at once if this one dies); while a handler works,
-/// the message's ack wait is extended, however long the work takes.
+/// shutdown is triggered; then stops pulling, lets the messages at work finish, gives back the
+/// ones still waiting for a slot, and returns. At most [`HELD_AHEAD`] message waits in this
+/// process beyond the running ones; while a message is held, its ack wait is extended,
+/// however long the work takes.
 pub async fn run_consumer<H: MessageHandler>(
     consumer: PullConsumer,
     concurrency: usize,
@@ -130,7 +168,8 @@ pub async fn run_consumer<H: MessageHandler>(
 ) -> anyhow::Result<()> {
     let concurrency = concurrency.max(1);
     let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_secs(1));
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let permits = Arc::new(Semaphore::new(concurrency + HELD_AHEAD));
+    let running = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
     'pulling: while !shutdown.is_triggered() {
         let mut slots = tokio::select! {
@@ -176,11 +215,21 @@ pub async fn run_consumer<H: MessageHandler>(
                 continue;
             };
             let handler = handler.clone();
+            let running = running.clone();
+            let shutdown = shutdown.clone();
             in_flight.spawn(async move {
                 let _in_progress = keep_in_progress(&message, progress_every);
+                let slot = tokio::select! {
+                    slot = running.acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = shutdown.triggered() => {
+                        give_back(&message).await;
+                        return;
+                    }
+                };
+                let started = Instant::now();
                 let outcome = handle_catching_panics(handler.as_ref(), &message).await;
-                settle(handler.as_ref(), &message, outcome).await;
-                drop(permit);
+                settle(handler.as_ref(), &message, outcome, started).await;
+                drop((slot, permit));
             });
             while let Some(finished) = in_flight.try_join_next() {
                 report_panic(finished);
@@ -191,6 +240,14 @@ pub async fn run_consumer<H: MessageHandler>(
         report_panic(finished);
     }
     Ok(())
+}
+
+/// A message that never got a slot before the shutdown goes back at once, to be delivered to
+/// another replica without waiting for its ack wait.
+async fn give_back(message: &Message) {
+    if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
+        tracing::warn!(subject = message.subject.as_str(), %error, "could not give back a message");
+    }
 }
 
 /// A handler that panics on a message is tried again, and after [`PANICS_BEFORE_GIVING_UP`]

@@ -4,6 +4,8 @@
 
 pub mod connect;
 pub mod consume;
+pub mod http;
+pub mod metrics;
 pub mod nats_settings;
 pub mod publish;
 pub mod shutdown;

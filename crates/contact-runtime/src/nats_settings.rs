@@ -69,6 +69,16 @@ impl NatsSettings {
     }
 
     /// The URL as it may be shown: without user names, passwords or tokens.
+    /// Each server of the URL: a cluster is given as several, comma-separated (the client
+    /// library would read the list as one malformed URL).
+    pub fn servers(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect()
+    }
+
     pub fn display_url(&self) -> String {
         without_user_info(&self.url)
     }
@@ -191,6 +201,19 @@ mod tests {
         ] {
             assert_eq!(without_user_info(url), shown, "{url}");
         }
+    }
+
+    #[test]
+    fn a_cluster_is_several_servers_separated_by_commas() {
+        let settings = NatsSettings::plain("nats://n1:4222, nats://n2:4222,,tls://n3:4222 ");
+        assert_eq!(
+            settings.servers(),
+            ["nats://n1:4222", "nats://n2:4222", "tls://n3:4222"]
+        );
+        assert_eq!(
+            NatsSettings::plain("nats://n1:4222").servers(),
+            ["nats://n1:4222"]
+        );
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! contact-writer services in-process against the machine's NATS and PostgreSQL, each test in
 //! its own namespace (streams, bucket, consumers) and account, and stops them cleanly.
 
+pub mod nats_server;
+
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt as _;
 
 use anyhow::Context as _;
 use contact_contract::{
@@ -16,8 +17,11 @@ use contact_contract::{
 use contact_core::validate::RowError;
 use contact_import::Client;
 use contact_runtime::{NatsSettings, Shutdown};
+
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
+
+pub use nats_server::{NatsCluster, NatsServer};
 
 /// How many replicas of each service a test runs.
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +87,7 @@ pub struct SecureNats {
     pub deployment: NatsDeployment,
     pub namespace: Namespace,
     pub dir: PathBuf,
-    _server: tokio::process::Child,
+    _server: NatsServer,
 }
 
 impl SecureNats {
@@ -99,37 +103,19 @@ impl SecureNats {
                 .add_tenant(tenant)
                 .expect("contact-import-admin tenant add");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let binary =
-            std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
-        let mut server = tokio::process::Command::new(&binary)
-            .arg("-c")
-            .arg(admin.config())
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-sd")
-            .arg(dir.join("store"))
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
-        // The server says when it is ready; it keeps logging to the pipe afterwards.
-        let mut log = tokio::io::BufReader::new(server.stderr.take().expect("piped")).lines();
-        let ready = async {
-            while let Some(line) = log.next_line().await.expect("reading the server's log") {
-                if line.contains("Server is ready") {
-                    return;
-                }
-            }
-            panic!("nats-server stopped before it was ready");
-        };
-        tokio::time::timeout(Duration::from_secs(20), ready)
-            .await
-            .expect("nats-server ready within 20 s");
-        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        let port = nats_server::free_port();
+        let server = NatsServer::start(
+            port,
+            vec![
+                "-c".into(),
+                admin.config().into(),
+                "-p".into(),
+                port.to_string().into(),
+                "-sd".into(),
+                dir.join("store").into(),
+            ],
+        )
+        .await;
         Self {
             deployment: NatsDeployment::Secure {
                 url: format!("nats://127.0.0.1:{port}"),
@@ -157,6 +143,12 @@ pub struct TestSystem {
     pub stall_seconds: u64,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
+    /// Copies of each stream the services ask JetStream to keep.
+    pub jetstream_replicas: usize,
+    /// Services started from now on serve /healthz, /readyz and /metrics on a free port.
+    pub serve_http: bool,
+    /// Where each service that serves HTTP listens, by service name, in start order.
+    pub http_addrs: Vec<(&'static str, std::net::SocketAddr)>,
     pub database_url: String,
     pub namespace_name: String,
     /// The counters of each writer replica, in the order they started.
@@ -239,6 +231,7 @@ impl TestSystem {
             replicas,
             NatsDeployment::Open { url: nats_url() },
             contact_writer::AccountAdmission::Open,
+            1,
         )
         .await;
         system.expect("starting the test system")
@@ -257,9 +250,28 @@ impl TestSystem {
             Replicas::default(),
             secure.deployment.clone(),
             accounts,
+            1,
         )
         .await
         .expect("starting the test system on the secure server")
+    }
+
+    /// The services on an open NATS server or cluster of the test's own (`urls`: every node,
+    /// comma-separated), asking for `jetstream_replicas` copies of each stream.
+    pub async fn start_on(urls: &str, jetstream_replicas: usize) -> Self {
+        let namespace_name = unique("t");
+        Self::start_in(
+            &namespace_name,
+            AccountId::new(unique("acct-")).expect("valid"),
+            Replicas::default(),
+            NatsDeployment::Open {
+                url: urls.to_string(),
+            },
+            contact_writer::AccountAdmission::Open,
+            jetstream_replicas,
+        )
+        .await
+        .expect("starting the test system on the test's server")
     }
 
     async fn start_in(
@@ -268,12 +280,13 @@ impl TestSystem {
         replicas: Replicas,
         deployment: NatsDeployment,
         accounts: contact_writer::AccountAdmission,
+        jetstream_replicas: usize,
     ) -> anyhow::Result<Self> {
         contact_runtime::telemetry::init();
         let nats = deployment.for_tenant(&account);
         let database_url = database_url();
         create_database_if_missing(&database_url).await?;
-        let namespace = Namespace::new(namespace_name)?;
+        let namespace = Namespace::new(namespace_name)?.with_replicas(jetstream_replicas);
         let pool = PgPool::connect(&database_url).await?;
         let client = Client::connect(&nats, namespace.clone(), account.clone()).await?;
         let scratch = std::env::temp_dir().join(format!("contact-import-{namespace_name}"));
@@ -288,6 +301,9 @@ impl TestSystem {
             accounts,
             stall_seconds: 600,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
+            jetstream_replicas,
+            serve_http: false,
+            http_addrs: Vec::new(),
             database_url,
             namespace_name: namespace_name.to_string(),
             writers: Vec::new(),
@@ -307,12 +323,28 @@ impl TestSystem {
         Ok(system)
     }
 
+    fn http_settings(&self) -> contact_runtime::http::HttpSettings {
+        contact_runtime::http::HttpSettings {
+            http_addr: self
+                .serve_http
+                .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        }
+    }
+
+    fn note_http(&mut self, service: &'static str, address: Option<std::net::SocketAddr>) {
+        if let Some(address) = address {
+            self.http_addrs.push((service, address));
+        }
+    }
+
     pub async fn start_writer(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_writer::Settings {
             nats: self.deployment.for_service("writer"),
+            http: self.http_settings(),
             database_url: self.database_url.clone(),
             namespace: self.namespace_name.clone(),
+            jetstream_replicas: self.jetstream_replicas,
             concurrency: 4,
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
@@ -321,6 +353,7 @@ impl TestSystem {
             accounts: self.accounts,
         };
         let application = contact_writer::Application::build(settings, shutdown.clone()).await?;
+        self.note_http("writer", application.http_addr());
         self.writers.push(application.stats());
         self.services
             .push((shutdown, tokio::spawn(application.run_until_stopped())));
@@ -331,10 +364,13 @@ impl TestSystem {
         let shutdown = Shutdown::new();
         let settings = contact_mapper::Settings {
             nats: self.deployment.for_service("mapper"),
+            http: self.http_settings(),
             namespace: self.namespace_name.clone(),
+            jetstream_replicas: self.jetstream_replicas,
             concurrency: 4,
         };
         let application = contact_mapper::Application::build(settings, shutdown.clone()).await?;
+        self.note_http("mapper", application.http_addr());
         self.services
             .push((shutdown, tokio::spawn(application.run_until_stopped())));
         Ok(())
@@ -344,11 +380,14 @@ impl TestSystem {
         let shutdown = Shutdown::new();
         let settings = contact_ingest::Settings {
             nats: self.deployment.for_service("ingest"),
+            http: self.http_settings(),
             namespace: self.namespace_name.clone(),
+            jetstream_replicas: self.jetstream_replicas,
             phone_region: "PL".to_string(),
             concurrency: 2,
         };
         let application = contact_ingest::Application::build(settings, shutdown.clone()).await?;
+        self.note_http("ingest", application.http_addr());
         self.services
             .push((shutdown, tokio::spawn(application.run_until_stopped())));
         Ok(())

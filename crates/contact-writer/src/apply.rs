@@ -15,6 +15,7 @@ use contact_core::lanes::LANES;
 use contact_core::mapping::MappingPlan;
 use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, IdBlock, MergeOptions};
 use contact_core::validate::{RowError, ValidRecord};
+use contact_runtime::metrics::metrics;
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
 
@@ -148,8 +149,8 @@ pub async fn apply_lane(
         ));
     }
     let records = records.take().unwrap_or_default();
-    match write_lane(&mut transaction, &gate, chunk, lane, records).await {
-        Ok(()) => {}
+    let written = match write_lane(&mut transaction, &gate, chunk, lane, records).await {
+        Ok(written) => written,
         Err(error) if can_never_be_written(&error) => {
             return Ok(PartDisposition::Unwritable(format!(
                 "chunk {} of the file could not be written: {error:#}",
@@ -157,8 +158,9 @@ pub async fn apply_lane(
             )))
         }
         Err(error) => return Err(error),
-    }
+    };
     transaction.commit().await?;
+    count_rows(&written);
     let lane_done = gate
         .chunks_total
         .is_some_and(|total| gate.next_chunk + 1 >= total);
@@ -173,7 +175,7 @@ async fn write_lane(
     chunk: &ValidatedChunk,
     lane: u32,
     records: Vec<ValidRecord>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<imports::LaneAdvance> {
     let (account, import) = (&chunk.account, &chunk.import_id);
     let (errors, failed) = if lane == 0 {
         (&chunk.errors[..], &chunk.failed[..])
@@ -237,7 +239,7 @@ async fn write_lane(
     .await?;
     insert_row_errors(transaction, account, import, errors).await?;
     insert_failed_rows(transaction, account, import, failed).await?;
-    Ok(())
+    Ok(advance)
 }
 
 fn is_lock_not_available(error: &sqlx::Error) -> bool {
@@ -319,4 +321,16 @@ async fn insert_row_errors(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// Counts what the committed lane part did with its rows (dry runs included: their rows
+/// went through the same decisions).
+fn count_rows(written: &imports::LaneAdvance) {
+    let metrics = metrics();
+    let counts = &written.counts;
+    metrics.count_rows("writer", "created", counts.created);
+    metrics.count_rows("writer", "linked", counts.linked);
+    metrics.count_rows("writer", "duplicated", counts.duplicated);
+    metrics.count_rows("writer", "skipped", counts.skipped);
+    metrics.count_rows("writer", "failed", written.failed_rows as u64);
 }

@@ -17,10 +17,12 @@ mod contacts;
 mod events;
 mod imports;
 mod pipeline;
+mod probe;
 mod signals;
 mod sweep;
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -28,6 +30,7 @@ use async_nats::jetstream;
 use clap::Parser;
 use contact_contract::{ConsumerRole, Namespace};
 use contact_core::validate::PhoneRegion;
+use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::{connect, run_consumer, NatsSettings, Shutdown};
 use sqlx::PgPool;
 
@@ -47,6 +50,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Settings {
     #[command(flatten)]
     pub nats: NatsSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -57,6 +62,9 @@ pub struct Settings {
     /// Prefix of every subject and stream (one per deployment).
     #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
     pub namespace: String,
+    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
+    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
+    pub jetstream_replicas: usize,
     /// Lane transactions at once in this replica (it holds four times as many chunks, which
     /// wait for their lanes without a connection). Kept small: capacity comes from replicas,
     /// and each transaction holds a PostgreSQL connection.
@@ -122,6 +130,7 @@ pub struct Application {
     consumer: jetstream::consumer::PullConsumer,
     concurrency: usize,
     sweep_every: Duration,
+    http_addr: Option<SocketAddr>,
     shutdown: Shutdown,
 }
 
@@ -129,11 +138,14 @@ impl Application {
     /// Connects to NATS and PostgreSQL (waiting while either is down), applies the migrations
     /// and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace = Namespace::new(&settings.namespace)?;
+        let namespace =
+            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
         let phone_region: PhoneRegion = settings
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
+        let probe = Arc::new(OnceLock::new());
+        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
         // A part in hand uses one connection at a time; the API serves requests beside it.
         let pool_size = settings.concurrency as u32 + api::REQUESTS_IN_FLIGHT as u32 + 4;
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
@@ -152,6 +164,11 @@ impl Application {
             .await
             .map_err(anyhow::Error::from_boxed)
             .context("creating the writer consumer")?;
+        let _ = probe.set(probe::WriterProbe {
+            nats: NatsProbe::new(client.clone(), Some(consumer.clone())),
+            pool: pool.clone(),
+            namespace: namespace.clone(),
+        });
         Ok(Self {
             writer: Arc::new(Writer {
                 pool,
@@ -171,8 +188,14 @@ impl Application {
             consumer,
             concurrency: settings.concurrency,
             sweep_every: Duration::from_secs(settings.sweep_seconds.max(1)),
+            http_addr,
             shutdown,
         })
+    }
+
+    /// Where /healthz, /readyz and /metrics are served, when they are.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// This replica's counters; they keep counting while it runs.

@@ -36,6 +36,8 @@ impl PipelineHandler {
 }
 
 impl MessageHandler for PipelineHandler {
+    const SERVICE: &'static str = "writer";
+
     /// A message of an import that can never be handled leaves the import without a chunk or a
     /// control message it waits for: the import fails with the reason instead of hanging.
     async fn fail_import(&self, message: &Message, reason: &str) -> anyhow::Result<()> {

@@ -1,0 +1,142 @@
+//! The Prometheus metrics of every service, under names dashboards can rely on. One set per
+//! process: tests run several services in one process, and the `service` label keeps them
+//! apart.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    rows: IntCounterVec,
+    messages: IntCounterVec,
+    handler_seconds: HistogramVec,
+    imports_running: IntGauge,
+    consumer_pending: IntGaugeVec,
+}
+
+/// The process's metrics, registered on first use.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| Metrics::new().expect("the metric definitions are valid"))
+}
+
+impl Metrics {
+    fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let rows = IntCounterVec::new(
+            Opts::new(
+                "contact_import_rows_total",
+                "Rows by what became of them: ingest read; mapper valid, invalid; writer created, \
+                 linked, duplicated, skipped, failed",
+            ),
+            &["service", "outcome"],
+        )?;
+        let messages = IntCounterVec::new(
+            Opts::new(
+                "contact_import_messages_total",
+                "JetStream messages settled, by kind (subject suffix) and disposition (ack, nak, \
+                 term)",
+            ),
+            &["service", "kind", "disposition"],
+        )?;
+        let handler_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "contact_import_handler_seconds",
+                "Time a handler took on one message",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["service", "kind"],
+        )?;
+        let imports_running = IntGauge::new(
+            "contact_import_imports_running",
+            "Imports running in the deployment, as the writer's database holds them",
+        )?;
+        let consumer_pending = IntGaugeVec::new(
+            Opts::new(
+                "contact_import_consumer_pending",
+                "Messages of a durable consumer not delivered yet (its backlog)",
+            ),
+            &["consumer"],
+        )?;
+        registry.register(Box::new(rows.clone()))?;
+        registry.register(Box::new(messages.clone()))?;
+        registry.register(Box::new(handler_seconds.clone()))?;
+        registry.register(Box::new(imports_running.clone()))?;
+        registry.register(Box::new(consumer_pending.clone()))?;
+        Ok(Self {
+            registry,
+            rows,
+            messages,
+            handler_seconds,
+            imports_running,
+            consumer_pending,
+        })
+    }
+
+    pub fn count_rows(&self, service: &str, outcome: &str, rows: u64) {
+        if rows > 0 {
+            self.rows
+                .with_label_values(&[service, outcome])
+                .inc_by(rows);
+        }
+    }
+
+    pub fn message_settled(&self, service: &str, kind: &str, disposition: &str, took: Duration) {
+        self.messages
+            .with_label_values(&[service, kind, disposition])
+            .inc();
+        self.handler_seconds
+            .with_label_values(&[service, kind])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn set_imports_running(&self, running: i64) {
+        self.imports_running.set(running);
+    }
+
+    pub fn set_consumer_pending(&self, consumer: &str, pending: u64) {
+        self.consumer_pending
+            .with_label_values(&[consumer])
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Everything registered, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::warn!(%error, "could not encode the metrics");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_rendered_under_their_names_and_labels() {
+        let metrics = Metrics::new().expect("valid definitions");
+        metrics.count_rows("mapper", "valid", 7);
+        metrics.count_rows("mapper", "valid", 0);
+        metrics.message_settled("writer", "records", "ack", Duration::from_millis(3));
+        metrics.set_consumer_pending("writer", 12);
+        let text = metrics.render();
+        assert!(text.contains(r#"contact_import_rows_total{outcome="valid",service="mapper"} 7"#));
+        assert!(text.contains(
+            r#"contact_import_messages_total{disposition="ack",kind="records",service="writer"} 1"#
+        ));
+        assert!(text.contains(
+            r#"contact_import_handler_seconds_bucket{kind="records",service="writer",le="0.005"} 1"#
+        ));
+        assert!(text.contains(r#"contact_import_consumer_pending{consumer="writer"} 12"#));
+        assert!(text.contains("# TYPE contact_import_imports_running gauge"));
+    }
+}

@@ -1,0 +1,204 @@
+//! nats-server processes of a test's own: one that can be killed and started again on the
+//! same port and store, and three that form a JetStream cluster.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::process::{Child, Command};
+
+use crate::unique;
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One nats-server child process, killed when dropped.
+pub struct NatsServer {
+    arguments: Vec<OsString>,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts nats-server on `port` with `arguments` and waits until it says it is ready.
+    pub async fn start(port: u16, arguments: Vec<OsString>) -> Self {
+        let mut server = Self {
+            arguments,
+            port,
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// A JetStream server with its own store directory, open to anybody, on a free port.
+    pub async fn start_open() -> Self {
+        let port = free_port();
+        let store = std::env::temp_dir().join(format!("contact-import-{}", unique("nats-")));
+        Self::start(port, open_arguments(port, &store)).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it at once (SIGKILL): no goodbye to its clients, whatever was not synced is lost
+    /// as on a crash.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("nats-server killed");
+        }
+    }
+
+    /// Starts it again (after [`Self::kill`]) with the same port, store and configuration.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let binary =
+            std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let mut child = Command::new(&binary)
+            .args(&self.arguments)
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
+        // The server says when it is ready; it keeps logging to the pipe afterwards.
+        let mut log = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+        let ready = async {
+            while let Some(line) = log.next_line().await.expect("reading the server's log") {
+                if line.contains("Server is ready") {
+                    return;
+                }
+            }
+            panic!("nats-server stopped before it was ready");
+        };
+        tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .expect("nats-server ready within 20 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        self.child = Some(child);
+    }
+}
+
+fn open_arguments(port: u16, store: &std::path::Path) -> Vec<OsString> {
+    let mut arguments: Vec<OsString> = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js"]
+        .map(OsString::from)
+        .into();
+    arguments.push("-sd".into());
+    arguments.push(store.into());
+    arguments
+}
+
+/// Three JetStream servers that form one cluster, each with its own store.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+    /// Each node's server name, in the order of `nodes`.
+    pub names: Vec<String>,
+    store: PathBuf,
+}
+
+impl NatsCluster {
+    pub async fn start() -> Self {
+        let cluster_name = unique("c");
+        let store = std::env::temp_dir().join(format!("contact-import-{cluster_name}"));
+        let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = route_ports
+            .iter()
+            .map(|port| format!("nats://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        let mut names = Vec::new();
+        for (index, route_port) in route_ports.iter().enumerate() {
+            let name = format!("{cluster_name}-n{index}");
+            let port = free_port();
+            let mut arguments = open_arguments(port, &store.join(&name));
+            for argument in [
+                "--name",
+                &name,
+                "--cluster_name",
+                &cluster_name,
+                "--cluster",
+                &format!("nats://127.0.0.1:{route_port}"),
+                "--routes",
+                &routes,
+            ] {
+                arguments.push(argument.into());
+            }
+            nodes.push(NatsServer::start(port, arguments).await);
+            names.push(name);
+        }
+        let cluster = Self {
+            nodes,
+            names,
+            store,
+        };
+        cluster.wait_for_jetstream().await;
+        cluster
+    }
+
+    /// Every node, comma-separated, as `NATS_URL` takes them.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node whose server name is `name`.
+    pub fn node_named(&mut self, name: &str) -> &mut NatsServer {
+        let index = self
+            .names
+            .iter()
+            .position(|node| node == name)
+            .unwrap_or_else(|| panic!("no node is named {name}"));
+        &mut self.nodes[index]
+    }
+
+    /// Waits until the cluster has elected its JetStream leader and can place a stream on
+    /// three nodes: servers say they are ready before that.
+    async fn wait_for_jetstream(&self) {
+        let urls = self.urls();
+        let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+            .await
+            .expect("connecting to the cluster");
+        let jetstream = jetstream::new(client);
+        let probe = unique("PROBE");
+        let placed = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let created = jetstream
+                    .create_stream(jetstream::stream::Config {
+                        name: probe.clone(),
+                        subjects: vec![format!("{probe}.>")],
+                        num_replicas: 3,
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(_) => return,
+                    // No JetStream leader yet: the servers are still electing one.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        })
+        .await;
+        placed.expect("the JetStream cluster formed within 60 s");
+        jetstream
+            .delete_stream(&probe)
+            .await
+            .expect("probe stream deleted");
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}

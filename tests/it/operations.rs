@@ -1,0 +1,159 @@
+//! The operators' HTTP endpoint of every service: /healthz, /readyz following the service's
+//! connection to NATS, and /metrics in the Prometheus text format, counting a real import.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use contact_contract::{ImportOptions, ImportState};
+use contact_tests::{NatsServer, TestSystem};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// The status code and body of `GET path` (HTTP/1.1, one request per connection).
+async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connecting to the service's HTTP endpoint");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("a readable answer");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Waits until `GET path` answers `status`.
+async fn until_status(address: SocketAddr, path: &str, status: u16) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (answered, body) = get(address, path).await;
+            if answered == status {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{path} never answered {status}"))
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text body.
+fn sample(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name_and_labels} in:\n{metrics}"))
+}
+
+#[tokio::test]
+async fn each_service_says_it_lives_is_ready_while_nats_is_there_and_counts_its_work() {
+    let mut server = NatsServer::start_open().await;
+    let mut system = TestSystem::start_on(&server.url(), 1).await;
+    system.serve_http = true;
+    system.start_writer().await.expect("writer");
+    system.start_mapper().await.expect("mapper");
+    system.start_ingest().await.expect("ingest");
+    let endpoints = system.http_addrs.clone();
+    assert_eq!(
+        endpoints
+            .iter()
+            .map(|(service, _)| *service)
+            .collect::<Vec<_>>(),
+        ["writer", "mapper", "ingest"]
+    );
+    for (service, address) in &endpoints {
+        assert_eq!(get(*address, "/healthz").await.0, 200, "{service}");
+        assert_eq!(get(*address, "/readyz").await.0, 200, "{service}");
+        assert_eq!(get(*address, "/nothing").await.0, 404, "{service}");
+    }
+
+    let mut file = String::from("email,first_name\n");
+    for index in 0..300 {
+        if index % 10 == 0 {
+            file.push_str(&format!("+48 600 000 {index:03},Phone {index}\n"));
+        } else {
+            file.push_str(&format!("m{index}@example.com,Name {index}\n"));
+        }
+    }
+    let path = system.file("metrics.csv", file);
+    let summary = system
+        .import_file(&system.client, &path, ImportOptions::default())
+        .await;
+    assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+    assert_eq!((summary.created, summary.failed), (270, 30));
+
+    // Other tests may share this process's counters: at least this import's work is there.
+    let (_, writer) = endpoints[0];
+    let (status, metrics) = get(writer, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_rows_total{outcome="created",service="writer"}"#
+        ) >= 270.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_rows_total{outcome="failed",service="writer"}"#
+        ) >= 30.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_rows_total{outcome="invalid",service="mapper"}"#
+        ) >= 30.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_rows_total{outcome="read",service="ingest"}"#
+        ) >= 300.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_messages_total{disposition="ack",kind="records",service="writer"}"#
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_handler_seconds_count{kind="chunks",service="mapper"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"contact_import_consumer_pending{consumer="writer"}"#
+        ),
+        0.0,
+        "nothing left for the writer"
+    );
+    assert!(sample(&metrics, "contact_import_imports_running") >= 0.0);
+
+    server.kill().await;
+    for (service, address) in &endpoints {
+        let reason = until_status(*address, "/readyz", 503).await;
+        assert!(reason.contains("NATS"), "{service}: {reason}");
+        assert_eq!(get(*address, "/healthz").await.0, 200, "{service}");
+    }
+    server.restart().await;
+    for (_, address) in &endpoints {
+        until_status(*address, "/readyz", 200).await;
+    }
+    system.stop().await;
+}
