@@ -1,7 +1,8 @@
 //! The secure deployment: a nats-server of the test's own, run from the configuration
 //! `contact-import-admin` writes, the services on their own credentials and two tenants. Each
 //! tenant imports and follows its own import; neither can read, change or forge anything of
-//! the other, nor use the pipeline's internal subjects.
+//! the other, nor use the pipeline's internal subjects. And TLS: NATS with mutual TLS, and
+//! PostgreSQL verified over TLS.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use contact_contract::{
     SCHEMA_VERSION,
 };
 use contact_import::{Client, ClientError};
+use contact_runtime::NatsSettings;
 use contact_tests::{unique, SecureNats, TestSystem};
 use contact_writer::AccountAdmission;
 use tokio::sync::mpsc;
@@ -354,4 +356,159 @@ async fn the_writer_connects_to_postgresql_over_tls_and_verifies_the_server() {
         refused.is_err(),
         "the certificate of localhost was taken for 127.0.0.1"
     );
+}
+
+/// Runs openssl with `arguments` in `dir`, failing the test with its output if it fails.
+fn openssl(dir: &std::path::Path, arguments: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .args(arguments)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        output.status.success(),
+        "openssl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A certificate authority of the test's own, a server certificate for 127.0.0.1 and a
+/// client certificate, all signed by it (RSA, a day long).
+fn certificates(dir: &std::path::Path) {
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let authority = [
+        &["req", "-x509"][..],
+        &key,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "1"],
+        &["-subj", "/CN=contact-import test CA"],
+    ];
+    openssl(dir, &authority.concat());
+    // The extensions make both X.509 v3, the only version TLS libraries accept.
+    for (name, extension) in [
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        let extension_file = format!("{name}.ext");
+        std::fs::write(dir.join(&extension_file), format!("{extension}\n")).expect("extensions");
+        let (key_file, request) = (format!("{name}.key"), format!("{name}.csr"));
+        let subject = format!("/CN=contact-import test {name}");
+        let requesting = [
+            &["req"][..],
+            &key,
+            &["-keyout", &key_file, "-out", &request, "-subj", &subject],
+        ];
+        openssl(dir, &requesting.concat());
+        let certificate = format!("{name}.pem");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &request,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &certificate,
+                "-days",
+                "1",
+                "-extfile",
+                &extension_file,
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn services_and_clients_speak_tls_to_nats_verifying_the_server_and_showing_their_own() {
+    let dir = std::env::temp_dir().join(format!("contact-import-{}", unique("tls-")));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    certificates(&dir);
+    let port = contact_tests::nats_server::free_port();
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(
+        dir.join("nats-server.conf"),
+        format!(
+            "jetstream {{ store_dir: \"{store}\" }}\n\
+             tls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  ca_file: \"{ca}\"\n  \
+             verify: true\n  timeout: 5\n}}\n",
+            store = path("store"),
+            cert = path("server.pem"),
+            key = path("server.key"),
+            ca = path("ca.pem"),
+        ),
+    )
+    .expect("the server's configuration");
+    let _server = contact_tests::NatsServer::start(
+        port,
+        [
+            "-c",
+            &path("nats-server.conf"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]
+        .map(std::ffi::OsString::from)
+        .into(),
+    )
+    .await;
+    let mutual = NatsSettings {
+        tls_ca: Some(dir.join("ca.pem")),
+        tls_cert: Some(dir.join("client.pem")),
+        tls_key: Some(dir.join("client.key")),
+        ..NatsSettings::plain(format!("tls://127.0.0.1:{port}"))
+    };
+
+    // Without the CA the server is not trusted; without a client certificate it refuses us.
+    let connect_once = |settings: NatsSettings| async move {
+        let options = settings.connect_options("tls-test", None).await?;
+        anyhow::Ok(options.connect(settings.servers()).await?)
+    };
+    let untrusted = NatsSettings {
+        tls_ca: None,
+        ..mutual.clone()
+    };
+    assert!(
+        connect_once(untrusted).await.is_err(),
+        "a server nobody vouched for"
+    );
+    let anonymous = NatsSettings {
+        tls_cert: None,
+        tls_key: None,
+        ..mutual.clone()
+    };
+    let refused = match connect_once(anonymous).await {
+        Err(error) => Some(error),
+        // The server may drop us right after the handshake instead.
+        Ok(client) => client.flush().await.err().map(anyhow::Error::from),
+    };
+    assert!(refused.is_some(), "a client without a certificate");
+
+    // With both, the whole pipeline runs over TLS.
+    let system = TestSystem::start_on_nats(mutual, 1).await;
+    let file = system.file(
+        "tls.csv",
+        "email,first_name\nt1@example.com,Ann\nt2@example.com,Bob\n",
+    );
+    let summary = system
+        .import_file(&system.client, &file, ImportOptions::default())
+        .await;
+    assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+    assert_eq!(summary.created, 2);
+    assert_eq!(
+        emails(&system.client).await,
+        ["t1@example.com", "t2@example.com"]
+    );
+    system.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -49,6 +49,8 @@ pub enum NatsDeployment {
     /// A server of the test's own, run from the secure configuration in `dir`: every
     /// service and tenant with its own credentials.
     Secure { url: String, dir: PathBuf },
+    /// Everybody connects with the same settings (a TLS server, say).
+    Shared(NatsSettings),
 }
 
 impl NatsDeployment {
@@ -60,6 +62,7 @@ impl NatsDeployment {
                 creds: Some(contact_admin::Deployment::at(dir).service_creds(service)),
                 ..NatsSettings::plain(url)
             },
+            Self::Shared(settings) => settings.clone(),
         }
     }
 
@@ -71,12 +74,14 @@ impl NatsDeployment {
                 creds: Some(contact_admin::Deployment::at(dir).tenant_creds(account)),
                 ..NatsSettings::plain(url)
             },
+            Self::Shared(settings) => settings.clone(),
         }
     }
 
     pub fn url(&self) -> &str {
         match self {
             Self::Open { url } | Self::Secure { url, .. } => url,
+            Self::Shared(settings) => &settings.url,
         }
     }
 }
@@ -259,14 +264,17 @@ impl TestSystem {
     /// The services on an open NATS server or cluster of the test's own (`urls`: every node,
     /// comma-separated), asking for `jetstream_replicas` copies of each stream.
     pub async fn start_on(urls: &str, jetstream_replicas: usize) -> Self {
+        Self::start_on_nats(NatsSettings::plain(urls), jetstream_replicas).await
+    }
+
+    /// The services and the test's client all connecting with `nats`.
+    pub async fn start_on_nats(nats: NatsSettings, jetstream_replicas: usize) -> Self {
         let namespace_name = unique("t");
         Self::start_in(
             &namespace_name,
             AccountId::new(unique("acct-")).expect("valid"),
             Replicas::default(),
-            NatsDeployment::Open {
-                url: urls.to_string(),
-            },
+            NatsDeployment::Shared(nats),
             contact_writer::AccountAdmission::Open,
             jetstream_replicas,
         )

@@ -24,6 +24,8 @@ pub struct NatsServer {
     arguments: Vec<OsString>,
     pub port: u16,
     child: Option<Child>,
+    /// A store of its own, removed when dropped.
+    store: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -33,6 +35,7 @@ impl NatsServer {
             arguments,
             port,
             child: None,
+            store: None,
         };
         server.restart().await;
         server
@@ -42,7 +45,9 @@ impl NatsServer {
     pub async fn start_open() -> Self {
         let port = free_port();
         let store = std::env::temp_dir().join(format!("contact-import-{}", unique("nats-")));
-        Self::start(port, open_arguments(port, &store)).await
+        let mut server = Self::start(port, open_arguments(port, &store)).await;
+        server.store = Some(store);
+        server
     }
 
     pub fn url(&self) -> String {
@@ -83,6 +88,14 @@ impl NatsServer {
             .expect("nats-server ready within 20 s");
         tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
         self.child = Some(child);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 
