@@ -1,63 +1,118 @@
-//! Per-tenant bounds: how many imports one account runs at once, how large whatever a client
-//! sends may be, and removing an attribute.
+//! Per-tenant bounds: how many imports one account runs at once and how many wait their turn,
+//! how large whatever a client sends may be, and removing an attribute.
 
 use std::time::Duration;
 
-use contact_contract::limits::{DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT, MAX_ENUM_VALUES};
-use contact_contract::{ImportOptions, ImportState};
+use contact_contract::limits::MAX_ENUM_VALUES;
+use contact_contract::{AccountId, ImportId, ImportOptions, ImportState, ImportStatus};
 use contact_core::mapping::{AttributeDef, AttributeType};
-use contact_tests::{Replicas, TestSystem};
+use contact_tests::{unique, Replicas, TestSystem};
+
+/// Waits until `import_id`'s status satisfies `condition`, and returns it.
+async fn status_until(
+    client: &contact_import::Client,
+    import_id: &ImportId,
+    condition: impl Fn(&ImportStatus) -> bool,
+) -> ImportStatus {
+    let mut last = None;
+    let reached = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = client.status(import_id).await.expect("status");
+            if condition(&status) {
+                return status;
+            }
+            last = Some(status);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    reached.unwrap_or_else(|_| panic!("{import_id} never reached the awaited status: {last:?}"))
+}
 
 #[tokio::test]
-async fn an_account_at_its_running_limit_has_further_imports_refused_at_once() {
-    // No mapper: the accepted imports stay running until one is started.
+async fn an_account_at_its_running_limit_queues_further_imports_in_order_and_refuses_beyond() {
+    // No mapper: the admitted imports stay running until one is started.
     let mut system = TestSystem::start_with(Replicas {
         mapper: 0,
+        writer: 0,
         ..Replicas::default()
     })
     .await;
-    let limit = DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT as usize;
-    let mut held = Vec::new();
-    for index in 0..limit {
+    system.running_per_account = 2;
+    system.queued_per_account = 3;
+    system.start_writer().await.expect("writer");
+    let start = |name: String| {
         let path = system.file(
-            &format!("held-{index}.csv"),
-            format!("email\nheld{index}@example.com\n"),
+            &format!("{name}.csv"),
+            format!("email\n{name}@example.com\n"),
         );
-        held.push(
-            system
-                .client
+        let client = system.client.clone();
+        async move {
+            client
                 .start_import(&path, ImportOptions::default())
                 .await
-                .expect("started"),
-        );
+                .expect("started")
+        }
+    };
+    let mut imports = Vec::new();
+    for index in 0..5 {
+        imports.push(start(format!("burst{index}")).await);
     }
-    // Each is admitted only once its predecessors are registered as running.
-    for import_id in &held {
-        tokio::time::timeout(Duration::from_secs(60), async {
-            loop {
-                let status = system.client.status(import_id).await.expect("status");
-                if status.status == ImportState::Running {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    // Two run; three wait, each knowing its own place (requests handled at the same moment
+    // by concurrent ingest slots take their places in the order they reach the writer).
+    let mut running = 0;
+    let mut places = Vec::new();
+    for import_id in &imports {
+        let status = status_until(&system.client, import_id, |status| {
+            status.status == ImportState::Running
+                || status
+                    .waiting_for
+                    .as_deref()
+                    .is_some_and(|waiting| waiting.starts_with("its turn"))
         })
-        .await
-        .expect("the held import runs");
-    }
-    let path = system.file("refused.csv", "email\nrefused@example.com\n");
-    let refused = system
-        .import_file(&system.client, &path, ImportOptions::default())
         .await;
+        match status.status {
+            ImportState::Running => running += 1,
+            _ => {
+                let waiting = status.waiting_for.expect("what it waits for");
+                let place = (1..=3)
+                    .find(|place| waiting.contains(&format!("number {place} in its queue")))
+                    .unwrap_or_else(|| panic!("no place in {waiting:?}"));
+                places.push(place);
+            }
+        }
+    }
+    assert_eq!(running, 2, "{places:?}");
+    places.sort();
+    assert_eq!(places, [1, 2, 3]);
+
+    // The queue is full: one more fails at once, naming why.
+    let refused = start("refused".to_string()).await;
+    let refused = system.wait_for_summary(&system.client, &refused).await;
     assert_eq!(refused.status, ImportState::Failed, "{refused:?}");
     let reason = refused.error.expect("a reason");
     assert!(
-        reason.contains(&format!("already runs {limit} imports")),
+        reason.contains("already runs 2 imports") && reason.contains("3 more wait"),
         "{reason}"
     );
 
+    // Another account is not held up by this one's queue.
+    let other = system
+        .client_for(&AccountId::new(unique("other-")).expect("valid"))
+        .await;
+    let path = system.file("other.csv", "email\nother@example.com\n");
+    let other_import = other
+        .start_import(&path, ImportOptions::default())
+        .await
+        .expect("started");
+    status_until(&other, &other_import, |status| {
+        status.status == ImportState::Running
+    })
+    .await;
+
+    // With a mapper, the running ones finish and the waiting ones take their turn.
     system.start_mapper().await.expect("mapper");
-    for import_id in &held {
+    for import_id in &imports {
         let summary = system.wait_for_summary(&system.client, import_id).await;
         assert_eq!(
             (summary.status, summary.created),
@@ -65,14 +120,17 @@ async fn an_account_at_its_running_limit_has_further_imports_refused_at_once() {
             "{summary:?}"
         );
     }
-    let emails: Vec<String> = system
+    let mut emails: Vec<String> = system
         .contacts()
         .await
         .into_iter()
         .filter_map(|contact| contact.attributes.get("email").cloned())
         .collect();
-    assert_eq!(emails.len(), limit, "{emails:?}");
-    assert!(!emails.contains(&"refused@example.com".to_string()));
+    emails.sort();
+    let expected: Vec<String> = (0..5)
+        .map(|index| format!("burst{index}@example.com"))
+        .collect();
+    assert_eq!(emails, expected);
     system.stop().await;
 }
 

@@ -22,9 +22,13 @@ pub const MAX_ATTRIBUTES: usize = 200;
 pub const MAX_CATALOG_BYTES: usize = 256 * 1024;
 /// A page of a paged reply is cut at this size (it holds one item at least).
 pub const MAX_PAGE_BYTES: usize = 512 * 1024;
-/// Imports of one account that run at once; a start request beyond them fails at once with
-/// the reason, so that it holds none of the capacity the other accounts share.
+/// Imports of one account that run at once; start requests beyond them wait their turn, in
+/// the order they asked, holding none of the capacity the other accounts share.
 pub const DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT: u32 = 4;
+/// Start requests of one account that may wait for their turn; one beyond them fails at once
+/// with the reason. Each waiting request is a pending message of the ingest consumer, so this
+/// times the number of accounts stays far below its `max_ack_pending`.
+pub const DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT: u32 = 20;
 
 fn within(what: &str, text: &str, limit: usize) -> Result<(), String> {
     let length = text.chars().count();

@@ -129,7 +129,10 @@ impl ConsumerRole {
     /// being delivered.
     pub fn max_ack_pending(self) -> i64 {
         match self {
-            Self::Ingest | Self::Mapper => 256,
+            // Requests waiting for their account's turn are pending too: room for every
+            // account's queue (`limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT`) of many accounts.
+            Self::Ingest => 20_000,
+            Self::Mapper => 256,
             Self::Writer => 4096,
         }
     }

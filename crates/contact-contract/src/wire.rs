@@ -515,8 +515,11 @@ pub enum Admission {
     /// Read the file now.
     #[default]
     Start,
-    /// The account runs as many imports as it may: the import fails at once for this reason,
-    /// holding no capacity, and may be started again once one of them ends.
+    /// The account runs as many imports as it may: the request waits its turn (ingest asks
+    /// again in a moment), `position` 1 being next.
+    Queued { position: u32, reason: String },
+    /// The account runs as many imports as it may and as many more wait: the import fails at
+    /// once for this reason, holding no capacity, and may be started again later.
     Refused { reason: String },
 }
 

@@ -1,10 +1,12 @@
 //! Owns the pure import logic of contact-import: text encodings, delimiter detection, CSV
 //! decoding, column mapping and its suggestions, value validation and normalization, the sample
-//! file, the import preview, the merge rule, and how rows are spread over lanes.
+//! file, the import preview, the merge rule, how rows are spread over lanes, and when an
+//! account's import may start.
 //!
 //! **Architecture Invariant:** this crate does no IO: no files, no network, no async runtime.
 //! Callers feed it bytes and get values back, so its tests run in milliseconds.
 
+pub mod admission;
 pub mod chunking;
 pub mod csv_parser;
 pub mod encoding;

@@ -232,8 +232,10 @@ impl RequestHandler {
             tracing::info!("file already read; repeated request ignored");
             return Ok(Outcome::Duplicate);
         }
-        if let Admission::Refused { reason } = prepared.admission {
-            return Ok(Outcome::FailImport { reason });
+        match prepared.admission {
+            Admission::Start => {}
+            Admission::Queued { reason, .. } => return Ok(Outcome::Queued { reason }),
+            Admission::Refused { reason } => return Ok(Outcome::FailImport { reason }),
         }
 
         // The file is the subject's account's upload of the subject's import, never what the

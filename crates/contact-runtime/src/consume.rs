@@ -31,6 +31,9 @@ pub enum Outcome {
     /// that does not escalate like a failure's. JetStream keeps it meanwhile, so waiting work
     /// holds no memory or connection of ours.
     NotYet { reason: String },
+    /// Its import waits for its turn among its account's imports: nak with a delay of about a
+    /// second, which does not escalate (the turn comes when another import ends).
+    Queued { reason: String },
     /// It can never succeed and concerns no import (a foreign subject): term, so it is not
     /// redelivered.
     Reject { reason: String },
@@ -100,6 +103,10 @@ pub async fn settle<H: MessageHandler>(
             tracing::debug!(subject, delivered, retry_in = ?delay, reason, "message must wait");
             AckKind::Nak(Some(delay))
         }
+        Outcome::Queued { reason } => {
+            tracing::debug!(subject, delivered, reason, "import waits for its turn");
+            AckKind::Nak(Some(QUEUED_DELAY))
+        }
         Outcome::Reject { reason } => {
             tracing::error!(subject, delivered, reason, "message rejected for good");
             AckKind::Term
@@ -135,6 +142,10 @@ fn message_kind(subject: &str) -> &'static str {
         .and_then(ImportSubjectKind::from_suffix)
         .map_or("other", ImportSubjectKind::suffix)
 }
+
+/// How soon a queued import asks for its turn again: well within the writer's
+/// `FORGOTTEN_AFTER`, and quick enough that a freed place is taken at once.
+const QUEUED_DELAY: Duration = Duration::from_secs(1);
 
 /// A waiting message comes back soon: what it waits for usually takes milliseconds. Only a
 /// long wait (its predecessor failing and retried) slows it down, doubling every eight

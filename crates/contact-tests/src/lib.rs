@@ -148,6 +148,8 @@ pub struct TestSystem {
     pub stall_seconds: u64,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
+    /// How many start requests of one account may wait for their turn.
+    pub queued_per_account: u32,
     /// Copies of each stream the services ask JetStream to keep.
     pub jetstream_replicas: usize,
     /// Services started from now on serve /healthz, /readyz and /metrics on a free port.
@@ -309,6 +311,7 @@ impl TestSystem {
             accounts,
             stall_seconds: 600,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
+            queued_per_account: contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT,
             jetstream_replicas,
             serve_http: false,
             http_addrs: Vec::new(),
@@ -357,6 +360,7 @@ impl TestSystem {
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
             running_per_account: self.running_per_account,
+            queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),
             accounts: self.accounts,
         };

@@ -19,6 +19,7 @@ use contact_contract::{
     ImportState, PrepareUploadRequest, PreviewRequest, TemplateReply, UploadTarget,
     PREVIEW_SAMPLE_BYTES,
 };
+use contact_core::admission::AdmissionLimits;
 use contact_core::encoding::TextEncoding;
 use contact_core::mapping::AttributeDef;
 use contact_core::preview::{Preview, PreviewOptions};
@@ -32,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::accounts::{self, unavailable};
+use crate::admission;
 use crate::imports::ImportRow;
 use crate::{closing, contacts, imports, Writer};
 
@@ -224,7 +226,13 @@ async fn prepare_import(
         // A redelivered request of an import already admitted.
         Admission::Start
     } else {
-        admit_import(writer, &mut connection, account).await?
+        let limits = AdmissionLimits {
+            running: writer.running_per_account,
+            queued: writer.queued_per_account,
+        };
+        admission::admit(&mut connection, account, &request.import_id, limits)
+            .await
+            .map_err(unavailable)?
     };
     let plan = stored
         .filter(|row| row.state() == ImportState::Running)
@@ -236,29 +244,6 @@ async fn prepare_import(
         plan,
         file_read,
         admission,
-    })
-}
-
-/// Whether a new import of `account` may start: refused while the account already runs as
-/// many imports as it may, so that one tenant's burst of requests holds none of the capacity
-/// (ingest slots, read-ahead, writer turns) that the others share.
-async fn admit_import(
-    writer: &Writer,
-    connection: &mut sqlx::PgConnection,
-    account: &AccountId,
-) -> Result<Admission, ApiError> {
-    let running = imports::count_running(connection, account)
-        .await
-        .map_err(unavailable)?;
-    Ok(if running >= i64::from(writer.running_per_account) {
-        Admission::Refused {
-            reason: format!(
-                "account {account} already runs {running} imports, as many as it may at once ({}); start this one again when one of them ends",
-                writer.running_per_account
-            ),
-        }
-    } else {
-        Admission::Start
     })
 }
 
@@ -296,11 +281,25 @@ async fn status(
     {
         return Ok(row.to_status());
     }
-    // Not started yet: the request may still be waiting for an ingest replica.
-    match queued_request(writer, account, &request.import_id).await? {
-        Some(_) => Ok(ImportStatus::queued(account.clone(), request.import_id)),
-        None => Err(no_such_import(account, &request.import_id)),
+    // Not started yet: the request may still be waiting for an ingest replica, or its turn.
+    if queued_request(writer, account, &request.import_id)
+        .await?
+        .is_none()
+    {
+        return Err(no_such_import(account, &request.import_id));
     }
+    let position = admission::position(&mut connection, account, &request.import_id)
+        .await
+        .map_err(unavailable)?;
+    let mut status = ImportStatus::queued(account.clone(), request.import_id);
+    if let Some(position) = position {
+        status.waiting_for = Some(format!(
+            "its turn: the account runs {} imports at once, and this one is number {position} \
+             in its queue",
+            writer.running_per_account
+        ));
+    }
+    Ok(status)
 }
 
 fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError {

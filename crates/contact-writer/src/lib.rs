@@ -9,6 +9,7 @@
 //! of its lane's cursor, so a redelivered part changes nothing.
 
 mod accounts;
+mod admission;
 mod api;
 mod apply;
 mod chunk;
@@ -86,9 +87,13 @@ pub struct Settings {
     /// was waiting for.
     #[arg(long, env = "IMPORT_STALL_SECONDS", default_value_t = 600)]
     pub stall_seconds: u64,
-    /// How many imports one account may run at once; a start request beyond them fails at once.
+    /// How many imports one account may run at once; further start requests wait their turn.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
     pub running_per_account: u32,
+    /// How many start requests of one account may wait for their turn; one beyond them fails
+    /// at once.
+    #[arg(long, env = "IMPORTS_QUEUED_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT)]
+    pub queued_per_account: u32,
     /// How often to look for chunks left waiting by a replica that stopped.
     #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 5)]
     pub sweep_seconds: u64,
@@ -121,6 +126,8 @@ pub(crate) struct Writer {
     pub(crate) stall: Duration,
     /// How many imports one account may run at once.
     pub(crate) running_per_account: u32,
+    /// How many start requests of one account may wait for their turn.
+    pub(crate) queued_per_account: u32,
     /// Registered accounts already looked up.
     pub(crate) admitted: std::sync::Mutex<std::collections::HashSet<contact_contract::AccountId>>,
 }
@@ -184,6 +191,7 @@ impl Application {
                 admitted: Default::default(),
                 stall: Duration::from_secs(settings.stall_seconds.max(1)),
                 running_per_account: settings.running_per_account.max(1),
+                queued_per_account: settings.queued_per_account,
             }),
             consumer,
             concurrency: settings.concurrency,
