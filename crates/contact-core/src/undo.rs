@@ -114,7 +114,11 @@ pub fn restore(current: &ContactState, change: &ImportChange) -> Restoration {
             &change.contact_type,
             &mut state.contact_type,
         ),
-        (ChangedField::Category, &change.category, &mut state.category),
+        (
+            ChangedField::Category,
+            &change.category,
+            &mut state.category,
+        ),
     ];
     for (field, change, slot) in fields {
         let Some((before, written)) = change else {
@@ -211,11 +215,7 @@ mod tests {
             &after,
             &later,
             &later,
-            &[(
-                ChangedField::Attribute("city".into()),
-                None,
-                Some("Kraków"),
-            )],
+            &[(ChangedField::Attribute("city".into()), None, Some("Kraków"))],
         );
     }
 
@@ -228,7 +228,11 @@ mod tests {
 
     #[test]
     fn a_type_set_later_is_kept_while_values_and_tags_are_restored() {
-        let before = state(&[("email", "a@x.pl"), ("city", "Gdańsk")], Some("lead"), &[]);
+        let before = state(
+            &[("email", "a@x.pl"), ("city", "Gdańsk")],
+            Some("lead"),
+            &[],
+        );
         let after = state(
             &[("email", "a@x.pl"), ("city", "Kraków")],
             Some("customer"),
@@ -255,8 +259,16 @@ mod tests {
 
     #[test]
     fn fields_the_import_did_not_change_are_never_touched_by_undo() {
-        let before = state(&[("email", "a@x.pl"), ("city", "Gdańsk")], Some("lead"), &["a"]);
-        let after = state(&[("email", "a@x.pl"), ("city", "Kraków")], Some("lead"), &["a"]);
+        let before = state(
+            &[("email", "a@x.pl"), ("city", "Gdańsk")],
+            Some("lead"),
+            &["a"],
+        );
+        let after = state(
+            &[("email", "a@x.pl"), ("city", "Kraków")],
+            Some("lead"),
+            &["a"],
+        );
         // Later: the type and a tag the import did not touch changed, and a value was added.
         let later = state(
             &[("email", "a@x.pl"), ("city", "Kraków"), ("company", "ACME")],
@@ -279,7 +291,11 @@ mod tests {
 
     #[test]
     fn the_change_holds_only_what_changed() {
-        let before = state(&[("email", "a@x.pl"), ("city", "Gdańsk")], Some("lead"), &["a"]);
+        let before = state(
+            &[("email", "a@x.pl"), ("city", "Gdańsk")],
+            Some("lead"),
+            &["a"],
+        );
         let after = state(
             &[("email", "a@x.pl"), ("city", "Gdańsk"), ("company", "ACME")],
             Some("lead"),

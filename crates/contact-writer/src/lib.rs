@@ -15,10 +15,12 @@ mod chunk;
 mod closing;
 mod contacts;
 mod events;
+mod history;
 mod imports;
 mod pipeline;
 mod signals;
 mod sweep;
+mod undo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,8 @@ use sqlx::PgPool;
 pub use accounts::{ensure_account, AccountAdmission};
 #[doc(hidden)]
 pub use contacts::{explain_fetch_by_keys, KeyHolders, Target};
+#[doc(hidden)]
+pub use undo::{begin as begin_undo, run_batches as run_undo_batches};
 
 /// The writer's schema migrations, applied at start; exposed for tools that prepare a database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
