@@ -682,3 +682,129 @@ async fn a_repeated_file_names_the_latest_earlier_import_and_the_cli_warns() {
     assert_eq!(other.repeat_of, None);
     assert!(!warned.contains("same content"), "{warned}");
 }
+
+#[tokio::test]
+async fn undo_is_exact_across_chunks_lanes_two_writers_and_every_policy() {
+    let system = TestSystem::start_with(Replicas {
+        writer: 2,
+        ..Replicas::default()
+    })
+    .await;
+    let originals: String = (0..3000)
+        .map(|index| format!("a{index}@example.com,Gdańsk,F{index},\n"))
+        .collect();
+    completed(
+        &system
+            .import(
+                format!("email,city,first_name,company\n{originals}"),
+                link(Some("lead"), None, &["a"]),
+            )
+            .await,
+    );
+    let after_first = snapshot(&system.contacts().await);
+    assert_eq!(after_first.len(), 3000);
+
+    // Over three chunks (at most 2000 rows each) and every lane: contacts linked again in a
+    // later chunk (a second value for one field, a first for another), a link that keeps
+    // every value but changes type, category and tags, and new contacts in between.
+    let mut rows = String::new();
+    for index in 0..2000 {
+        rows.push_str(&format!("a{index}@example.com,Kraków,,\n"));
+    }
+    for index in 0..1000 {
+        rows.push_str(&format!("n{index}@example.com,Łódź,N{index},\n"));
+    }
+    for index in 0..1000 {
+        rows.push_str(&format!("a{index}@example.com,,,Co{index}\n"));
+    }
+    for index in 0..500 {
+        rows.push_str(&format!("a{index}@example.com,Poznań,,\n"));
+    }
+    for index in 2000..2500 {
+        rows.push_str(&format!("a{index}@example.com,Gdańsk,,\n"));
+    }
+    let relinking = system
+        .import(
+            format!("email,city,first_name,company\n{rows}"),
+            link(Some("customer"), Some("autumn"), &["b"]),
+        )
+        .await;
+    completed(&relinking);
+    assert_eq!(
+        (relinking.linked, relinking.created),
+        (4000, 1000),
+        "{relinking:?}"
+    );
+    let relinked = system.contacts().await;
+    let twice = by_email(&relinked, "a7@example.com");
+    assert_eq!(
+        (
+            twice.attributes["city"].as_str(),
+            twice.attributes["company"].as_str()
+        ),
+        ("Poznań", "Co7")
+    );
+    let report = system
+        .client
+        .undo(&relinking.import_id, |_| {})
+        .await
+        .expect("undone");
+    assert_eq!(
+        (
+            report.contacts_restored,
+            report.contacts_removed,
+            report.conflicts
+        ),
+        (2500, 1000, 0),
+        "{report:?}"
+    );
+    assert_eq!(snapshot(&system.contacts().await), after_first);
+
+    // `duplicate` creates contacts beside their matches, `skip` changes nothing: undoing
+    // them removes the duplicates and leaves everything else.
+    let some: String = (0..100)
+        .map(|index| format!("a{index}@example.com,Sopot,,\n"))
+        .collect();
+    let duplicating = system
+        .import(
+            format!("email,city,first_name,company\n{some}"),
+            ImportOptions {
+                policy: DuplicatePolicy::Duplicate,
+                ..link(Some("duplicate"), None, &["d"])
+            },
+        )
+        .await;
+    assert_eq!(duplicating.duplicated, 100, "{duplicating:?}");
+    let skipping = system
+        .import(
+            format!("email,city,first_name,company\n{some}"),
+            ImportOptions {
+                policy: DuplicatePolicy::Skip,
+                ..link(Some("skip"), None, &["s"])
+            },
+        )
+        .await;
+    assert_eq!(skipping.skipped, 100, "{skipping:?}");
+    let undone_skip = system
+        .client
+        .undo(&skipping.import_id, |_| {})
+        .await
+        .expect("undone");
+    assert_eq!(
+        (undone_skip.contacts_removed, undone_skip.contacts_restored),
+        (0, 0)
+    );
+    let undone_duplicates = system
+        .client
+        .undo(&duplicating.import_id, |_| {})
+        .await
+        .expect("undone");
+    assert_eq!(
+        (
+            undone_duplicates.contacts_removed,
+            undone_duplicates.contacts_restored
+        ),
+        (100, 0)
+    );
+    assert_eq!(snapshot(&system.contacts().await), after_first);
+}

@@ -15,6 +15,8 @@ use crate::{imports, Writer};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
+/// Longer than any field an undo records (`attribute:` and an attribute key).
+const MAX_CURSOR_FIELD_BYTES: usize = 256;
 
 /// How long one `import.undo` call works before it reports where the undo is: well within
 /// the client's request timeout. The client calls again while the undo goes on.
@@ -148,6 +150,15 @@ pub async fn conflicts(
     request: UndoConflictsRequest,
 ) -> Result<UndoConflictsPage, ApiError> {
     let limit = request.limit.unwrap_or(DEFAULT_PAGE * 5).clamp(1, MAX_PAGE);
+    if let Some(cursor) = &request.after {
+        // A cursor is a field name this API handed out: an attribute key and a short prefix.
+        if cursor.field.len() > MAX_CURSOR_FIELD_BYTES {
+            return Err(ApiError::new(
+                ApiErrorKind::InvalidRequest,
+                format!("the cursor's field is over {MAX_CURSOR_FIELD_BYTES} bytes: not one this API handed out"),
+            ));
+        }
+    }
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
     let (after_id, after_field) = match &request.after {
         Some(cursor) => (cursor.contact_id, cursor.field.as_str()),
