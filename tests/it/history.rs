@@ -808,3 +808,58 @@ async fn undo_is_exact_across_chunks_lanes_two_writers_and_every_policy() {
     );
     assert_eq!(snapshot(&system.contacts().await), after_first);
 }
+
+#[tokio::test]
+async fn an_undo_its_caller_abandoned_is_finished_by_the_writers_sweep() {
+    let mut system = TestSystem::start_with(Replicas {
+        writer: 0,
+        ..Replicas::default()
+    })
+    .await;
+    system.undo_resume_seconds = 1;
+    system.start_writer().await.expect("writer");
+    completed(
+        &system
+            .import(
+                "email,city\na@example.com,Gdańsk\nb@example.com,Gdynia\n",
+                link(None, None, &[]),
+            )
+            .await,
+    );
+    let after_first = snapshot(&system.contacts().await);
+    let second = system
+        .import(
+            "email,city\na@example.com,Kraków\nb@example.com,Sopot\nc@example.com,Łódź\nd@example.com,Hel\n",
+            link(Some("customer"), None, &["b"]),
+        )
+        .await;
+    completed(&second);
+    // One batch, then the caller goes away.
+    contact_writer::begin_undo(&system.pool, &system.account, &second.import_id)
+        .await
+        .expect("undo begun");
+    assert!(!contact_writer::run_undo_batches(
+        &system.pool,
+        &system.account,
+        &second.import_id,
+        1,
+        1
+    )
+    .await
+    .expect("one batch"));
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while system
+            .client
+            .status(&second.import_id)
+            .await
+            .expect("status")
+            .status
+            != ImportState::Undone
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the sweep finished the undo");
+    assert_eq!(snapshot(&system.contacts().await), after_first);
+}

@@ -155,6 +155,8 @@ pub struct TestSystem {
     pub accounts: contact_writer::AccountAdmission,
     /// The writers' watchdog: how long an import may go without progress.
     pub stall_seconds: u64,
+    /// The writers' `UNDO_RESUME_SECONDS` (for writers started after it is set).
+    pub undo_resume_seconds: u64,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
     pub database_url: String,
@@ -287,6 +289,7 @@ impl TestSystem {
             deployment,
             accounts,
             stall_seconds: 600,
+            undo_resume_seconds: 30,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             database_url,
             namespace_name: namespace_name.to_string(),
@@ -316,6 +319,7 @@ impl TestSystem {
             concurrency: 4,
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
+            undo_resume_seconds: self.undo_resume_seconds,
             running_per_account: self.running_per_account,
             phone_region: "PL".to_string(),
             accounts: self.accounts,

@@ -82,6 +82,10 @@ pub struct Settings {
     /// was waiting for.
     #[arg(long, env = "IMPORT_STALL_SECONDS", default_value_t = 600)]
     pub stall_seconds: u64,
+    /// The sweep goes on with an undo nobody has moved on for this long (its client went
+    /// away, or a writer stopped during a batch).
+    #[arg(long, env = "UNDO_RESUME_SECONDS", default_value_t = 30)]
+    pub undo_resume_seconds: u64,
     /// How many imports one account may run at once; a start request beyond them fails at once.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
     pub running_per_account: u32,
@@ -115,6 +119,8 @@ pub(crate) struct Writer {
     pub(crate) accounts: AccountAdmission,
     /// How long a running import may go without progress (the watchdog).
     pub(crate) stall: Duration,
+    /// How long an undo may sit untouched before the sweep goes on with it.
+    pub(crate) undo_resume_after: Duration,
     /// How many imports one account may run at once.
     pub(crate) running_per_account: u32,
     /// Registered accounts already looked up.
@@ -170,6 +176,7 @@ impl Application {
                 accounts: settings.accounts,
                 admitted: Default::default(),
                 stall: Duration::from_secs(settings.stall_seconds.max(1)),
+                undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
                 running_per_account: settings.running_per_account.max(1),
             }),
             consumer,

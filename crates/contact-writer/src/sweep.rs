@@ -133,10 +133,11 @@ async fn resume_undos(writer: &Writer) -> anyhow::Result<()> {
     let abandoned: Vec<(String, String)> = sqlx::query_as(
         "SELECT account_id, import_id FROM imports
          WHERE status = 'undoing' AND (namespace = $1 OR namespace IS NULL)
-           AND updated_at < now() - interval '30 seconds'
+           AND updated_at < now() - make_interval(secs => $2)
          ORDER BY updated_at LIMIT 10",
     )
     .bind(writer.namespace.name())
+    .bind(writer.undo_resume_after.as_secs_f64())
     .fetch_all(&writer.pool)
     .await?;
     for (account, import) in abandoned {
