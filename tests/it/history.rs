@@ -312,6 +312,34 @@ async fn undo_is_refused_for_a_running_import_a_dry_run_and_an_undone_import() {
 }
 
 #[tokio::test]
+async fn undo_of_an_import_still_queued_is_refused_as_not_ended() {
+    // No ingest: the start request waits in its stream.
+    let system = TestSystem::start_with(Replicas {
+        ingest: 0,
+        ..Replicas::default()
+    })
+    .await;
+    let path = system.file(
+        "queued.csv",
+        "email
+q@example.com
+",
+    );
+    let queued = system
+        .client
+        .start_import(&path, ImportOptions::default())
+        .await
+        .expect("started");
+    assert_eq!(
+        system.client.status(&queued).await.expect("status").status,
+        ImportState::Queued
+    );
+    let (kind, message) = refusal(system.client.undo_step(&queued).await);
+    assert_eq!(kind, ApiErrorKind::Conflict);
+    assert!(message.contains("is queued"), "{message}");
+}
+
+#[tokio::test]
 async fn an_undo_interrupted_halfway_and_resumed_ends_as_one_uninterrupted_undo() {
     let system = TestSystem::start().await;
     let originals: String = (0..30)

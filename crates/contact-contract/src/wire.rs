@@ -557,7 +557,7 @@ pub struct ExportContactsRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ContactFilter {
     /// The contacts this import created or changed (a link that changed nothing is not
-    /// recorded); none once the import is undone.
+    /// recorded); once it is undone, only the created contacts its undo kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_id: Option<ImportId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

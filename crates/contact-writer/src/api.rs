@@ -323,7 +323,7 @@ fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError {
 }
 
 /// The start request of an import no ingest replica has taken yet, read from its stream.
-async fn queued_request(
+pub(crate) async fn queued_request(
     writer: &Writer,
     account: &AccountId,
     import: &ImportId,

@@ -11,7 +11,7 @@ use contact_contract::{
 
 use crate::accounts::unavailable;
 use crate::undo::{self, BatchOutcome, UndoRefused, KEPT_CONTACT, UNDO_BATCH};
-use crate::{imports, Writer};
+use crate::{api, imports, Writer};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -66,17 +66,26 @@ pub async fn undo(
     request: UndoRequest,
 ) -> Result<UndoReport, ApiError> {
     let import = &request.import_id;
-    undo::begin(&writer.pool, account, import)
-        .await
-        .map_err(|refusal| match refusal {
-            UndoRefused::NotFound { .. } => {
-                ApiError::new(ApiErrorKind::NotFound, refusal.to_string())
-            }
-            UndoRefused::NotUndoable { .. } => {
-                ApiError::new(ApiErrorKind::Conflict, refusal.to_string())
-            }
-            UndoRefused::Database(error) => unavailable(error),
-        })?;
+    let begun = undo::begin(&writer.pool, account, import).await;
+    if let Err(UndoRefused::NotFound { .. }) = &begun {
+        // Its request may still wait for an ingest replica.
+        if api::queued_request(writer, account, import)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::new(
+                ApiErrorKind::Conflict,
+                format!("import {import} is queued: an import is undone once it has ended (cancel it first)"),
+            ));
+        }
+    }
+    begun.map_err(|refusal| match refusal {
+        UndoRefused::NotFound { .. } => ApiError::new(ApiErrorKind::NotFound, refusal.to_string()),
+        UndoRefused::NotUndoable { .. } => {
+            ApiError::new(ApiErrorKind::Conflict, refusal.to_string())
+        }
+        UndoRefused::Database(error) => unavailable(error),
+    })?;
     work_on_undo(writer, account, import, UNDO_CALL_BUDGET)
         .await
         .map_err(|error| {

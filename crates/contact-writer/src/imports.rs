@@ -407,6 +407,9 @@ pub async fn all_lanes_done(
 }
 
 /// Ends a running import as `state` in the caller's transaction, which holds [`lock`].
+/// `finished_at` is the time of the end itself, not of the transaction's start: the lanes'
+/// last transactions may have started after this one and committed while it waited for them,
+/// and undo takes a contact written after `finished_at` for one changed since the import.
 pub async fn set_closed(
     connection: &mut PgConnection,
     account: &AccountId,
@@ -415,7 +418,7 @@ pub async fn set_closed(
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE imports SET status = $3, error = COALESCE($4, error), finished_at = now(), updated_at = now()
+        "UPDATE imports SET status = $3, error = COALESCE($4, error), finished_at = clock_timestamp(), updated_at = now()
          WHERE account_id = $1 AND import_id = $2",
     )
     .bind(account.as_str())
