@@ -251,7 +251,7 @@ async fn a_field_changed_after_the_import_survives_its_undo_and_is_reported() {
     assert_eq!(z.attributes.get("city").map(String::as_str), Some("Łódź"));
     assert_eq!(after.len(), 3);
 
-    // The text report names each field kept.
+    // Undoing it again is refused, with the reason.
     let output = cli(&system, &["undo", undone.import_id.as_str()]).await;
     assert!(!output.status.success(), "a second undo is refused");
     assert!(stderr(&output).contains("already"), "{}", stderr(&output));
@@ -890,4 +890,40 @@ async fn an_undo_its_caller_abandoned_is_finished_by_the_writers_sweep() {
     .await
     .expect("the sweep finished the undo");
     assert_eq!(snapshot(&system.contacts().await), after_first);
+}
+
+#[tokio::test]
+async fn the_text_undo_report_names_each_contact_and_field_it_kept() {
+    let system = TestSystem::start().await;
+    completed(
+        &system
+            .import("email,city\nx@example.com,Gdańsk\n", link(None, None, &[]))
+            .await,
+    );
+    let undone = system
+        .import(
+            "email,city,company\nx@example.com,Kraków,ACME\n",
+            link(None, None, &[]),
+        )
+        .await;
+    completed(&undone);
+    completed(
+        &system
+            .import("email,city\nx@example.com,Poznań\n", link(None, None, &[]))
+            .await,
+    );
+    let x_id = by_email(&system.contacts().await, "x@example.com").id;
+    let text = run_cli(&system, &["undo", undone.import_id.as_str()]).await;
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        vec![
+            format!(
+                "import {} undone: 0 contacts removed, 1 restored, 0 kept because they changed after the import",
+                undone.import_id
+            ),
+            format!(
+                "contact {x_id} city: left as \"Poznań\" (changed after the import, which wrote \"Kraków\")"
+            ),
+        ]
+    );
 }

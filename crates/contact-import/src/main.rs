@@ -374,67 +374,80 @@ async fn undo(client: &Client, import_id: &ImportId, json: bool) -> anyhow::Resu
             }
         })
         .await?;
-    let mut conflicts = Vec::new();
-    client
-        .undo_conflicts(import_id, |conflict| conflicts.push(conflict))
-        .await?;
+    // An undo of a large import may keep many fields: they are written as their pages come.
+    let mut sink = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failure: Option<anyhow::Error> = None;
+    let mut first = true;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&UndoOutput {
-                report: &report,
-                conflict_list: &conflicts
-            })?
-        );
+        // One object: the report's fields, then `kept`, an array of every field kept.
+        let report = serde_json::to_string(&report)?;
+        let fields = report
+            .strip_suffix('}')
+            .expect("a report serializes as a JSON object");
+        write!(sink, "{fields},\"kept\":[")?;
     } else {
-        print_undo(&report, &conflicts);
+        writeln!(sink, "{}", describe_undo(&report))?;
     }
+    client
+        .undo_conflicts(import_id, |conflict| {
+            let written = if json {
+                let separator = if first { "" } else { "," };
+                serde_json::to_string(&conflict)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|text| Ok(write!(sink, "{separator}{text}")?))
+            } else {
+                writeln!(sink, "{}", describe_conflict(&conflict)).map_err(anyhow::Error::from)
+            };
+            first = false;
+            if let Err(error) = written {
+                failure.get_or_insert(error);
+            }
+        })
+        .await?;
+    if let Some(error) = failure {
+        return Err(error.context("writing the undo report"));
+    }
+    if json {
+        writeln!(sink, "]}}")?;
+    }
+    sink.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `undo --json`: the report and every field left as it was.
-#[derive(serde::Serialize)]
-struct UndoOutput<'a> {
-    #[serde(flatten)]
-    report: &'a UndoReport,
-    #[serde(rename = "kept")]
-    conflict_list: &'a [UndoConflict],
-}
-
-fn print_undo(report: &UndoReport, conflicts: &[UndoConflict]) {
-    println!(
+fn describe_undo(report: &UndoReport) -> String {
+    format!(
         "import {} {}: {} contacts removed, {} restored, {} kept because they changed after the import",
         report.import_id,
         report.status.as_str(),
         report.contacts_removed,
         report.contacts_restored,
         report.contacts_kept
-    );
+    )
+}
+
+fn describe_conflict(conflict: &UndoConflict) -> String {
     let shown = |value: &Option<String>| match value {
         Some(value) => format!("{value:?}"),
         None => "nothing".to_string(),
     };
-    for conflict in conflicts {
-        let field = match (conflict.field, &conflict.attribute) {
-            (UndoField::Attribute, Some(attribute)) => attribute.clone(),
-            (UndoField::Attribute, None) => "an attribute".to_string(),
-            (UndoField::Type, _) => "type".to_string(),
-            (UndoField::Category, _) => "category".to_string(),
-            (UndoField::Contact, _) => {
-                println!(
-                    "contact {}: kept, it changed after the import created it",
-                    conflict.contact_id
-                );
-                continue;
-            }
-        };
-        println!(
-            "contact {} {field}: left as {} (changed after the import, which wrote {})",
-            conflict.contact_id,
-            shown(&conflict.current),
-            shown(&conflict.imported)
-        );
-    }
+    let field = match (conflict.field, &conflict.attribute) {
+        (UndoField::Attribute, Some(attribute)) => attribute.clone(),
+        (UndoField::Attribute, None) => "an attribute".to_string(),
+        (UndoField::Type, _) => "type".to_string(),
+        (UndoField::Category, _) => "category".to_string(),
+        (UndoField::Contact, _) => {
+            return format!(
+                "contact {}: kept, it changed after the import created it",
+                conflict.contact_id
+            )
+        }
+    };
+    format!(
+        "contact {} {field}: left as {} (changed after the import, which wrote {})",
+        conflict.contact_id,
+        shown(&conflict.current),
+        shown(&conflict.imported)
+    )
 }
 
 async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
