@@ -4,8 +4,11 @@ ALTER TABLE imports
     -- the latest earlier import of the account with the same content.
     ADD COLUMN file_sha256 text,
     ADD COLUMN repeat_of text,
-    -- Undo: the next contact id of the import's block the removal looks at (none before it
-    -- starts), and what it has done so far. Each batch commits them with its work.
+    -- Undo: the last contact whose change it restored and the next contact id of the
+    -- import's block the removal looks at (none before it starts), and what it has done so
+    -- far. Each batch commits them with its work; the cursors keep a batch from reading past
+    -- the index entries of the rows earlier batches deleted.
+    ADD COLUMN undo_restored_through bigint,
     ADD COLUMN undo_next_contact bigint,
     ADD COLUMN undo_removed bigint NOT NULL DEFAULT 0,
     ADD COLUMN undo_restored bigint NOT NULL DEFAULT 0,

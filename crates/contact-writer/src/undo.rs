@@ -4,7 +4,7 @@
 //!
 //! Each batch is one transaction under the import's row lock and every lane lock of the
 //! account (no import writes the account's contacts meanwhile), and commits its work with the
-//! record of it: restored changes are deleted, the removal's cursor moves on. An undo that
+//! record of it: restored changes are deleted, and the cursor of each phase moves on. An undo that
 //! stops anywhere (a crash, a lost connection, a call that ran out of time) is therefore
 //! resumed by whoever runs the next batch, and a batch run twice finds nothing left to do. No
 //! batch holds more than `batch` contacts in memory, whatever the import's size.
@@ -38,6 +38,7 @@ struct UndoingImport {
     first_contact_id: Option<i64>,
     bytes_total: Option<i64>,
     finished_at: Option<DateTime<Utc>>,
+    undo_restored_through: Option<i64>,
     undo_next_contact: Option<i64>,
 }
 
@@ -185,7 +186,8 @@ async fn lock_undoing(
     import: &ImportId,
 ) -> sqlx::Result<Option<UndoingImport>> {
     let row: Option<UndoingImport> = sqlx::query_as(
-        "SELECT status, first_contact_id, bytes_total, finished_at, undo_next_contact
+        "SELECT status, first_contact_id, bytes_total, finished_at, undo_restored_through,
+                undo_next_contact
          FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE",
     )
     .bind(account.as_str())
@@ -207,18 +209,20 @@ async fn restore_batch(
     let changes: Vec<ChangeRow> = sqlx::query_as(
         "SELECT contact_id, values_before, values_written, type_changed, type_before, type_written,
                 category_changed, category_before, category_written, tags_added
-         FROM import_changes WHERE account_id = $1 AND import_id = $2
+         FROM import_changes WHERE account_id = $1 AND import_id = $2 AND contact_id > $4
          ORDER BY contact_id LIMIT $3",
     )
     .bind(account.as_str())
     .bind(import.as_str())
     .bind(batch)
+    .bind(state.undo_restored_through.unwrap_or(i64::MIN))
     .fetch_all(&mut *connection)
     .await?;
     if changes.is_empty() {
         return Ok(false);
     }
     let ids: Vec<i64> = changes.iter().map(|change| change.contact_id).collect();
+    let through = ids.last().copied().unwrap_or(i64::MIN);
     let current = lock_contacts(connection, account, &ids, state.finished_at).await?;
     let mut updated = Vec::new();
     let mut conflicts = ConflictColumns::default();
@@ -257,13 +261,15 @@ async fn restore_batch(
         "WITH done AS (
              DELETE FROM import_changes
              WHERE account_id = $1 AND import_id = $2 AND contact_id = ANY($3))
-         UPDATE imports SET undo_restored = undo_restored + $4, updated_at = now()
+         UPDATE imports SET undo_restored = undo_restored + $4, undo_restored_through = $5,
+             updated_at = now()
          WHERE account_id = $1 AND import_id = $2",
     )
     .bind(account.as_str())
     .bind(import.as_str())
     .bind(&ids)
     .bind(updated.len() as i64)
+    .bind(through)
     .execute(&mut *connection)
     .await?;
     Ok(true)
