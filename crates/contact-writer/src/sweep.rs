@@ -15,7 +15,7 @@ use contact_contract::{AccountId, ImportId, ImportState};
 
 use crate::{closing, history, imports, Writer};
 
-/// How long a sweep works on one abandoned undo before it looks at the rest.
+/// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
 const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
 
 /// Rows of a finished dry run's overlay deleted per statement, so that clearing a large one
@@ -123,34 +123,33 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
             );
         }
     }
-    resume_undos(writer).await?;
+    // An undo that cannot go on now must not keep the overlays from being cleared.
+    if let Err(error) = resume_undo(writer).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "sweep could not go on with an undo"
+        );
+    }
     clear_finished_dry_runs(writer).await
 }
 
-/// Undos nobody has moved on for a while (the client that started one went away, or a writer
-/// stopped during a batch) go on here, a bounded time per sweep.
-async fn resume_undos(writer: &Writer) -> anyhow::Result<()> {
-    let abandoned: Vec<(String, String)> = sqlx::query_as(
+/// An undo nobody has moved on for a while (the client that started it went away, or a
+/// writer stopped during a batch) goes on here for a bounded time; the one left longest
+/// first, the others at later sweeps.
+async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
+    let abandoned: Option<(String, String)> = sqlx::query_as(
         "SELECT account_id, import_id FROM imports
          WHERE status = 'undoing' AND (namespace = $1 OR namespace IS NULL)
            AND updated_at < now() - make_interval(secs => $2)
-         ORDER BY updated_at LIMIT 10",
+         ORDER BY updated_at LIMIT 1",
     )
     .bind(writer.namespace.name())
     .bind(writer.undo_resume_after.as_secs_f64())
-    .fetch_all(&writer.pool)
+    .fetch_optional(&writer.pool)
     .await?;
-    for (account, import) in abandoned {
-        let resumed = async {
-            let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
-            history::work_on_undo(writer, &account, &import, UNDO_PER_SWEEP).await
-        };
-        if let Err(error) = resumed.await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "sweep could not go on with an undo"
-            );
-        }
+    if let Some((account, import)) = abandoned {
+        let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
+        history::work_on_undo(writer, &account, &import, UNDO_PER_SWEEP).await?;
     }
     Ok(())
 }
