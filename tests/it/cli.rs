@@ -9,7 +9,7 @@ fn cli_binary() -> PathBuf {
     contact_tests::workspace_binary("contact-import")
 }
 
-async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
+pub async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
     tokio::process::Command::new(cli_binary())
         .args([
             "--nats-url",
@@ -35,11 +35,11 @@ pub async fn run_cli(system: &TestSystem, arguments: &[&str]) -> String {
     stdout(&output)
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod faults;
+mod history;
 mod hostile;
 mod import;
 mod limits;

@@ -231,6 +231,7 @@ async fn tenants_import_their_own_files_and_can_touch_nothing_of_each_other() {
             import_id: ImportId::new(unique("steal-")).expect("valid"),
             object_name,
             file_name: None,
+            file_sha256: None,
             options: ImportOptions::default(),
         };
         system
@@ -250,6 +251,7 @@ async fn tenants_import_their_own_files_and_can_touch_nothing_of_each_other() {
         import_id: beta_import.clone(),
         object_name: Some(beta_import.to_string()),
         file_name: None,
+        file_sha256: None,
         options: ImportOptions::default(),
     };
     system

@@ -4,7 +4,7 @@
 
 use contact_core::mapping::{AttributeDef, AttributeType};
 
-use crate::{ImportOptions, ImportRequest};
+use crate::{ContactFilter, ImportOptions, ImportRequest};
 
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 100;
@@ -46,7 +46,37 @@ pub fn check_request(request: &ImportRequest) -> Result<(), String> {
     if let Some(file_name) = &request.file_name {
         within("the file name", file_name, MAX_FILE_NAME_CHARS)?;
     }
+    if let Some(digest) = &request.file_sha256 {
+        check_sha256(digest)?;
+    }
     check_options(&request.options)
+}
+
+/// A file's SHA-256 as the contract spells it: 64 lower-case hex digits.
+pub fn check_sha256(digest: &str) -> Result<(), String> {
+    if digest.len() == 64
+        && digest
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    {
+        Ok(())
+    } else {
+        Err("the file's SHA-256 must be 64 lower-case hex digits".to_string())
+    }
+}
+
+/// Checks the filters of a contacts export: each as long as what it filters on may be.
+pub fn check_contact_filter(filter: &ContactFilter) -> Result<(), String> {
+    if let Some(tag) = &filter.tag {
+        within("the tag", tag, MAX_TAG_CHARS)?;
+    }
+    if let Some(contact_type) = &filter.contact_type {
+        within("the contact type", contact_type, MAX_NAME_CHARS)?;
+    }
+    if let Some(category) = &filter.category {
+        within("the category", category, MAX_NAME_CHARS)?;
+    }
+    Ok(())
 }
 
 pub fn check_options(options: &ImportOptions) -> Result<(), String> {
@@ -170,6 +200,31 @@ mod tests {
             ..ImportOptions::default()
         };
         assert_eq!(check_options(&exactly), Ok(()));
+    }
+
+    #[test]
+    fn a_file_digest_is_64_lower_case_hex_digits() {
+        assert_eq!(check_sha256(&"0a".repeat(32)), Ok(()));
+        assert!(check_sha256(&"0A".repeat(32)).is_err());
+        assert!(check_sha256(&"0a".repeat(33)).is_err());
+        assert!(check_sha256("../../etc").is_err());
+    }
+
+    #[test]
+    fn export_filters_are_bounded_like_what_they_filter_on() {
+        assert_eq!(check_contact_filter(&ContactFilter::default()), Ok(()));
+        let long_tag = ContactFilter {
+            tag: Some("t".repeat(MAX_TAG_CHARS + 1)),
+            ..ContactFilter::default()
+        };
+        assert!(check_contact_filter(&long_tag)
+            .expect_err("long")
+            .contains("the tag is 101"));
+        let long_category = ContactFilter {
+            category: Some("c".repeat(MAX_NAME_CHARS + 1)),
+            ..ContactFilter::default()
+        };
+        assert!(check_contact_filter(&long_category).is_err());
     }
 
     #[test]

@@ -172,6 +172,9 @@ mod tests {
             "ci.v1.acme.api.import.status",
             "ci.v1.acme.api.contacts.export",
             "ci.v1.acme.api.import.upload",
+            "ci.v1.acme.api.imports.list",
+            "ci.v1.acme.api.import.undo",
+            "ci.v1.acme.api.import.undo_conflicts",
             "$O.CI_UPLOADS_acme.C.abc",
             "$O.CI_UPLOADS_acme.M.aS0x",
             "$JS.API.STREAM.INFO.OBJ_CI_UPLOADS_acme",
@@ -183,6 +186,8 @@ mod tests {
         for subject in [
             "ci.v1.globex.import.i-1.start",
             "ci.v1.globex.api.contacts.export",
+            "ci.v1.globex.api.imports.list",
+            "ci.v1.globex.api.import.undo",
             "ci.v1.acme.api.import.prepare",
             "ci.v1.acme.import.i-1.chunks",
             "ci.v1.acme.import.i-1.records",

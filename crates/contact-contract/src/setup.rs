@@ -33,10 +33,13 @@ pub enum ApiOperation {
     AttributesSet,
     AttributesRemove,
     ContactsExport,
+    ImportsList,
+    Undo,
+    UndoConflicts,
 }
 
 impl ApiOperation {
-    pub const ALL: [ApiOperation; 13] = [
+    pub const ALL: [ApiOperation; 16] = [
         Self::PrepareImport,
         Self::PrepareUpload,
         Self::Status,
@@ -50,6 +53,9 @@ impl ApiOperation {
         Self::AttributesSet,
         Self::AttributesRemove,
         Self::ContactsExport,
+        Self::ImportsList,
+        Self::Undo,
+        Self::UndoConflicts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,9 @@ impl ApiOperation {
             Self::AttributesSet => "attributes.set",
             Self::AttributesRemove => "attributes.remove",
             Self::ContactsExport => "contacts.export",
+            Self::ImportsList => "imports.list",
+            Self::Undo => "import.undo",
+            Self::UndoConflicts => "import.undo_conflicts",
         }
     }
 

@@ -58,6 +58,10 @@ pub struct ImportRequest {
     /// The file's own name, for people reading the status.
     #[serde(default)]
     pub file_name: Option<String>,
+    /// The SHA-256 of the file's bytes, 64 lower-case hex digits, computed by the client while
+    /// it uploads: an earlier import of the same content is named in `repeat_of`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
     #[serde(default)]
     pub options: ImportOptions,
 }
@@ -72,6 +76,7 @@ impl ImportRequest {
             import_id,
             object_name: None,
             file_name: None,
+            file_sha256: None,
             options: ImportOptions::default(),
         }
     }
@@ -183,6 +188,10 @@ pub enum ImportState {
     Completed,
     Failed,
     Cancelled,
+    /// An ended import being taken back (`import.undo`), batch by batch.
+    Undoing,
+    /// An import taken back: the contacts it created are removed, those it linked restored.
+    Undone,
 }
 
 impl ImportState {
@@ -193,6 +202,8 @@ impl ImportState {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Undoing => "undoing",
+            Self::Undone => "undone",
         }
     }
 
@@ -203,13 +214,19 @@ impl ImportState {
             Self::Completed,
             Self::Failed,
             Self::Cancelled,
+            Self::Undoing,
+            Self::Undone,
         ]
         .into_iter()
         .find(|state| state.as_str() == text)
     }
 
+    /// True once the import's file is no longer applied: it ended, and may be undone since.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Undoing | Self::Undone
+        )
     }
 }
 
@@ -241,6 +258,9 @@ pub struct ImportStatus {
     /// What a queued or running import waits for, in words for people.
     #[serde(default)]
     pub waiting_for: Option<String>,
+    /// The latest earlier import (not a dry run) of the same file content into the account.
+    #[serde(default)]
+    pub repeat_of: Option<ImportId>,
 }
 
 impl ImportStatus {
@@ -267,6 +287,7 @@ impl ImportStatus {
             created_at: None,
             finished_at: None,
             waiting_for: Some("an ingest replica to take the request".to_string()),
+            repeat_of: None,
         }
     }
 }
@@ -523,13 +544,134 @@ pub enum Admission {
     Refused { reason: String },
 }
 
-/// `contacts.export`: one page of the account's contacts, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `contacts.export`: one page of the account's contacts, oldest first. The filters combine
+/// with AND.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ExportContactsRequest {
     #[serde(default)]
     pub after_id: Option<i64>,
     #[serde(default)]
     pub limit: Option<u32>,
+    #[serde(default, flatten)]
+    pub filter: ContactFilter,
+}
+
+/// Which contacts an export returns; every filter given must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactFilter {
+    /// The contacts this import created or changed (a link that changed nothing is not
+    /// recorded); once it is undone, only the created contacts its undo kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<ImportId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub contact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// `imports.list`: the account's imports, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImportsListRequest {
+    /// Only imports in this state.
+    #[serde(default)]
+    pub status: Option<ImportState>,
+    /// Only imports of a file with this SHA-256 (64 lower-case hex digits).
+    #[serde(default)]
+    pub file_sha256: Option<String>,
+    /// The `next` of the previous page; none for the first.
+    #[serde(default)]
+    pub before: Option<ImportsCursor>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Where a page of `imports.list` continues: after the import started at `created_at` with
+/// this id, going back in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportsCursor {
+    pub created_at: DateTime<Utc>,
+    pub import_id: ImportId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportsPage {
+    /// Newest first: `created_at` is when the import started, `finished_at` when it ended.
+    pub imports: Vec<ImportStatus>,
+    pub next: Option<ImportsCursor>,
+}
+
+/// `import.undo`: takes back a completed, cancelled or failed import. Each call works for a
+/// bounded time and reports where the undo is; while it says `undoing`, calling again goes
+/// on (and the writers' sweep goes on by itself after a while).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoRequest {
+    pub import_id: ImportId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoReport {
+    pub import_id: ImportId,
+    /// `undoing` while batches remain, then `undone`.
+    pub status: ImportState,
+    /// Contacts the import created, removed.
+    pub contacts_removed: u64,
+    /// Contacts the import linked, given back what the import changed (all of it or part).
+    pub contacts_restored: u64,
+    /// Contacts the import created but something changed since: kept whole.
+    pub contacts_kept: u64,
+    /// Fields left as they are because something changed them after the import (each is an
+    /// entry of `import.undo_conflicts`, as is each contact kept).
+    pub conflicts: u64,
+}
+
+/// `import.undo_conflicts`: one page of what an undo left as it is, by contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoConflictsRequest {
+    pub import_id: ImportId,
+    #[serde(default)]
+    pub after: Option<UndoConflictCursor>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Where a page of `import.undo_conflicts` continues; opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoConflictCursor {
+    pub contact_id: i64,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoConflictsPage {
+    pub conflicts: Vec<UndoConflict>,
+    pub next: Option<UndoConflictCursor>,
+}
+
+/// A field (or a whole contact) an undo did not take back, because something changed it after
+/// the import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoConflict {
+    pub contact_id: i64,
+    pub field: UndoField,
+    /// The attribute, for `field: attribute`.
+    #[serde(default)]
+    pub attribute: Option<String>,
+    /// What the field holds now (and keeps).
+    pub current: Option<String>,
+    /// What the import had written there.
+    pub imported: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoField {
+    Attribute,
+    Type,
+    Category,
+    /// A contact the import created and something changed since: kept, not removed.
+    Contact,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

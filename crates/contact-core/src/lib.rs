@@ -1,7 +1,7 @@
 //! Owns the pure import logic of contact-import: text encodings, delimiter detection, CSV
 //! decoding, column mapping and its suggestions, value validation and normalization, the sample
-//! file, the import preview, the merge rule, how rows are spread over lanes, and when an
-//! account's import may start.
+//! file, the import preview, the merge rule, how rows are spread over lanes, when an account's
+//! import may start, and what undoing an import restores.
 //!
 //! **Architecture Invariant:** this crate does no IO: no files, no network, no async runtime.
 //! Callers feed it bytes and get values back, so its tests run in milliseconds.
@@ -18,6 +18,7 @@ pub mod preview;
 pub mod sniff;
 pub mod suggest;
 pub mod template;
+pub mod undo;
 pub mod validate;
 
 pub use csv_parser::{ParsedRecord, RawRecord, RecordError, RecordErrorKind, RecordParser};

@@ -2,6 +2,7 @@
 //! follow its events, and read status, row errors, attributes and contacts. The
 //! `contact-import` CLI, the tests and the benchmark all go through it.
 
+mod digest;
 mod preflight;
 
 use std::path::Path;
@@ -18,6 +19,10 @@ use contact_contract::{
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
     PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
+};
+use contact_contract::{
+    ContactFilter, ImportState, ImportsListRequest, ImportsPage, UndoConflict, UndoConflictsPage,
+    UndoConflictsRequest, UndoReport, UndoRequest,
 };
 use contact_core::mapping::AttributeDef;
 use contact_core::preview::Preview;
@@ -162,12 +167,14 @@ impl Client {
         path: &Path,
         options: ImportOptions,
     ) -> Result<ImportRequest, ClientError> {
-        let mut file = tokio::fs::File::open(path)
+        let file = tokio::fs::File::open(path)
             .await
             .map_err(|error| ClientError::File {
                 path: path.display().to_string(),
                 detail: error.to_string(),
             })?;
+        // The digest names earlier imports of the same content (`repeat_of`).
+        let mut file = digest::HashingReader::new(file);
         let target: UploadTarget = self
             .call(
                 ApiOperation::PrepareUpload,
@@ -186,6 +193,7 @@ impl Client {
             .await
             .map_err(|error| nats_error("uploading the file", error))?;
         Ok(ImportRequest {
+            file_sha256: Some(file.hex_digest()),
             schema: SCHEMA_VERSION,
             account: self.account.clone(),
             import_id: import_id.clone(),
@@ -448,6 +456,15 @@ impl Client {
     /// Every contact of the account, oldest first, page by page.
     pub async fn export_contacts(
         &self,
+        each: impl FnMut(ExportedContact),
+    ) -> Result<(), ClientError> {
+        self.export_filtered(&ContactFilter::default(), each).await
+    }
+
+    /// The account's contacts that pass every filter given, oldest first, page by page.
+    pub async fn export_filtered(
+        &self,
+        filter: &ContactFilter,
         mut each: impl FnMut(ExportedContact),
     ) -> Result<(), ClientError> {
         self.each_page(
@@ -455,10 +472,112 @@ impl Client {
             |after_id| ExportContactsRequest {
                 after_id,
                 limit: None,
+                filter: filter.clone(),
             },
             |page: ContactsPage, _| {
                 page.contacts.into_iter().for_each(&mut each);
                 page.next_after_id
+            },
+        )
+        .await
+    }
+
+    /// The account's imports, newest first, up to `limit` of them (only those in `status`,
+    /// when given).
+    pub async fn imports(
+        &self,
+        status: Option<ImportState>,
+        limit: usize,
+    ) -> Result<Vec<ImportStatus>, ClientError> {
+        self.imports_where(status, None, limit).await
+    }
+
+    /// The latest import (not a dry run) of a file with this SHA-256 into the account, if any.
+    pub async fn latest_import_of_file(
+        &self,
+        file_sha256: &str,
+    ) -> Result<Option<ImportStatus>, ClientError> {
+        let imports = self
+            .imports_where(None, Some(file_sha256.to_string()), 100)
+            .await?;
+        Ok(imports.into_iter().find(|import| !import.dry_run))
+    }
+
+    async fn imports_where(
+        &self,
+        status: Option<ImportState>,
+        file_sha256: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ImportStatus>, ClientError> {
+        let mut imports = Vec::new();
+        let mut before = None;
+        while imports.len() < limit {
+            let page: ImportsPage = self
+                .call(
+                    ApiOperation::ImportsList,
+                    &ImportsListRequest {
+                        status,
+                        file_sha256: file_sha256.clone(),
+                        before,
+                        limit: Some((limit - imports.len()).min(1000) as u32),
+                    },
+                )
+                .await?;
+            imports.extend(page.imports);
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        imports.truncate(limit);
+        Ok(imports)
+    }
+
+    /// One `import.undo` call: starts or resumes the undo and reports where it is (`undoing`
+    /// while batches remain).
+    pub async fn undo_step(&self, import_id: &ImportId) -> Result<UndoReport, ClientError> {
+        Ok(self
+            .call(
+                ApiOperation::Undo,
+                &UndoRequest {
+                    import_id: import_id.clone(),
+                },
+            )
+            .await?)
+    }
+
+    /// Undoes an import to the end: calls `import.undo` while it reports `undoing` (each call
+    /// does a bounded amount of work and at least one batch), then returns the final report.
+    pub async fn undo(
+        &self,
+        import_id: &ImportId,
+        mut on_progress: impl FnMut(&UndoReport),
+    ) -> Result<UndoReport, ClientError> {
+        loop {
+            let report = self.undo_step(import_id).await?;
+            if report.status != ImportState::Undoing {
+                return Ok(report);
+            }
+            on_progress(&report);
+        }
+    }
+
+    /// Every field (or contact) the undo of an import left as it was, by contact.
+    pub async fn undo_conflicts(
+        &self,
+        import_id: &ImportId,
+        mut each: impl FnMut(UndoConflict),
+    ) -> Result<(), ClientError> {
+        self.each_page(
+            ApiOperation::UndoConflicts,
+            |after| UndoConflictsRequest {
+                import_id: import_id.clone(),
+                after,
+                limit: None,
+            },
+            |page: UndoConflictsPage, _| {
+                page.conflicts.into_iter().for_each(&mut each);
+                page.next
             },
         )
         .await

@@ -13,7 +13,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use contact_contract::{
-    AccountId, ImportId, ImportOptions, ImportState, ImportStatus, Namespace, SetAttributeRequest,
+    AccountId, ContactFilter, ImportId, ImportOptions, ImportState, ImportStatus, Namespace,
+    SetAttributeRequest, UndoConflict, UndoField, UndoReport,
 };
 use contact_core::mapping::{AttributeDef, AttributeType, ColumnMapping};
 use contact_core::merge::DuplicatePolicy;
@@ -95,6 +96,37 @@ enum Command {
     /// Read the account's contacts.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// The account's past imports.
+    #[command(subcommand)]
+    Imports(ImportsCommand),
+    /// Take back an ended import: the contacts it created are removed, those it linked get
+    /// back what it changed. Fields changed since the import are left as they are, and listed.
+    Undo {
+        import_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportsCommand {
+    /// The account's imports, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only imports in this state: running, completed, failed, cancelled, undoing, undone.
+        #[arg(long, value_parser = parse_state)]
+        status: Option<ImportState>,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_state(text: &str) -> Result<ImportState, String> {
+    ImportState::parse(text.trim()).ok_or_else(|| {
+        format!("unknown status \"{text}\" (expected queued, running, completed, failed, cancelled, undoing or undone)")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +216,18 @@ enum ContactsCommand {
         format: ExportFormat,
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Only the contacts this import created or changed.
+        #[arg(long = "import", value_name = "IMPORT_ID")]
+        import_id: Option<String>,
+        /// Only contacts with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only contacts of this type.
+        #[arg(long = "type", value_name = "TYPE")]
+        contact_type: Option<String>,
+        /// Only contacts of this category.
+        #[arg(long)]
+        category: Option<String>,
     },
 }
 
@@ -254,10 +298,156 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Attributes(command) => attributes(&client, command).await,
-        Command::Contacts(ContactsCommand::Export { format, output }) => {
-            export(&client, format, output).await
+        Command::Contacts(ContactsCommand::Export {
+            format,
+            output,
+            import_id,
+            tag,
+            contact_type,
+            category,
+        }) => {
+            let filter = ContactFilter {
+                import_id: import_id.map(ImportId::new).transpose()?,
+                tag,
+                contact_type,
+                category,
+            };
+            export(&client, format, output, &filter).await
         }
+        Command::Imports(ImportsCommand::List {
+            limit,
+            status,
+            json,
+        }) => {
+            let imports = client.imports(status, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string(&imports)?);
+            } else {
+                print_imports(&imports);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Undo { import_id, json } => undo(&client, &ImportId::new(import_id)?, json).await,
     }
+}
+
+fn print_imports(imports: &[ImportStatus]) {
+    let time = |time: Option<chrono::DateTime<chrono::Utc>>| {
+        time.map(|time| time.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    println!(
+        "import_id\tfile_name\tstatus\trows_total\tcreated\tlinked\tduplicated\tskipped\tfailed\tdry_run\tstarted\tfinished\trepeat_of"
+    );
+    for import in imports {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            import.import_id,
+            import.file_name.as_deref().unwrap_or("-"),
+            import.status.as_str(),
+            import.rows_total,
+            import.created,
+            import.linked,
+            import.duplicated,
+            import.skipped,
+            import.failed,
+            import.dry_run,
+            time(import.created_at),
+            time(import.finished_at),
+            import
+                .repeat_of
+                .as_ref()
+                .map_or("-", |repeat_of| repeat_of.as_str()),
+        );
+    }
+}
+
+async fn undo(client: &Client, import_id: &ImportId, json: bool) -> anyhow::Result<ExitCode> {
+    let terminal = std::io::stderr().is_terminal();
+    let report = client
+        .undo(import_id, |report| {
+            if terminal && !json {
+                eprintln!(
+                    "undoing {}: {} removed, {} restored so far",
+                    report.import_id, report.contacts_removed, report.contacts_restored
+                );
+            }
+        })
+        .await?;
+    // An undo of a large import may keep many fields: they are written as their pages come.
+    let mut sink = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failure: Option<anyhow::Error> = None;
+    let mut first = true;
+    if json {
+        // One object: the report's fields, then `kept`, an array of every field kept.
+        let report = serde_json::to_string(&report)?;
+        let fields = report
+            .strip_suffix('}')
+            .expect("a report serializes as a JSON object");
+        write!(sink, "{fields},\"kept\":[")?;
+    } else {
+        writeln!(sink, "{}", describe_undo(&report))?;
+    }
+    client
+        .undo_conflicts(import_id, |conflict| {
+            let written = if json {
+                let separator = if first { "" } else { "," };
+                serde_json::to_string(&conflict)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|text| Ok(write!(sink, "{separator}{text}")?))
+            } else {
+                writeln!(sink, "{}", describe_conflict(&conflict)).map_err(anyhow::Error::from)
+            };
+            first = false;
+            if let Err(error) = written {
+                failure.get_or_insert(error);
+            }
+        })
+        .await?;
+    if let Some(error) = failure {
+        return Err(error.context("writing the undo report"));
+    }
+    if json {
+        writeln!(sink, "]}}")?;
+    }
+    sink.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_undo(report: &UndoReport) -> String {
+    format!(
+        "import {} {}: {} contacts removed, {} restored, {} kept because they changed after the import",
+        report.import_id,
+        report.status.as_str(),
+        report.contacts_removed,
+        report.contacts_restored,
+        report.contacts_kept
+    )
+}
+
+fn describe_conflict(conflict: &UndoConflict) -> String {
+    let shown = |value: &Option<String>| match value {
+        Some(value) => format!("{value:?}"),
+        None => "nothing".to_string(),
+    };
+    let field = match (conflict.field, &conflict.attribute) {
+        (UndoField::Attribute, Some(attribute)) => attribute.clone(),
+        (UndoField::Attribute, None) => "an attribute".to_string(),
+        (UndoField::Type, _) => "type".to_string(),
+        (UndoField::Category, _) => "category".to_string(),
+        (UndoField::Contact, _) => {
+            return format!(
+                "contact {}: kept, it changed after the import created it",
+                conflict.contact_id
+            )
+        }
+    };
+    format!(
+        "contact {} {field}: left as {} (changed after the import, which wrote {})",
+        conflict.contact_id,
+        shown(&conflict.current),
+        shown(&conflict.imported)
+    )
 }
 
 async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -290,7 +480,24 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    let import_id = client.start_import(&args.file, options).await?;
+    let import_id = Client::new_import_id();
+    let request = client.upload(&import_id, &args.file, options).await?;
+    if let Some(digest) = &request.file_sha256 {
+        // The same content again is often a mistake, but may be meant: warn, then go on.
+        if let Some(earlier) = client.latest_import_of_file(digest).await? {
+            eprintln!(
+                "contact-import: warning: {} has the same content as import {} ({}{}); importing it again",
+                args.file.display(),
+                earlier.import_id,
+                earlier.status.as_str(),
+                earlier
+                    .created_at
+                    .map(|time| format!(", started {}", time.format("%Y-%m-%d %H:%M")))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    client.publish_request(&request).await?;
     println!("{import_id}");
     if !args.follow {
         if args.json {
@@ -401,6 +608,9 @@ fn print_status(status: &ImportStatus, json: bool) {
     if let Some(error) = &status.error {
         println!("note: {error}");
     }
+    if let Some(repeat_of) = &status.repeat_of {
+        println!("the same file content was imported before as import {repeat_of}");
+    }
     if status.failed > 0 {
         println!(
             "failed rows: contact-import errors {} -o failed-rows.csv",
@@ -499,13 +709,14 @@ async fn export(
     client: &Client,
     format: ExportFormat,
     output: Option<PathBuf>,
+    filter: &ContactFilter,
 ) -> anyhow::Result<ExitCode> {
     let mut sink = open_output(output.as_deref())?;
     let mut failure: Option<anyhow::Error> = None;
     match format {
         ExportFormat::Jsonl => {
             client
-                .export_contacts(|contact| {
+                .export_filtered(filter, |contact| {
                     let written = serde_json::to_writer(&mut sink, &contact)
                         .map_err(anyhow::Error::from)
                         .and_then(|()| sink.write_all(b"\n").map_err(anyhow::Error::from));
@@ -532,7 +743,7 @@ async fn export(
             header.extend(keys.iter().cloned());
             writer.write_record(&header)?;
             client
-                .export_contacts(|contact| {
+                .export_filtered(filter, |contact| {
                     let mut record = vec![
                         contact.id.to_string(),
                         contact.contact_type.clone().unwrap_or_default(),

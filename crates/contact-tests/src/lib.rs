@@ -146,6 +146,8 @@ pub struct TestSystem {
     pub accounts: contact_writer::AccountAdmission,
     /// The writers' watchdog: how long an import may go without progress.
     pub stall_seconds: u64,
+    /// The writers' `UNDO_RESUME_SECONDS` (for writers started after it is set).
+    pub undo_resume_seconds: u64,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
     /// How many start requests of one account may wait for their turn.
@@ -310,6 +312,7 @@ impl TestSystem {
             deployment,
             accounts,
             stall_seconds: 600,
+            undo_resume_seconds: 30,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             queued_per_account: contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT,
             jetstream_replicas,
@@ -359,6 +362,7 @@ impl TestSystem {
             concurrency: 4,
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
+            undo_resume_seconds: self.undo_resume_seconds,
             running_per_account: self.running_per_account,
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),

@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 use crate::accounts::{self, unavailable};
 use crate::admission;
 use crate::imports::ImportRow;
-use crate::{closing, contacts, imports, Writer};
+use crate::{closing, contacts, history, imports, Writer};
 
 pub(crate) const REQUESTS_IN_FLIGHT: usize = 16;
 const DEFAULT_PAGE: u32 = 500;
@@ -167,6 +167,18 @@ async fn dispatch(
         ApiOperation::Cancel => handle(payload, |request| cancel(writer, account, request)).await,
         ApiOperation::Template => handle(payload, |_: Empty| template(writer, account)).await,
         ApiOperation::Preview => handle(payload, |request| preview(writer, account, request)).await,
+        ApiOperation::ImportsList => {
+            handle(payload, |request| history::list(writer, account, request)).await
+        }
+        ApiOperation::Undo => {
+            handle(payload, |request| history::undo(writer, account, request)).await
+        }
+        ApiOperation::UndoConflicts => {
+            handle(payload, |request| {
+                history::conflicts(writer, account, request)
+            })
+            .await
+        }
     }
 }
 
@@ -310,7 +322,7 @@ fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError {
 }
 
 /// The start request of an import no ingest replica has taken yet, read from its stream.
-async fn queued_request(
+pub(crate) async fn queued_request(
     writer: &Writer,
     account: &AccountId,
     import: &ImportId,
@@ -449,13 +461,29 @@ async fn export_contacts(
     account: &AccountId,
     request: ExportContactsRequest,
 ) -> Result<ContactsPage, ApiError> {
+    limits::check_contact_filter(&request.filter)
+        .map_err(|reason| ApiError::new(ApiErrorKind::InvalidRequest, reason))?;
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
     let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let import = match &request.filter.import_id {
+        Some(import_id) => Some(
+            imports::load(&mut connection, account, import_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| no_such_import(account, import_id))?,
+        ),
+        None => None,
+    };
     let contacts = contacts::export_page(
         &mut connection,
         account,
         request.after_id.unwrap_or(0),
         limit,
+        &request.filter,
+        import.as_ref().map(|row| contacts::ImportContacts {
+            import: &row.request.0.import_id,
+            own_ids: row.own_ids(),
+        }),
     )
     .await
     .map_err(unavailable)?;

@@ -19,7 +19,7 @@ use contact_runtime::metrics::metrics;
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
 
-use crate::contacts::{self, KeyHolders, Target};
+use crate::contacts::{self, ChangeLog, KeyHolders, Target};
 use crate::{accounts, imports, Writer};
 
 /// What became of one lane of a chunk.
@@ -49,7 +49,7 @@ pub enum PartDisposition {
 /// single-lane import may hold a key of any lane, so it takes every lane lock.
 static LANE_GATE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT i.status, i.request, i.plan, i.lanes, i.first_contact_id, i.chunks_total, l.next_chunk,
+        "SELECT i.status, i.request, i.plan, i.lanes, i.first_contact_id, i.bytes_total, i.chunks_total, l.next_chunk,
                 ARRAY(SELECT a.key FROM attributes a
                       WHERE a.account_id = i.account_id AND a.identifier ORDER BY a.key) AS identifier_keys,
                 CASE WHEN (i.request -> 'options' ->> 'dry_run')::boolean THEN true
@@ -72,6 +72,7 @@ struct LaneGate {
     plan: Option<Json<MappingPlan>>,
     lanes: i32,
     first_contact_id: Option<i64>,
+    bytes_total: Option<i64>,
     chunks_total: Option<i32>,
     next_chunk: i32,
     identifier_keys: Vec<String>,
@@ -229,12 +230,20 @@ async fn write_lane(
         &advance,
     )
     .await?;
+    // What the import changes in contacts it links is recorded in this transaction, for
+    // undo; the contacts it creates are its own already (their ids lie in its block).
+    let own_ids = first
+        ..first.saturating_add(IdBlock::ids_needed(
+            gate.bytes_total.unwrap_or(0).max(0) as u64
+        ));
+    let change_log = (!request.options.dry_run).then_some(ChangeLog { import, own_ids });
     contacts::update(
         transaction,
         account,
         target,
         &merge.updated_contacts,
         &gate.identifier_keys,
+        change_log,
     )
     .await?;
     insert_row_errors(transaction, account, import, errors).await?;

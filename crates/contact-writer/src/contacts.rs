@@ -12,12 +12,14 @@
 //! errors are the ones the real import would produce, and the live tables stay untouched.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::sync::LazyLock;
 
-use contact_contract::{AccountId, ExportedContact, ImportId};
+use contact_contract::{AccountId, ContactFilter, ExportedContact, ImportId};
 use contact_core::merge::{
     key_changes, ContactState, MatchKey, NewContact, StoredContact, UpdatedContact,
 };
+use contact_core::undo::ImportChange;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 use sqlx::types::Json;
@@ -30,6 +32,65 @@ use crate::imports::LaneAdvance;
 pub enum Target<'a> {
     Live,
     DryRun(&'a ImportId),
+}
+
+/// Where the changes an import makes to contacts it links are recorded (`import_changes`),
+/// so that it can be undone: in the statement that changes them.
+#[derive(Debug, Clone)]
+pub struct ChangeLog<'a> {
+    pub import: &'a ImportId,
+    /// The import's block of contact ids: contacts it created need no record.
+    pub own_ids: Range<i64>,
+}
+
+/// An import's changes as parallel columns for `UNNEST`.
+#[derive(Default)]
+struct ChangeColumns {
+    contact_ids: Vec<i64>,
+    values_before: Vec<String>,
+    values_written: Vec<String>,
+    type_changed: Vec<bool>,
+    type_before: Vec<Option<String>>,
+    type_written: Vec<Option<String>>,
+    category_changed: Vec<bool>,
+    category_before: Vec<Option<String>>,
+    category_written: Vec<Option<String>>,
+    tags_added: Vec<String>,
+}
+
+impl ChangeColumns {
+    fn push(&mut self, contact_id: i64, change: ImportChange) -> serde_json::Result<()> {
+        let (before, written): (BTreeMap<&str, Option<&str>>, BTreeMap<&str, &str>) = change
+            .values
+            .iter()
+            .map(|(key, (before, written))| {
+                (
+                    (key.as_str(), before.as_deref()),
+                    (key.as_str(), written.as_str()),
+                )
+            })
+            .unzip();
+        self.contact_ids.push(contact_id);
+        self.values_before.push(serde_json::to_string(&before)?);
+        self.values_written.push(serde_json::to_string(&written)?);
+        let (type_changed, (type_before, type_written)) = match change.contact_type {
+            Some(pair) => (true, pair),
+            None => (false, (None, None)),
+        };
+        self.type_changed.push(type_changed);
+        self.type_before.push(type_before);
+        self.type_written.push(type_written);
+        let (category_changed, (category_before, category_written)) = match change.category {
+            Some(pair) => (true, pair),
+            None => (false, (None, None)),
+        };
+        self.category_changed.push(category_changed);
+        self.category_before.push(category_before);
+        self.category_written.push(category_written);
+        self.tags_added
+            .push(serde_json::to_string(&change.tags_added)?);
+        Ok(())
+    }
 }
 
 /// Which contacts holding a match key a chunk needs to see.
@@ -321,13 +382,16 @@ pub async fn insert_new_and_advance(
 }
 
 /// Writes the new state of linked contacts that changed, and rewrites only the identifier
-/// keys whose values changed, in one statement.
+/// keys whose values changed, in one statement; with a `change_log`, the same statement
+/// records what the import changed in each contact (merged with what its earlier chunks
+/// changed: the first value before and the last value written count).
 pub async fn update(
     connection: &mut PgConnection,
     account: &AccountId,
     target: Target<'_>,
     contacts: &[UpdatedContact],
     identifier_keys: &[String],
+    change_log: Option<ChangeLog<'_>>,
 ) -> anyhow::Result<()> {
     if contacts.is_empty() {
         return Ok(());
@@ -360,6 +424,18 @@ pub async fn update(
             .for_each(|key| removed.push(contact.id, key));
         new.into_iter().for_each(|key| added.push(contact.id, key));
     }
+    let mut changes = ChangeColumns::default();
+    if let Some(log) = &change_log {
+        for contact in contacts
+            .iter()
+            .filter(|contact| !log.own_ids.contains(&contact.id))
+        {
+            changes.push(
+                contact.id,
+                ImportChange::between(&contact.before, &contact.after),
+            )?;
+        }
+    }
     let sql = match target {
         // Rows are reached by their physical address, found by index probes: neither a
         // join method nor a stale generic plan can turn the change into a scan.
@@ -378,6 +454,30 @@ pub async fn update(
                                SELECT c.ctid FROM contacts c
                                WHERE c.account_id = $1 AND c.contact_id = wanted.contact_id LIMIT 1) AS found))
                    AND c.contact_id = row.contact_id),
+             recorded AS (
+                 INSERT INTO import_changes AS kept (account_id, import_id, contact_id,
+                     values_before, values_written, type_changed, type_before, type_written,
+                     category_changed, category_before, category_written, tags_added)
+                 SELECT $1, $13, change.contact_id, change.values_before::jsonb,
+                        change.values_written::jsonb, change.type_changed, change.type_before,
+                        change.type_written, change.category_changed, change.category_before,
+                        change.category_written,
+                        ARRAY(SELECT jsonb_array_elements_text(change.tags_added::jsonb))
+                 FROM UNNEST($14::bigint[], $15::text[], $16::text[], $17::boolean[], $18::text[],
+                             $19::text[], $20::boolean[], $21::text[], $22::text[], $23::text[])
+                      AS change(contact_id, values_before, values_written, type_changed,
+                                type_before, type_written, category_changed, category_before,
+                                category_written, tags_added)
+                 ON CONFLICT (account_id, import_id, contact_id) DO UPDATE SET
+                     values_before = EXCLUDED.values_before || kept.values_before,
+                     values_written = kept.values_written || EXCLUDED.values_written,
+                     type_before = CASE WHEN kept.type_changed THEN kept.type_before ELSE EXCLUDED.type_before END,
+                     type_written = CASE WHEN EXCLUDED.type_changed THEN EXCLUDED.type_written ELSE kept.type_written END,
+                     type_changed = kept.type_changed OR EXCLUDED.type_changed,
+                     category_before = CASE WHEN kept.category_changed THEN kept.category_before ELSE EXCLUDED.category_before END,
+                     category_written = CASE WHEN EXCLUDED.category_changed THEN EXCLUDED.category_written ELSE kept.category_written END,
+                     category_changed = kept.category_changed OR EXCLUDED.category_changed,
+                     tags_added = ARRAY(SELECT DISTINCT tag FROM unnest(kept.tags_added || EXCLUDED.tags_added) AS tag ORDER BY tag)),
              removed AS (
                  DELETE FROM contact_keys
                  WHERE ctid = ANY(ARRAY(
@@ -417,11 +517,12 @@ pub async fn update(
              FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
         }
     };
-    let import = match target {
-        Target::Live => None,
-        Target::DryRun(import) => Some(import.as_str()),
+    let import = match (target, &change_log) {
+        (Target::DryRun(import), _) => Some(import.as_str()),
+        (Target::Live, Some(log)) => Some(log.import.as_str()),
+        (Target::Live, None) => None,
     };
-    sqlx::query(sql)
+    let query = sqlx::query(sql)
         .bind(account.as_str())
         .bind(&ids)
         .bind(&attributes)
@@ -434,9 +535,22 @@ pub async fn update(
         .bind(&added.contact_ids)
         .bind(&added.attributes)
         .bind(&added.values)
-        .bind(import)
-        .execute(connection)
-        .await?;
+        .bind(import);
+    let query = match target {
+        Target::Live => query
+            .bind(&changes.contact_ids)
+            .bind(&changes.values_before)
+            .bind(&changes.values_written)
+            .bind(&changes.type_changed)
+            .bind(&changes.type_before)
+            .bind(&changes.type_written)
+            .bind(&changes.category_changed)
+            .bind(&changes.category_before)
+            .bind(&changes.category_written)
+            .bind(&changes.tags_added),
+        Target::DryRun(_) => query,
+    };
+    query.execute(connection).await?;
     Ok(())
 }
 
@@ -451,23 +565,70 @@ struct ExportRow {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One page of the account's contacts after `after_id`, oldest first.
+/// The contacts of one import, for an export filtered on it: those it created (which carry
+/// its id and lie in its block of ids) and those it changed (`import_changes`).
+#[derive(Debug, Clone)]
+pub struct ImportContacts<'a> {
+    pub import: &'a ImportId,
+    pub own_ids: Range<i64>,
+}
+
+/// The other filters, as SQL over `c`; parameters $4 to $6.
+const EXPORT_FILTERS: &str = "($4::text IS NULL OR c.tags @> ARRAY[$4::text])
+    AND ($5::text IS NULL OR c.contact_type = $5) AND ($6::text IS NULL OR c.category = $6)";
+
+/// One page of the account's contacts after `after_id` that pass `filter`, oldest first.
+/// Without an import, the page walks the account's contacts in id order; with one, it reads
+/// only the import's block of ids and its recorded changes.
 pub async fn export_page(
     connection: &mut PgConnection,
     account: &AccountId,
     after_id: i64,
     limit: u32,
+    filter: &ContactFilter,
+    import: Option<ImportContacts<'_>>,
 ) -> sqlx::Result<Vec<ExportedContact>> {
-    let rows: Vec<ExportRow> = sqlx::query_as(
-        "SELECT contact_id, attributes, contact_type, category, tags, created_at, updated_at
-         FROM contacts WHERE account_id = $1 AND contact_id > $2
-         ORDER BY contact_id LIMIT $3",
-    )
-    .bind(account.as_str())
-    .bind(after_id)
-    .bind(i64::from(limit))
-    .fetch_all(connection)
-    .await?;
+    const COLUMNS: &str =
+        "c.contact_id, c.attributes, c.contact_type, c.category, c.tags, c.created_at, c.updated_at";
+    let sql = match import {
+        None => format!(
+            "SELECT {COLUMNS} FROM contacts c
+             WHERE c.account_id = $1 AND c.contact_id > $2 AND {EXPORT_FILTERS}
+             ORDER BY c.contact_id LIMIT $3"
+        ),
+        Some(_) => format!(
+            "SELECT * FROM (
+                 (SELECT {COLUMNS} FROM contacts c
+                  WHERE c.account_id = $1 AND c.contact_id > GREATEST($2, $8 - 1) AND c.contact_id < $9
+                    AND c.import_id = $7 AND {EXPORT_FILTERS}
+                  ORDER BY c.contact_id LIMIT $3)
+                 UNION ALL
+                 (SELECT {COLUMNS} FROM import_changes changed
+                  CROSS JOIN LATERAL (
+                      SELECT * FROM contacts c
+                      WHERE c.account_id = changed.account_id AND c.contact_id = changed.contact_id
+                      LIMIT 1) AS c
+                  WHERE changed.account_id = $1 AND changed.import_id = $7 AND changed.contact_id > $2
+                    AND {EXPORT_FILTERS}
+                  ORDER BY changed.contact_id LIMIT $3)) AS both_kinds
+             ORDER BY contact_id LIMIT $3"
+        ),
+    };
+    let query = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .bind(filter.tag.as_deref())
+        .bind(filter.contact_type.as_deref())
+        .bind(filter.category.as_deref());
+    let query = match &import {
+        None => query,
+        Some(import) => query
+            .bind(import.import.as_str())
+            .bind(import.own_ids.start)
+            .bind(import.own_ids.end),
+    };
+    let rows: Vec<ExportRow> = query.fetch_all(connection).await?;
     Ok(rows
         .into_iter()
         .map(|row| ExportedContact {

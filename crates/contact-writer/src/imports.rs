@@ -28,6 +28,9 @@ pub struct ImportRow {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub lanes: i32,
+    pub first_contact_id: Option<i64>,
+    /// The latest earlier import of the same file content.
+    pub repeat_of: Option<String>,
     /// Lane parts applied, over all lanes: orders the import's events.
     pub parts_applied: i64,
     pub created: i64,
@@ -45,7 +48,7 @@ pub struct ImportRow {
 const SELECT_IMPORT: &str = "
     SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
            i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
-           i.finished_at, i.lanes,
+           i.finished_at, i.lanes, i.first_contact_id, i.repeat_of,
            lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
            lanes.failed, lanes.bytes_done, lanes.chunks_applied
     FROM imports i
@@ -120,6 +123,20 @@ impl ImportRow {
             created_at: Some(self.created_at),
             finished_at: self.finished_at,
             waiting_for: self.waiting_for(),
+            repeat_of: self
+                .repeat_of
+                .as_deref()
+                .and_then(|import| ImportId::new(import).ok()),
+        }
+    }
+
+    /// The ids the import's created contacts have: its block.
+    pub fn own_ids(&self) -> std::ops::Range<i64> {
+        let first = self.first_contact_id.unwrap_or(0);
+        let size = IdBlock::ids_needed(self.bytes_total.unwrap_or(0).max(0) as u64);
+        match self.first_contact_id {
+            Some(_) => first..first.saturating_add(size),
+            None => 0..0,
         }
     }
 
@@ -203,8 +220,6 @@ pub async fn select_in_namespace(
     .await
 }
 
-/// Records an accepted import as running, with a block of contact ids and its lanes;
-/// returns whether it was new (a repeat changes nothing).
 /// How many imports of `account` are running now.
 pub async fn count_running(
     connection: &mut PgConnection,
@@ -216,6 +231,44 @@ pub async fn count_running(
         .await
 }
 
+/// One page of the account's imports, newest first, after `before` (created_at, import id).
+pub async fn list_page(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    status: Option<ImportState>,
+    file_sha256: Option<&str>,
+    before: Option<(DateTime<Utc>, &str)>,
+    limit: u32,
+) -> sqlx::Result<Vec<ImportRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT_IMPORT} WHERE i.account_id = $1 AND ($2::text IS NULL OR i.status = $2)
+             AND ($3::text IS NULL OR i.file_sha256 = $3)
+             AND ($4::timestamptz IS NULL OR (i.created_at, i.import_id) < ($4, $5::text))
+         ORDER BY i.created_at DESC, i.import_id DESC LIMIT $6"
+    ))
+    .bind(account.as_str())
+    .bind(status.map(ImportState::as_str))
+    .bind(file_sha256)
+    .bind(before.map(|(created_at, _)| created_at))
+    .bind(before.map(|(_, import)| import))
+    .bind(i64::from(limit))
+    .fetch_all(connection)
+    .await
+}
+
+/// The latest import of `account` other than `import` whose file had this content, dry runs
+/// left out: SQL for `repeat_of`, parameters $1 (account), $2 (import), `digest`.
+fn latest_of_file(digest: &str) -> String {
+    format!(
+        "(SELECT earlier.import_id FROM imports earlier
+          WHERE earlier.account_id = $1 AND earlier.file_sha256 = {digest} AND earlier.import_id <> $2
+            AND NOT COALESCE((earlier.request -> 'options' ->> 'dry_run')::boolean, false)
+          ORDER BY earlier.created_at DESC LIMIT 1)"
+    )
+}
+
+/// Records an accepted import as running, with a block of contact ids and its lanes;
+/// returns whether it was new (a repeat changes nothing).
 pub async fn insert_running(
     connection: &mut PgConnection,
     namespace: &Namespace,
@@ -225,9 +278,9 @@ pub async fn insert_running(
     lanes: u32,
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
-        "INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total, namespace, lanes, overlay_pending)
-         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT DO NOTHING",
+        &format!("INSERT INTO imports (account_id, import_id, status, request, plan, unmapped_columns, file_name, bytes_total, namespace, lanes, overlay_pending, file_sha256, repeat_of)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, {})
+         ON CONFLICT DO NOTHING", latest_of_file("$11")),
     )
     .bind(request.account.as_str())
     .bind(request.import_id.as_str())
@@ -239,6 +292,7 @@ pub async fn insert_running(
     .bind(namespace.name())
     .bind(lanes as i32)
     .bind(request.options.dry_run)
+    .bind(&request.file_sha256)
     .execute(&mut *connection)
     .await?
     .rows_affected()
@@ -281,9 +335,9 @@ pub async fn insert_closed(
     reason: Option<&str>,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
-        "INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at, namespace)
-         VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
-         ON CONFLICT DO NOTHING",
+        &format!("INSERT INTO imports (account_id, import_id, status, request, file_name, error, finished_at, namespace, file_sha256, repeat_of)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, {})
+         ON CONFLICT DO NOTHING", latest_of_file("$8")),
     )
     .bind(request.account.as_str())
     .bind(request.import_id.as_str())
@@ -292,6 +346,7 @@ pub async fn insert_closed(
     .bind(&request.file_name)
     .bind(reason)
     .bind(namespace.name())
+    .bind(&request.file_sha256)
     .execute(connection)
     .await?
     .rows_affected()
@@ -352,6 +407,9 @@ pub async fn all_lanes_done(
 }
 
 /// Ends a running import as `state` in the caller's transaction, which holds [`lock`].
+/// `finished_at` is the time of the end itself, not of the transaction's start: the lanes'
+/// last transactions may have started after this one and committed while it waited for them,
+/// and undo takes a contact written after `finished_at` for one changed since the import.
 pub async fn set_closed(
     connection: &mut PgConnection,
     account: &AccountId,
@@ -360,7 +418,7 @@ pub async fn set_closed(
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE imports SET status = $3, error = COALESCE($4, error), finished_at = now(), updated_at = now()
+        "UPDATE imports SET status = $3, error = COALESCE($4, error), finished_at = clock_timestamp(), updated_at = now()
          WHERE account_id = $1 AND import_id = $2",
     )
     .bind(account.as_str())

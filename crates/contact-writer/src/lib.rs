@@ -16,11 +16,13 @@ mod chunk;
 mod closing;
 mod contacts;
 mod events;
+mod history;
 mod imports;
 mod pipeline;
 mod probe;
 mod signals;
 mod sweep;
+mod undo;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +40,8 @@ use sqlx::PgPool;
 pub use accounts::{ensure_account, AccountAdmission};
 #[doc(hidden)]
 pub use contacts::{explain_fetch_by_keys, KeyHolders, Target};
+#[doc(hidden)]
+pub use undo::{begin as begin_undo, run_batches as run_undo_batches};
 
 /// The writer's schema migrations, applied at start; exposed for tools that prepare a database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -87,6 +91,10 @@ pub struct Settings {
     /// was waiting for.
     #[arg(long, env = "IMPORT_STALL_SECONDS", default_value_t = 600)]
     pub stall_seconds: u64,
+    /// The sweep goes on with an undo nobody has moved on for this long (its client went
+    /// away, or a writer stopped during a batch).
+    #[arg(long, env = "UNDO_RESUME_SECONDS", default_value_t = 30)]
+    pub undo_resume_seconds: u64,
     /// How many imports one account may run at once; further start requests wait their turn.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
     pub running_per_account: u32,
@@ -124,6 +132,8 @@ pub(crate) struct Writer {
     pub(crate) accounts: AccountAdmission,
     /// How long a running import may go without progress (the watchdog).
     pub(crate) stall: Duration,
+    /// How long an undo may sit untouched before the sweep goes on with it.
+    pub(crate) undo_resume_after: Duration,
     /// How many imports one account may run at once.
     pub(crate) running_per_account: u32,
     /// How many start requests of one account may wait for their turn.
@@ -190,6 +200,7 @@ impl Application {
                 accounts: settings.accounts,
                 admitted: Default::default(),
                 stall: Duration::from_secs(settings.stall_seconds.max(1)),
+                undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
                 running_per_account: settings.running_per_account.max(1),
                 queued_per_account: settings.queued_per_account,
             }),

@@ -1,8 +1,8 @@
 //! The sweep: what a crash between a commit and what follows it can leave undone, and the
 //! watchdog. Every few seconds each writer completes the imports of its namespace whose lanes
 //! are all done, publishes summaries a crash held back, clears the overlays of finished dry
-//! runs, and ends the running imports that made no progress for too long, saying what they
-//! were waiting for.
+//! runs, goes on with undos left halfway, and ends the running imports that made no progress
+//! for too long, saying what they were waiting for.
 //! Each writer sweeps only the imports of its own namespace, since it publishes their events
 //! on its own subjects; deployments may share a database.
 
@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use contact_runtime::Shutdown;
 
-use contact_contract::ImportState;
+use contact_contract::{AccountId, ImportId, ImportState};
 
-use crate::{closing, imports, Writer};
+use crate::{closing, history, imports, Writer};
+
+/// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
+const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
 
 /// Rows of a finished dry run's overlay deleted per statement, so that clearing a large one
 /// never holds a long transaction.
@@ -120,7 +123,35 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
             );
         }
     }
+    // An undo that cannot go on now must not keep the overlays from being cleared.
+    if let Err(error) = resume_undo(writer).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "sweep could not go on with an undo"
+        );
+    }
     clear_finished_dry_runs(writer).await
+}
+
+/// An undo nobody has moved on for a while (the client that started it went away, or a
+/// writer stopped during a batch) goes on here for a bounded time; the one left longest
+/// first, the others at later sweeps.
+async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
+    let abandoned: Option<(String, String)> = sqlx::query_as(
+        "SELECT account_id, import_id FROM imports
+         WHERE status = 'undoing' AND (namespace = $1 OR namespace IS NULL)
+           AND updated_at < now() - make_interval(secs => $2)
+         ORDER BY updated_at LIMIT 1",
+    )
+    .bind(writer.namespace.name())
+    .bind(writer.undo_resume_after.as_secs_f64())
+    .fetch_optional(&writer.pool)
+    .await?;
+    if let Some((account, import)) = abandoned {
+        let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
+        history::work_on_undo(writer, &account, &import, UNDO_PER_SWEEP).await?;
+    }
+    Ok(())
 }
 
 /// Deletes the overlays of dry runs that ended, a batch at a time.

@@ -1,0 +1,504 @@
+//! Undoing an ended import, batch by batch: the contacts it linked get back what it changed
+//! (`import_changes`, through `contact_core::undo::restore`), then the contacts it created are
+//! removed, and the import becomes `undone`.
+//!
+//! Each batch is one transaction under the import's row lock and every lane lock of the
+//! account (no import writes the account's contacts meanwhile), and commits its work with the
+//! record of it: restored changes are deleted, and the cursor of each phase moves on. An undo that
+//! stops anywhere (a crash, a lost connection, a call that ran out of time) is therefore
+//! resumed by whoever runs the next batch, and a batch run twice finds nothing left to do. No
+//! batch holds more than `batch` contacts in memory, whatever the import's size.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use contact_contract::{AccountId, ImportId, ImportState};
+use contact_core::merge::{key_changes, ContactState, UpdatedContact};
+use contact_core::undo::{restore, ChangedField, ImportChange};
+use sqlx::types::Json;
+use sqlx::{Acquire as _, PgConnection, PgPool};
+
+use crate::{accounts, contacts, imports};
+
+/// Contacts one batch restores or removes: small enough for a short transaction.
+pub const UNDO_BATCH: i64 = 1000;
+
+/// What one batch found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// It did a batch; more may remain.
+    Worked,
+    /// The import is undone (now or before), or not being undone.
+    Finished,
+}
+
+#[derive(sqlx::FromRow)]
+struct UndoingImport {
+    status: String,
+    first_contact_id: Option<i64>,
+    bytes_total: Option<i64>,
+    finished_at: Option<DateTime<Utc>>,
+    undo_restored_through: Option<i64>,
+    undo_next_contact: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    contact_id: i64,
+    values_before: Json<BTreeMap<String, Option<String>>>,
+    values_written: Json<BTreeMap<String, String>>,
+    type_changed: bool,
+    type_before: Option<String>,
+    type_written: Option<String>,
+    category_changed: bool,
+    category_before: Option<String>,
+    category_written: Option<String>,
+    tags_added: Vec<String>,
+}
+
+impl From<ChangeRow> for ImportChange {
+    fn from(row: ChangeRow) -> Self {
+        let mut before = row.values_before.0;
+        ImportChange {
+            values: row
+                .values_written
+                .0
+                .into_iter()
+                .map(|(key, written)| {
+                    let before = before.remove(&key).flatten();
+                    (key, (before, written))
+                })
+                .collect(),
+            contact_type: row
+                .type_changed
+                .then_some((row.type_before, row.type_written)),
+            category: row
+                .category_changed
+                .then_some((row.category_before, row.category_written)),
+            tags_added: row.tags_added.into_iter().collect(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CurrentContact {
+    contact_id: i64,
+    attributes: Json<BTreeMap<String, String>>,
+    contact_type: Option<String>,
+    category: Option<String>,
+    tags: Vec<String>,
+    /// Changed by something after the import ended.
+    changed_since: bool,
+}
+
+impl CurrentContact {
+    fn state(&self) -> ContactState {
+        ContactState {
+            values: self.attributes.0.clone(),
+            contact_type: self.contact_type.clone(),
+            category: self.category.clone(),
+            tags: self.tags.iter().cloned().collect(),
+        }
+    }
+}
+
+/// Fields an undo left as they were, as parallel columns for `UNNEST`.
+#[derive(Default)]
+struct ConflictColumns {
+    contact_ids: Vec<i64>,
+    fields: Vec<String>,
+    current: Vec<Option<String>>,
+    imported: Vec<Option<String>>,
+}
+
+/// How a kept field is stored in `undo_conflicts.field`.
+pub fn stored_field(field: &ChangedField) -> String {
+    match field {
+        ChangedField::Attribute(key) => format!("attribute:{key}"),
+        ChangedField::ContactType => "type".to_string(),
+        ChangedField::Category => "category".to_string(),
+    }
+}
+
+/// The `field` of a created contact an undo kept whole.
+pub const KEPT_CONTACT: &str = "contact";
+
+/// Runs one batch of the undo of `import`, if it is being undone.
+pub async fn run_batch(
+    pool: &PgPool,
+    account: &AccountId,
+    import: &ImportId,
+    batch: i64,
+) -> anyhow::Result<BatchOutcome> {
+    let mut connection = pool.acquire().await?;
+    let mut transaction = connection.begin().await?;
+    let Some(state) = lock_undoing(&mut transaction, account, import).await? else {
+        return Ok(BatchOutcome::Finished);
+    };
+    accounts::lock_all_lanes(&mut transaction, account).await?;
+    let identifier_keys: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM attributes WHERE account_id = $1 AND identifier ORDER BY key",
+    )
+    .bind(account.as_str())
+    .fetch_all(&mut *transaction)
+    .await?;
+    // Linked contacts first, then created ones: each batch does one kind of work.
+    let worked = restore_batch(
+        &mut transaction,
+        account,
+        import,
+        &state,
+        &identifier_keys,
+        batch,
+    )
+    .await?
+        || remove_batch(
+            &mut transaction,
+            account,
+            import,
+            &state,
+            &identifier_keys,
+            batch,
+        )
+        .await?;
+    let outcome = if worked {
+        BatchOutcome::Worked
+    } else {
+        sqlx::query(
+            "UPDATE imports SET status = 'undone', undone_at = now(), updated_at = now()
+             WHERE account_id = $1 AND import_id = $2",
+        )
+        .bind(account.as_str())
+        .bind(import.as_str())
+        .execute(&mut *transaction)
+        .await?;
+        tracing::info!(%account, %import, "import undone");
+        BatchOutcome::Finished
+    };
+    transaction.commit().await?;
+    Ok(outcome)
+}
+
+/// Locks the import's row; none unless it is being undone.
+async fn lock_undoing(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<UndoingImport>> {
+    let row: Option<UndoingImport> = sqlx::query_as(
+        "SELECT status, first_contact_id, bytes_total, finished_at, undo_restored_through,
+                undo_next_contact
+         FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.filter(|row| ImportState::parse(&row.status) == Some(ImportState::Undoing)))
+}
+
+/// Gives up to `batch` linked contacts back what the import changed; false when none is left.
+async fn restore_batch(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    state: &UndoingImport,
+    identifier_keys: &[String],
+    batch: i64,
+) -> anyhow::Result<bool> {
+    let changes: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT contact_id, values_before, values_written, type_changed, type_before, type_written,
+                category_changed, category_before, category_written, tags_added
+         FROM import_changes WHERE account_id = $1 AND import_id = $2 AND contact_id > $4
+         ORDER BY contact_id LIMIT $3",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(batch)
+    .bind(state.undo_restored_through.unwrap_or(i64::MIN))
+    .fetch_all(&mut *connection)
+    .await?;
+    if changes.is_empty() {
+        return Ok(false);
+    }
+    let ids: Vec<i64> = changes.iter().map(|change| change.contact_id).collect();
+    let through = ids.last().copied().unwrap_or(i64::MIN);
+    let current = lock_contacts(connection, account, &ids, state.finished_at).await?;
+    let mut updated = Vec::new();
+    let mut conflicts = ConflictColumns::default();
+    for change in changes {
+        // A contact removed since (an undo of the import that created it) has nothing to restore.
+        let Some(contact) = current.get(&change.contact_id) else {
+            continue;
+        };
+        let before = contact.state();
+        let restoration = restore(&before, &ImportChange::from(change));
+        for kept in restoration.kept {
+            conflicts.contact_ids.push(contact.contact_id);
+            conflicts.fields.push(stored_field(&kept.field));
+            conflicts.current.push(kept.current);
+            conflicts.imported.push(kept.written);
+        }
+        if restoration.state != before {
+            updated.push(UpdatedContact {
+                id: contact.contact_id,
+                before,
+                after: restoration.state,
+            });
+        }
+    }
+    contacts::update(
+        connection,
+        account,
+        contacts::Target::Live,
+        &updated,
+        identifier_keys,
+        None,
+    )
+    .await?;
+    insert_conflicts(connection, account, import, &conflicts).await?;
+    sqlx::query(
+        "WITH done AS (
+             DELETE FROM import_changes
+             WHERE account_id = $1 AND import_id = $2 AND contact_id = ANY($3))
+         UPDATE imports SET undo_restored = undo_restored + $4, undo_restored_through = $5,
+             updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(&ids)
+    .bind(updated.len() as i64)
+    .bind(through)
+    .execute(&mut *connection)
+    .await?;
+    Ok(true)
+}
+
+/// Removes up to `batch` contacts the import created, in id order from the cursor, keeping
+/// (and reporting) those something changed after the import; false when none is left.
+async fn remove_batch(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    state: &UndoingImport,
+    identifier_keys: &[String],
+    batch: i64,
+) -> anyhow::Result<bool> {
+    let Some(first) = state.first_contact_id else {
+        // It never ran: it created nothing.
+        return Ok(false);
+    };
+    let end = first.saturating_add(contact_core::merge::IdBlock::ids_needed(
+        state.bytes_total.unwrap_or(0).max(0) as u64,
+    ));
+    let from = state.undo_next_contact.unwrap_or(first).max(first);
+    // The import's block, read by primary key from the cursor: a batch reads what it removes.
+    let created: Vec<CurrentContact> = sqlx::query_as(
+        "SELECT contact_id, attributes, contact_type, category, tags,
+                COALESCE(updated_at > $5, false) AS changed_since
+         FROM contacts
+         WHERE account_id = $1 AND contact_id >= $3 AND contact_id < $4 AND import_id = $2
+         ORDER BY contact_id LIMIT $6
+         FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(from)
+    .bind(end)
+    .bind(state.finished_at)
+    .bind(batch)
+    .fetch_all(&mut *connection)
+    .await?;
+    let Some(last) = created.last().map(|contact| contact.contact_id) else {
+        return Ok(false);
+    };
+    let mut removed = Vec::new();
+    let (mut key_ids, mut key_attributes, mut key_values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut conflicts = ConflictColumns::default();
+    let empty = ContactState::default();
+    for contact in &created {
+        if contact.changed_since {
+            conflicts.contact_ids.push(contact.contact_id);
+            conflicts.fields.push(KEPT_CONTACT.to_string());
+            conflicts.current.push(None);
+            conflicts.imported.push(None);
+            continue;
+        }
+        removed.push(contact.contact_id);
+        let (gone, _) = key_changes(&contact.state(), &empty, identifier_keys);
+        for key in gone {
+            key_ids.push(contact.contact_id);
+            key_attributes.push(key.attribute);
+            key_values.push(key.value);
+        }
+    }
+    // Keys are reached by their full value, as the lookup index holds them.
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM contacts WHERE account_id = $1 AND contact_id = ANY($2))
+         DELETE FROM contact_keys
+         WHERE ctid = ANY(ARRAY(
+             SELECT found.ctid
+             FROM UNNEST($3::bigint[], $4::text[], $5::text[]) AS gone_key(contact_id, attribute, value)
+             CROSS JOIN LATERAL (
+                 SELECT k.ctid FROM contact_keys k
+                 WHERE k.account_id = $1 AND k.attribute = gone_key.attribute
+                   AND k.value = gone_key.value AND k.contact_id = gone_key.contact_id
+                 LIMIT 1) AS found))",
+    )
+    .bind(account.as_str())
+    .bind(&removed)
+    .bind(&key_ids)
+    .bind(&key_attributes)
+    .bind(&key_values)
+    .execute(&mut *connection)
+    .await?;
+    insert_conflicts(connection, account, import, &conflicts).await?;
+    sqlx::query(
+        "UPDATE imports SET undo_next_contact = $3, undo_removed = undo_removed + $4,
+             undo_kept = undo_kept + $5, updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(last + 1)
+    .bind(removed.len() as i64)
+    .bind(conflicts.contact_ids.len() as i64)
+    .execute(&mut *connection)
+    .await?;
+    Ok(true)
+}
+
+/// Locks and reads the contacts of `ids` that still exist.
+async fn lock_contacts(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    ids: &[i64],
+    finished_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<BTreeMap<i64, CurrentContact>> {
+    let rows: Vec<CurrentContact> = sqlx::query_as(
+        "SELECT contact_id, attributes, contact_type, category, tags,
+                COALESCE(updated_at > $3, false) AS changed_since
+         FROM contacts WHERE account_id = $1 AND contact_id = ANY($2)
+         ORDER BY contact_id FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(ids)
+    .bind(finished_at)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.contact_id, row)).collect())
+}
+
+async fn insert_conflicts(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    conflicts: &ConflictColumns,
+) -> sqlx::Result<()> {
+    if conflicts.contact_ids.is_empty() {
+        return Ok(());
+    }
+    // A batch run again after a crash reports the same fields once.
+    sqlx::query(
+        "INSERT INTO undo_conflicts (account_id, import_id, contact_id, field, current_value, imported_value)
+         SELECT $1, $2, conflict.contact_id, conflict.field, conflict.current_value, conflict.imported_value
+         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[])
+              AS conflict(contact_id, field, current_value, imported_value)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(&conflicts.contact_ids)
+    .bind(&conflicts.fields)
+    .bind(&conflicts.current)
+    .bind(&conflicts.imported)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Why an import cannot be undone; the caller turns it into the API's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoRefused {
+    #[error("no import {import} in account {account}")]
+    NotFound {
+        account: AccountId,
+        import: ImportId,
+    },
+    #[error("import {import} is {state}: {reason}")]
+    NotUndoable {
+        import: ImportId,
+        state: &'static str,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Marks an ended import as being undone, or finds it being undone already (a resumed undo);
+/// refuses a running import, a dry run and an undone import, saying why.
+pub async fn begin(
+    pool: &PgPool,
+    account: &AccountId,
+    import: &ImportId,
+) -> Result<(), UndoRefused> {
+    let mut transaction = pool.begin().await?;
+    let Some(row) = imports::load(&mut transaction, account, import).await? else {
+        return Err(UndoRefused::NotFound {
+            account: account.clone(),
+            import: import.clone(),
+        });
+    };
+    let state = row.state();
+    let refused = |reason| UndoRefused::NotUndoable {
+        import: import.clone(),
+        state: state.as_str(),
+        reason,
+    };
+    if row.request.0.options.dry_run {
+        return Err(refused(
+            "a dry run wrote no contact, so there is nothing to undo",
+        ));
+    }
+    match state {
+        ImportState::Queued | ImportState::Running => Err(refused(
+            "an import is undone once it has ended (cancel it first)",
+        )),
+        ImportState::Undone => Err(refused("it was undone already")),
+        ImportState::Undoing => Ok(()),
+        ImportState::Completed | ImportState::Cancelled | ImportState::Failed => {
+            // Only an ended import moves on; one that another call moved meanwhile stays.
+            sqlx::query(
+                "UPDATE imports SET status = 'undoing', updated_at = now()
+                 WHERE account_id = $1 AND import_id = $2
+                   AND status IN ('completed', 'cancelled', 'failed')",
+            )
+            .bind(account.as_str())
+            .bind(import.as_str())
+            .execute(&mut *transaction)
+            .await?;
+            transaction.commit().await?;
+            Ok(())
+        }
+    }
+}
+
+/// Runs up to `max_batches` batches of the undo of `import`; returns whether it is undone.
+/// Tests use it to stop an undo halfway, as a crash would.
+#[doc(hidden)]
+pub async fn run_batches(
+    pool: &PgPool,
+    account: &AccountId,
+    import: &ImportId,
+    batch: i64,
+    max_batches: usize,
+) -> anyhow::Result<bool> {
+    for _ in 0..max_batches {
+        if run_batch(pool, account, import, batch).await? == BatchOutcome::Finished {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
