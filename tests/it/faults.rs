@@ -14,7 +14,6 @@ use contact_contract::{
 };
 use contact_import::Client;
 use contact_tests::{unique, workspace_binary, NatsCluster, NatsServer, Replicas, TestSystem};
-use futures::StreamExt as _;
 use tokio::process::{Child, Command};
 
 fn spawn(system: &TestSystem, service: &str) -> Child {
@@ -141,38 +140,41 @@ async fn uninterrupted_run(system: &TestSystem, path: &std::path::Path) -> (Impo
     (summary, calm)
 }
 
-/// Every event the import stored, in the order the stream holds them.
+/// Every event the import stored, in the order the stream holds them: read one by one with
+/// direct gets, which any replica answers (a consumer would need the stream's leader, which
+/// may still be being elected after a node died).
 async fn stored_events(system: &TestSystem, import_id: &ImportId) -> Vec<ImportEvent> {
+    use async_nats::jetstream::stream::DirectGetErrorKind;
     let jetstream = jetstream::new(system.client.nats().clone());
     let subject =
         system
             .namespace
             .import_subject(ImportSubjectKind::Events, &system.account, import_id);
     let stream = jetstream
-        .get_stream(system.namespace.events_stream())
+        .get_stream_no_info(system.namespace.events_stream())
         .await
         .expect("the events stream");
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            filter_subject: subject,
-            ..Default::default()
-        })
-        .await
-        .expect("a consumer of the import's events");
-    let pending = consumer.cached_info().num_pending as usize;
-    let mut messages = consumer
-        .fetch()
-        .max_messages(pending)
-        .messages()
-        .await
-        .expect("fetching the events");
-    let mut events = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.expect("an event");
-        events.push(serde_json::from_slice(&message.payload).expect("a readable event"));
-    }
-    assert_eq!(events.len(), pending, "every stored event was read");
-    events
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut events = Vec::new();
+        let mut next = 1;
+        loop {
+            match stream
+                .direct_get_next_for_subject(subject.clone(), Some(next))
+                .await
+            {
+                Ok(message) => {
+                    next = message.sequence + 1;
+                    events
+                        .push(serde_json::from_slice(&message.payload).expect("a readable event"));
+                }
+                Err(error) if error.kind() == DirectGetErrorKind::NotFound => return events,
+                // No replica answered yet: ask again.
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    })
+    .await
+    .expect("the import's events, read within 30 s")
 }
 
 /// The data and counters equal the uninterrupted run's, and whatever order the events were
@@ -281,13 +283,17 @@ async fn the_leader_of_the_chunk_stream_killed_in_a_three_node_cluster_changes_n
     let interrupted = system.wait_for_summary(&system.client, &import_id).await;
 
     assert_same_as_uninterrupted(&system, &import_id, &interrupted, &uninterrupted, &calm).await;
-    let new_leader = chunks
-        .info()
-        .await
-        .expect("the chunk stream's info")
-        .cluster
-        .clone()
-        .and_then(|cluster| cluster.leader);
+    // The stream's info may time out while the survivors settle who leads: ask again.
+    let new_leader = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(info) = chunks.info().await {
+                return info.cluster.clone().and_then(|cluster| cluster.leader);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the chunk stream's info");
     assert!(
         new_leader.as_ref().is_some_and(|name| name != &leader),
         "another node leads the chunk stream: {new_leader:?}"

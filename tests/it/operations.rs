@@ -1,11 +1,15 @@
-//! The operators' HTTP endpoint of every service: /healthz, /readyz following the service's
-//! connection to NATS, and /metrics in the Prometheus text format, counting a real import.
+//! What operators see: the HTTP endpoint of every service (/healthz, /readyz following the
+//! service's connection to NATS, /metrics counting a real import), and one trace per import
+//! carried by every message of it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use contact_contract::{ImportOptions, ImportState};
+use contact_contract::{
+    ImportOptions, ImportState, ImportSubjectKind, TraceParent, TRACEPARENT_HEADER,
+};
 use contact_tests::{NatsServer, TestSystem};
+use futures::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The status code and body of `GET path` (HTTP/1.1, one request per connection).
@@ -96,9 +100,22 @@ async fn each_service_says_it_lives_is_ready_while_nats_is_there_and_counts_its_
     assert_eq!((summary.created, summary.failed), (270, 30));
 
     // Other tests may share this process's counters: at least this import's work is there.
+    // The summary goes out before its message is settled: wait for the last ack to count.
     let (_, writer) = endpoints[0];
-    let (status, metrics) = get(writer, "/metrics").await;
-    assert_eq!(status, 200);
+    let last_ack =
+        r#"contact_import_messages_total{disposition="ack",kind="records",service="writer"}"#;
+    let metrics = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (status, metrics) = get(writer, "/metrics").await;
+            assert_eq!(status, 200);
+            if metrics.lines().any(|line| line.starts_with(last_ack)) {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the records message is settled");
     assert!(
         sample(
             &metrics,
@@ -155,5 +172,78 @@ async fn each_service_says_it_lives_is_ready_while_nats_is_there_and_counts_its_
     for (_, address) in &endpoints {
         until_status(*address, "/readyz", 200).await;
     }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn every_message_of_an_import_carries_the_trace_its_client_started() {
+    let system = TestSystem::start().await;
+    let nats = system.client.nats().clone();
+    // Everything published in the test's namespace, by kind (core NATS sees JetStream's too).
+    let kinds = [
+        ImportSubjectKind::Start,
+        ImportSubjectKind::Chunks,
+        ImportSubjectKind::Records,
+        ImportSubjectKind::Control,
+        ImportSubjectKind::Events,
+    ];
+    let mut subscriptions = Vec::new();
+    for kind in kinds {
+        let subscriber = nats
+            .subscribe(system.namespace.import_wildcard(kind))
+            .await
+            .expect("subscribed");
+        subscriptions.push((kind, subscriber));
+    }
+    nats.flush().await.expect("subscriptions in place");
+
+    let mut file = String::from("email\n");
+    for index in 0..2_500 {
+        file.push_str(&format!("traced{index}@example.com\n"));
+    }
+    let path = system.file("traced.csv", file);
+    let summary = system
+        .import_file(&system.client, &path, ImportOptions::default())
+        .await;
+    assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+
+    // At least: the request; a chunk and its records; accepted and finished; started and
+    // the summary.
+    let mut traces = Vec::new();
+    for (kind, subscriber) in &mut subscriptions {
+        let least = match kind {
+            ImportSubjectKind::Start | ImportSubjectKind::Chunks | ImportSubjectKind::Records => 1,
+            _ => 2,
+        };
+        for _ in 0..least {
+            let message = tokio::time::timeout(Duration::from_secs(10), subscriber.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind:?} message"))
+                .expect("subscription open");
+            let header = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(TRACEPARENT_HEADER))
+                .unwrap_or_else(|| panic!("a {kind:?} message without traceparent"));
+            let trace = TraceParent::parse(header.as_str())
+                .unwrap_or_else(|| panic!("{kind:?}: malformed {header:?}"));
+            traces.push((*kind, trace));
+        }
+    }
+    let (_, request) = traces[0];
+    for (kind, trace) in &traces {
+        assert_eq!(
+            trace.trace_id(),
+            request.trace_id(),
+            "{kind:?} is of another trace"
+        );
+    }
+    // Each service publishes from a span of its own.
+    let chunk = traces
+        .iter()
+        .find(|(kind, _)| *kind == ImportSubjectKind::Chunks)
+        .expect("a chunk")
+        .1;
+    assert_ne!(chunk.parent_id(), request.parent_id());
     system.stop().await;
 }

@@ -9,13 +9,17 @@ pub mod limits;
 mod names;
 pub mod permissions;
 mod setup;
+pub mod trace;
 mod wire;
 
-pub use names::{message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace};
+pub use names::{
+    import_of_subject, message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace,
+};
 pub use setup::{
     ensure_streams, ensure_uploads_bucket, remove_namespace, ApiOperation, ConsumerRole,
     OperatorOperation, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
+pub use trace::{TraceParent, TRACEPARENT_HEADER};
 pub use wire::*;
 
 /// The version of every wire type in this crate; bumped on an incompatible change.

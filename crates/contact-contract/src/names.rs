@@ -98,6 +98,14 @@ impl Default for Namespace {
     }
 }
 
+/// The import an import subject (`<ns>.v1.<account>.import.<import>.<kind>`) names, read
+/// from its end, whatever the namespace: for log lines, not for deciding anything.
+pub fn import_of_subject(subject: &str) -> Option<&str> {
+    let mut tokens = subject.rsplit('.');
+    let (_kind, import, literal) = (tokens.next()?, tokens.next()?, tokens.next()?);
+    (literal == "import").then_some(import)
+}
+
 /// Which pipeline message an import subject carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportSubjectKind {

@@ -14,7 +14,7 @@ use contact_contract::{
     AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
     ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
     ImportRequest, ImportStatus, ImportSubjectKind, Namespace, RemoveAttributeRequest,
-    SetAttributeRequest, StatusRequest, SCHEMA_VERSION,
+    SetAttributeRequest, StatusRequest, SCHEMA_VERSION, TRACEPARENT_HEADER,
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
@@ -205,10 +205,12 @@ impl Client {
         })
     }
 
-    /// Publishes a start request. Publishing the same request again starts nothing new: the
-    /// writer knows the import by its id. (No `Nats-Msg-Id`: the requests stream is shared by
-    /// every tenant, so a tenant must not be able to claim an id another's request would use.)
-    pub async fn publish_request(&self, request: &ImportRequest) -> Result<(), ClientError> {
+    /// Publishes a start request, starting the import's trace: every message of the import
+    /// carries it on (`traceparent`), so its log lines can be found in every service; returns
+    /// the trace id. Publishing the same request again starts nothing new: the writer knows
+    /// the import by its id. (No `Nats-Msg-Id`: the requests stream is shared by every tenant,
+    /// so a tenant must not be able to claim an id another's request would use.)
+    pub async fn publish_request(&self, request: &ImportRequest) -> Result<String, ClientError> {
         let subject = self.namespace.import_subject(
             ImportSubjectKind::Start,
             &request.account,
@@ -216,13 +218,17 @@ impl Client {
         );
         let body = serde_json::to_vec(request)
             .map_err(|error| nats_error("encoding the request", error))?;
+        let trace =
+            contact_runtime::trace::current().unwrap_or_else(contact_runtime::trace::new_root);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
         self.jetstream
-            .publish(subject, body.into())
+            .publish_with_headers(subject, headers, body.into())
             .await
             .map_err(|error| nats_error("publishing the import request", error))?
             .await
             .map_err(|error| nats_error("storing the import request", error))?;
-        Ok(())
+        Ok(trace.trace_id())
     }
 
     /// Replays the import's events from the first and calls `on_update` for each, in the

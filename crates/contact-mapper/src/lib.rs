@@ -120,7 +120,9 @@ impl MessageHandler for ChunkValidator {
             Ok(read) => read,
             Err(reason) => return Outcome::FailImport { reason },
         };
-        let span = tracing::info_span!("validate", import_id = %chunk.import_id, chunk = chunk.chunk_index);
+        // The consume loop's span names the import and the trace; the chunk is known here.
+        tracing::Span::current().record("chunk", chunk.chunk_index);
+        let span = tracing::info_span!("validate");
         let max_payload = self.jetstream.client().server_info().max_payload;
         let chunk_index = chunk.chunk_index;
         let (validated, body) = {

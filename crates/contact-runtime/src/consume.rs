@@ -12,9 +12,11 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use contact_contract::ImportSubjectKind;
+use contact_contract::{ImportSubjectKind, TraceParent};
+use tracing::Instrument as _;
 
 use crate::metrics::metrics;
+use crate::trace;
 use crate::Shutdown;
 
 /// What a handler made of a message. Handlers never ack themselves.
@@ -133,6 +135,20 @@ pub async fn settle<H: MessageHandler>(
     }
 }
 
+/// The span of the handling of `message`: every log line of it names the service, the kind,
+/// the import and the trace (handlers record `chunk` when they know it).
+fn handling_span<H: MessageHandler>(message: &Message, trace: &TraceParent) -> tracing::Span {
+    let subject = message.subject.as_str();
+    tracing::info_span!(
+        "handle",
+        service = H::SERVICE,
+        kind = message_kind(subject),
+        import_id = contact_contract::import_of_subject(subject).unwrap_or("-"),
+        chunk = tracing::field::Empty,
+        trace_id = %trace.trace_id(),
+    )
+}
+
 /// The kind of a message for metrics: its subject's last token when that is an import
 /// subject kind, so that no client can grow the label set.
 fn message_kind(subject: &str) -> &'static str {
@@ -228,7 +244,9 @@ pub async fn run_consumer<H: MessageHandler>(
             let handler = handler.clone();
             let running = running.clone();
             let shutdown = shutdown.clone();
-            in_flight.spawn(async move {
+            let trace = trace::continue_from(message.headers.as_ref());
+            let span = handling_span::<H>(&message, &trace);
+            let handling = async move {
                 let _in_progress = keep_in_progress(&message, progress_every);
                 let slot = tokio::select! {
                     slot = running.acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -241,7 +259,8 @@ pub async fn run_consumer<H: MessageHandler>(
                 let outcome = handle_catching_panics(handler.as_ref(), &message).await;
                 settle(handler.as_ref(), &message, outcome, started).await;
                 drop((slot, permit));
-            });
+            };
+            in_flight.spawn(trace::in_trace(trace, handling).instrument(span));
             while let Some(finished) = in_flight.try_join_next() {
                 report_panic(finished);
             }

@@ -10,6 +10,7 @@ pub mod nats_settings;
 pub mod publish;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 pub use consume::{keep_in_progress, run_consumer, settle, InProgress, MessageHandler, Outcome};
 pub use nats_settings::NatsSettings;

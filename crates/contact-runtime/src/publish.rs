@@ -1,11 +1,20 @@
 //! Publishing JSON to JetStream with a `Nats-Msg-Id`, so that a repeated publish of the same
-//! logical message is dropped by the stream.
+//! logical message is dropped by the stream, and the `traceparent` of the work at hand.
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use bytes::Bytes;
 use contact_contract::MESSAGE_ID_HEADER;
 use serde::Serialize;
+
+/// The headers of a pipeline message: its id, and its trace when it is published while a
+/// message is handled.
+fn headers_for(message_id: &str) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(MESSAGE_ID_HEADER, message_id);
+    crate::trace::add_to(&mut headers);
+    headers
+}
 
 /// Sends without waiting for the stream's acknowledgement; await the returned future for it.
 /// Lets a publisher keep several messages in flight.
@@ -16,8 +25,7 @@ pub async fn send_json<T: Serialize>(
     body: &T,
 ) -> anyhow::Result<PublishAckFuture> {
     let payload = Bytes::from(serde_json::to_vec(body).context("encoding message")?);
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(MESSAGE_ID_HEADER, message_id);
+    let headers = headers_for(message_id);
     jetstream
         .publish_with_headers(subject.clone(), headers, payload)
         .await
@@ -32,8 +40,7 @@ pub async fn publish_bytes(
     message_id: &str,
     body: Vec<u8>,
 ) -> anyhow::Result<()> {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(MESSAGE_ID_HEADER, message_id);
+    let headers = headers_for(message_id);
     jetstream
         .publish_with_headers(subject.clone(), headers, Bytes::from(body))
         .await

@@ -64,7 +64,8 @@ impl MessageHandler for PipelineHandler {
             };
         }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        let span = tracing::info_span!("write", %account, import_id = %import);
+        // Within the consume loop's span, which names the import and the trace already.
+        let span = tracing::info_span!("write", %account);
         let result = match kind {
             ImportSubjectKind::Records => {
                 match decode::<ValidatedChunk>(&message.payload, |chunk| {
@@ -72,7 +73,10 @@ impl MessageHandler for PipelineHandler {
                         && chunk.account == account
                         && chunk.import_id == import
                 }) {
-                    Ok(chunk) => self.records(chunk, delivered).instrument(span).await,
+                    Ok(chunk) => {
+                        tracing::Span::current().record("chunk", chunk.chunk_index);
+                        self.records(chunk, delivered).instrument(span).await
+                    }
                     Err(reason) => Ok(Outcome::FailImport { reason }),
                 }
             }
