@@ -8,7 +8,8 @@
 //! - `sizes`: each `--rows` size through the pipeline, then through plain SQL; per-row time
 //!   against the smallest size; rows read by sequential scans of the data tables.
 //! - `writers`: one import of `--scale-rows` with one writer, then with two.
-//! - `reimport`: the same file imported twice into one account.
+//! - `reimport`: the same file imported twice into one account, then a file of the same
+//!   contacts with other values (every link changes its contact and keeps a before-image).
 //! - `dry-run`: a dry run of `--scale-rows` against the real import of the same file.
 //! - `tenants`: a large import in one account while small imports run in others.
 
@@ -328,23 +329,37 @@ async fn reimport(settings: &Settings) -> anyhow::Result<String> {
     let before = fingerprint(&run.database.url, "bench").await?;
     let again = client.import(&file, ImportOptions::default()).await?;
     let after = fingerprint(&run.database.url, "bench").await?;
-    let memory = run.stop().await?;
     anyhow::ensure!(
         again.summary.linked == rows as u64 && before == after,
         "the re-import changed data: {:?}",
         again.summary
     );
+    // Every contact's name and city change: each link writes what an undo would restore.
+    let edited = edition_file(settings, rows, 1)?;
+    let changed = client.import(&edited, ImportOptions::default()).await?;
+    let after_change = fingerprint(&run.database.url, "bench").await?;
+    let memory = run.stop().await?;
+    anyhow::ensure!(
+        changed.summary.linked == rows as u64 && after_change != after,
+        "the changing re-import did not link and change every row: {:?}",
+        changed.summary
+    );
+    let line = |name: &str, timed: &Timed| {
+        format!(
+            "| {name} | {:.1} | {:.0} | {} | {:.2}x |",
+            timed.elapsed.as_secs_f64(),
+            rows as f64 / timed.elapsed.as_secs_f64(),
+            timed.summary.linked,
+            timed.elapsed.as_secs_f64() / first.elapsed.as_secs_f64(),
+        )
+    };
     Ok(format!(
-        "### Re-import of the same {rows} rows (link)\n\n\
+        "### Re-import of the same {rows} rows (link), then of the same contacts with other values\n\n\
          | import | seconds | rows/s | linked | vs first |\n|---|---:|---:|---:|---:|\n\
-         | first | {:.1} | {:.0} | {} | 1.00x |\n| again | {:.1} | {:.0} | {} | {:.2}x |\n\npeak RSS MiB: {memory}\n",
-        first.elapsed.as_secs_f64(),
-        rows as f64 / first.elapsed.as_secs_f64(),
-        first.summary.linked,
-        again.elapsed.as_secs_f64(),
-        rows as f64 / again.elapsed.as_secs_f64(),
-        again.summary.linked,
-        again.elapsed.as_secs_f64() / first.elapsed.as_secs_f64(),
+         {}\n{}\n{}\n\npeak RSS MiB: {memory}\n",
+        line("first", &first),
+        line("again", &again),
+        line("changed", &changed),
     ))
 }
 
@@ -464,9 +479,19 @@ async fn fingerprint(
 }
 
 fn data_file(settings: &Settings, rows: usize) -> anyhow::Result<PathBuf> {
-    let file = settings.data_dir.join(format!("contacts-{rows}.csv"));
+    edition_file(settings, rows, 0)
+}
+
+/// The file of `rows` contacts as edition `edition` has them: the same emails, and from
+/// edition 1 on other names and cities (what a re-import that changes every contact reads).
+fn edition_file(settings: &Settings, rows: usize, edition: usize) -> anyhow::Result<PathBuf> {
+    let name = match edition {
+        0 => format!("contacts-{rows}.csv"),
+        _ => format!("contacts-{rows}-edition{edition}.csv"),
+    };
+    let file = settings.data_dir.join(name);
     if !file.exists() {
-        generate(&file, rows)?;
+        generate(&file, rows, edition)?;
     }
     Ok(file)
 }
@@ -477,7 +502,7 @@ fn file_mib(file: &Path) -> anyhow::Result<f64> {
 
 /// The file: unique emails (the plain path's ON CONFLICT cannot touch one row twice in a
 /// statement), Polish mobiles, names, cities, companies and birthdays.
-fn generate(path: &Path, rows: usize) -> anyhow::Result<()> {
+fn generate(path: &Path, rows: usize, edition: usize) -> anyhow::Result<()> {
     let cities = [
         "Kraków", "Warszawa", "Gdańsk", "Poznań", "Wrocław", "Łódź", "Szczecin", "Lublin",
     ];
@@ -489,10 +514,11 @@ fn generate(path: &Path, rows: usize) -> anyhow::Result<()> {
     for index in 0..rows {
         writeln!(
             out,
-            "person{index}@example.com,Name{index},Surname{},5{:08},{},\"Company {}, Ltd\",19{:02}-{:02}-{:02}",
+            "person{index}@example.com,Name{index}{},Surname{},5{:08},{},\"Company {}, Ltd\",19{:02}-{:02}-{:02}",
+            ["", "b", "c"][edition % 3],
             index % 977,
             index % 100_000_000,
-            cities[index % cities.len()],
+            cities[(index + edition) % cities.len()],
             index % 1000,
             50 + index % 50,
             1 + index % 12,
