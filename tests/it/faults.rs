@@ -105,12 +105,7 @@ async fn a_writer_and_a_mapper_killed_mid_import_change_nothing_in_the_result() 
     let path = system.file("people.csv", file());
     let (uninterrupted, calm) = uninterrupted_run(&system, &path).await;
 
-    let import_id = system
-        .client
-        .start_import(&path, fault_options())
-        .await
-        .expect("started");
-    assert!(still_running_after(&system.client, &import_id, 2_000).await);
+    let import_id = start_and_await_rows(&system, &path, 2_000).await;
     mapper.kill().await.expect("mapper killed");
     mapper = spawn(&system, "contact-mapper");
     assert!(still_running_after(&system.client, &import_id, 8_000).await);
@@ -121,6 +116,18 @@ async fn a_writer_and_a_mapper_killed_mid_import_change_nothing_in_the_result() 
     assert_same_as_uninterrupted(&system, &import_id, &interrupted, &uninterrupted, &calm).await;
     drop((writer, mapper));
     system.stop().await;
+}
+
+/// Starts the import of `path` and waits until `rows` of it are in, the import still
+/// running: the moment to strike.
+async fn start_and_await_rows(system: &TestSystem, path: &std::path::Path, rows: u64) -> ImportId {
+    let import_id = system
+        .client
+        .start_import(path, fault_options())
+        .await
+        .expect("started");
+    assert!(still_running_after(&system.client, &import_id, rows).await);
+    import_id
 }
 
 fn fault_options() -> ImportOptions {
@@ -231,12 +238,7 @@ async fn nats_killed_and_restarted_on_its_store_mid_import_changes_nothing_in_th
     let path = system.file("people.csv", file());
     let (uninterrupted, calm) = uninterrupted_run(&system, &path).await;
 
-    let import_id = system
-        .client
-        .start_import(&path, fault_options())
-        .await
-        .expect("started");
-    assert!(still_running_after(&system.client, &import_id, 4_000).await);
+    let import_id = start_and_await_rows(&system, &path, 4_000).await;
     // Killed while chunks are being committed and their events published: some publish is
     // in flight when it dies, and is retried after the restart.
     server.kill().await;
@@ -273,12 +275,7 @@ async fn the_leader_of_the_chunk_stream_killed_in_a_three_node_cluster_changes_n
         .and_then(|cluster| cluster.leader)
         .expect("the chunk stream has a leader");
 
-    let import_id = system
-        .client
-        .start_import(&path, fault_options())
-        .await
-        .expect("started");
-    assert!(still_running_after(&system.client, &import_id, 4_000).await);
+    let import_id = start_and_await_rows(&system, &path, 4_000).await;
     cluster.node_named(&leader).kill().await;
     let interrupted = system.wait_for_summary(&system.client, &import_id).await;
 
