@@ -1,8 +1,8 @@
 //! Bad input gets a clear error that names the problem, and the valid rows of a file are
 //! never lost because of its bad ones. These go straight to the services (no CLI pre-check).
 
+use contact_contract::DuplicatePolicy;
 use contact_contract::{ImportOptions, ImportState, ImportStatus};
-use contact_core::merge::DuplicatePolicy;
 use contact_tests::TestSystem;
 
 use crate::options;

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use contact_contract::api::CallError;
+use contact_contract::DuplicatePolicy;
 use contact_contract::{
     ApiErrorKind, ContactFilter, ExportedContact, ImportId, ImportOptions, ImportState,
     ImportStatus, UndoConflict, UndoField,
 };
-use contact_core::mapping::{AttributeDef, AttributeType};
-use contact_core::merge::DuplicatePolicy;
+use contact_contract::{AttributeDef, AttributeType};
 use contact_import::ClientError;
 use contact_tests::{Replicas, TestSystem};
 

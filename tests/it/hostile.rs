@@ -2,8 +2,8 @@
 //! counts are those of the file, each bad row fails with its line and reason, and the import
 //! ends. Inputs are generated, so each test says exactly which rows are good.
 
+use contact_contract::RowError;
 use contact_contract::{ImportOptions, ImportState, ImportStatus};
-use contact_core::validate::RowError;
 use contact_tests::TestSystem;
 
 struct Imported {

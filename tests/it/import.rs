@@ -1,8 +1,8 @@
 //! The main flow: a file goes in, contacts come out normalized, with the import's type,
 //! category and tags, and row errors that name line, column, value and reason.
 
+use contact_contract::DuplicatePolicy;
 use contact_contract::{ImportOptions, ImportState};
-use contact_core::merge::DuplicatePolicy;
 use contact_tests::TestSystem;
 
 use crate::options;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use contact_contract::limits::MAX_ENUM_VALUES;
 use contact_contract::{AccountId, ImportId, ImportOptions, ImportState, ImportStatus};
-use contact_core::mapping::{AttributeDef, AttributeType};
+use contact_contract::{AttributeDef, AttributeType};
 use contact_tests::{unique, Replicas, TestSystem};
 
 /// Waits until `import_id`'s status satisfies `condition`, and returns it.

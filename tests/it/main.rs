@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod contract;
 mod faults;
 mod history;
 mod hostile;
@@ -21,9 +22,9 @@ mod workflow;
 
 use std::collections::BTreeMap;
 
+use contact_contract::ColumnMapping;
+use contact_contract::DuplicatePolicy;
 use contact_contract::{ExportedContact, ImportOptions};
-use contact_core::mapping::ColumnMapping;
-use contact_core::merge::DuplicatePolicy;
 
 /// Import options with a policy and `--map` entries given as "COLUMN=ATTRIBUTE".
 pub fn options(policy: DuplicatePolicy, mappings: &[&str]) -> ImportOptions {

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use contact_contract::ValidRecord;
 use contact_contract::{
     ConsumerRole, ImportId, ImportOptions, ImportState, ImportSubjectKind, ValidatedChunk,
     SCHEMA_VERSION,
 };
-use contact_core::validate::ValidRecord;
 use contact_tests::{Replicas, TestSystem};
 
 /// Publishes `body` on one of the import's pipeline subjects, as a broken or foreign producer

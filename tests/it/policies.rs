@@ -1,8 +1,8 @@
 //! Duplicate policies against contacts already in the base and within one file, and
 //! re-importing a file.
 
+use contact_contract::DuplicatePolicy;
 use contact_contract::{ImportOptions, SetAttributeRequest};
-use contact_core::merge::DuplicatePolicy;
 use contact_tests::TestSystem;
 
 use crate::{by_email, options};

@@ -2,7 +2,7 @@
 //! preview and its suggested mapping, and auto-mapped imports.
 
 use contact_contract::ImportOptions;
-use contact_core::encoding::TextEncoding;
+use contact_contract::TextEncoding;
 use contact_tests::TestSystem;
 use encoding_rs::{ISO_8859_2, WINDOWS_1250, WINDOWS_1252};
 
@@ -14,7 +14,7 @@ jozef@example.pl;Józef;Ćwikła;Świętochłowice\n";
 
 fn polish_options() -> ImportOptions {
     crate::options(
-        contact_core::merge::DuplicatePolicy::Link,
+        contact_contract::DuplicatePolicy::Link,
         &["imie=first_name", "nazwisko=last_name", "miasto=city"],
     )
 }
@@ -230,7 +230,7 @@ async fn english_headers_from_a_crm_export_are_auto_mapped_and_explicit_maps_win
     let file = "E-mail Address,First Name,Last Name,Mobile Phone,Company Name,ZIP,Town\n\
 a@example.com,Ann,Lee,501234567,Acme,00-001,Opole\n";
     let path = system.file("crm.csv", file);
-    let explicit = crate::options(contact_core::merge::DuplicatePolicy::Link, &["Town=street"]);
+    let explicit = crate::options(contact_contract::DuplicatePolicy::Link, &["Town=street"]);
     let options = contact_import::preflight(&system.client, &path, explicit, true)
         .await
         .expect("auto-mapped");

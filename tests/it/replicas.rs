@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
+use contact_contract::{convert_all, DuplicatePolicy};
 use contact_contract::{ExportedContact, ImportOptions, ImportState, SetAttributeRequest};
 use contact_core::csv_parser::{ParsedRecord, RecordParser};
 use contact_core::mapping::{resolve_mapping, standard_attributes, AttributeDef};
-use contact_core::merge::DuplicatePolicy;
 use contact_core::validate::{validate_record, PhoneRegion};
 use contact_tests::{Replicas, TestSystem};
 
@@ -67,7 +67,7 @@ fn row_by_row(imports: &[(&str, &ImportOptions)]) -> Vec<Contact> {
         let plan = resolve_mapping(
             &header,
             &catalog(&options.match_on),
-            &options.mappings,
+            &convert_all(options.mappings.clone()),
             &options.match_on,
         )
         .expect("a valid mapping");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use contact_contract::DuplicatePolicy;
 use contact_contract::{ImportOptions, ImportState, ImportStatus};
-use contact_core::merge::DuplicatePolicy;
 use contact_import::FollowUpdate;
 use contact_tests::TestSystem;
 
@@ -15,10 +15,10 @@ async fn the_template_imports_unchanged_with_no_failed_row() {
     let system = TestSystem::start().await;
     system
         .client
-        .add_attribute(contact_core::mapping::AttributeDef {
+        .add_attribute(contact_contract::AttributeDef {
             key: "segment".into(),
             label: "Segment".into(),
-            attribute_type: contact_core::mapping::AttributeType::Enum {
+            attribute_type: contact_contract::AttributeType::Enum {
                 values: vec!["gold".into(), "silver".into()],
             },
             required: true,

@@ -8,8 +8,10 @@ pub mod api;
 pub mod limits;
 mod names;
 pub mod permissions;
+pub mod schema;
 mod setup;
 pub mod trace;
+mod values;
 mod wire;
 
 pub use names::{
@@ -20,6 +22,7 @@ pub use setup::{
     OperatorOperation, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
 pub use trace::{TraceParent, TRACEPARENT_HEADER};
+pub use values::*;
 pub use wire::*;
 
 /// The version of every wire type in this crate; bumped on an incompatible change.

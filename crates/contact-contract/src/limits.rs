@@ -136,7 +136,9 @@ pub fn check_catalog(attributes: &[AttributeDef]) -> Result<(), String> {
             attributes.len()
         ));
     }
-    let bytes = serde_json::to_vec(attributes).map_or(usize::MAX, |encoded| encoded.len());
+    // Measured in the form the catalog travels in (each reply of `prepare` carries it).
+    let wire: Vec<crate::AttributeDef> = crate::convert_all(attributes.to_vec());
+    let bytes = serde_json::to_vec(&wire).map_or(usize::MAX, |encoded| encoded.len());
     if bytes > MAX_CATALOG_BYTES {
         return Err(format!(
             "the account's attributes would take {bytes} bytes; at most {MAX_CATALOG_BYTES} (fewer or shorter allowed values)"

@@ -16,6 +16,9 @@ pub struct InvalidName {
     pub value: String,
 }
 
+/// What [`check_token`] accepts, as a regular expression for the JSON Schemas.
+const TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
 fn check_token(what: &'static str, value: &str) -> Result<(), InvalidName> {
     let fits = !value.is_empty()
         && value.len() <= 64
@@ -73,6 +76,20 @@ macro_rules! subject_token {
         impl fmt::Display for $name {
             fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
                 formatter.write_str(&self.0)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "description": concat!("The ", $what, ": a single subject token."),
+                    "type": "string",
+                    "pattern": TOKEN_PATTERN,
+                })
             }
         }
     };

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use contact_core::csv_parser::RawRecord;
-use contact_core::mapping::{AttributeDef, ColumnMapping, MappingPlan};
-use contact_core::merge::DuplicatePolicy;
-use contact_core::validate::{RowError, ValidRecord};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::values::{
+    AttributeDef, ColumnMapping, DuplicatePolicy, MappingPlan, RawRecord, RowError, ValidRecord,
+};
 use crate::{AccountId, ImportId, SCHEMA_VERSION};
 
 fn schema_version() -> u32 {
@@ -17,7 +17,7 @@ fn schema_version() -> u32 {
 }
 
 /// What the marketer chose for an import, besides the file.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ImportOptions {
     /// `--map COLUMN=ATTRIBUTE`; a column named like an attribute maps itself.
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct ImportOptions {
 }
 
 /// Published by a client to the start subject; durable and idempotent by import id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportRequest {
     #[serde(default = "schema_version")]
     pub schema: u32,
@@ -84,7 +84,7 @@ impl ImportRequest {
 
 /// Rows as read from the file (ingest → mapper). Self-contained: it carries the mapping plan
 /// frozen at the start of the import, so any mapper replica can validate it alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RawChunk {
     #[serde(default = "schema_version")]
     pub schema: u32,
@@ -107,7 +107,7 @@ pub struct RawChunk {
 /// into the import's lanes by the hash of their match key (`contact_core::lanes`): each lane
 /// of the chunk is applied after the same lane of the chunk before it, independently of the
 /// other lanes, so several writers can apply one import at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidatedChunk {
     #[serde(default = "schema_version")]
     pub schema: u32,
@@ -126,14 +126,14 @@ pub struct ValidatedChunk {
 
 /// A row that failed, as it stood in the file; `fields` is empty when the record could not be
 /// read at all (bad bytes, an unclosed quote).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailedRow {
     pub line: u64,
     pub fields: Vec<String>,
 }
 
 /// What ingest tells the writer about an import besides its chunks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportControl {
     #[serde(default = "schema_version")]
     pub schema: u32,
@@ -155,7 +155,7 @@ impl ImportControl {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ControlEvent {
     /// The header matched the mapping; chunks follow.
@@ -180,7 +180,7 @@ pub enum ControlEvent {
 }
 
 /// Where an import is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportState {
     Queued,
@@ -232,7 +232,7 @@ impl ImportState {
 
 /// The state of an import: the status reply, the payload of every progress event and of the
 /// summary. `rows_total` always equals created + linked + duplicated + skipped + failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportStatus {
     pub import_id: ImportId,
     pub account: AccountId,
@@ -296,7 +296,7 @@ impl ImportStatus {
 /// they may be stored out of order: `sequence` orders them. A consumer ignores an event whose
 /// sequence is not above the last one it took; the summary has the highest sequence of its
 /// import and is its only summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportEvent {
     #[serde(default = "schema_version")]
     pub schema: u32,
@@ -308,7 +308,7 @@ pub struct ImportEvent {
     pub import: ImportStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportEventKind {
     Started,
@@ -317,8 +317,9 @@ pub enum ImportEventKind {
 }
 
 /// Every API reply: `{"ok": …}` or `{"error": {"kind": …, "message": …}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ApiReply_for_{T}")]
 pub enum ApiReply<T> {
     Ok(T),
     Error(ApiError),
@@ -342,7 +343,7 @@ impl<T> ApiReply<T> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     pub kind: ApiErrorKind,
@@ -359,7 +360,7 @@ impl ApiError {
 }
 
 /// What the caller can do about an error: fix the request, look elsewhere, or try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiErrorKind {
     InvalidRequest,
@@ -369,13 +370,13 @@ pub enum ApiErrorKind {
 }
 
 /// `status`: the state of one import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StatusRequest {
     pub import_id: ImportId,
 }
 
 /// `errors`: one page of an import's row errors, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsRequest {
     pub import_id: ImportId,
     /// The `next` of the previous page; none for the first.
@@ -385,7 +386,7 @@ pub struct ErrorsRequest {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsPage {
     pub errors: Vec<RowError>,
     /// Where the next page starts; none on the last page.
@@ -393,14 +394,14 @@ pub struct ErrorsPage {
 }
 
 /// `import.cancel`: stops a running import; what was committed stays.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CancelRequest {
     pub import_id: ImportId,
 }
 
 /// `import.failed_rows`: one page of the failed rows as they stood in the file, with their
 /// errors, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailedRowsRequest {
     pub import_id: ImportId,
     /// The `next` of the previous page (a line number); none for the first.
@@ -410,7 +411,7 @@ pub struct FailedRowsRequest {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailedRowsPage {
     /// The file's header, for writing the rows back as a CSV.
     pub header: Vec<String>,
@@ -418,7 +419,7 @@ pub struct FailedRowsPage {
     pub next: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailedRowReport {
     pub line: u64,
     pub fields: Vec<String>,
@@ -426,17 +427,18 @@ pub struct FailedRowReport {
 }
 
 /// `import.template`: the account's sample file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TemplateReply {
     pub file_name: String,
     pub csv: String,
 }
 
 /// `import.preview`: how the start of a file will be read, and a suggested mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PreviewRequest {
     /// The first bytes of the file (at most [`PREVIEW_SAMPLE_BYTES`]), base64.
     #[serde(with = "base64_bytes")]
+    #[schemars(with = "String")]
     pub sample: Vec<u8>,
     /// True when `sample` is the whole file.
     pub whole_file: bool,
@@ -468,13 +470,13 @@ mod base64_bytes {
 }
 
 /// `attributes.add`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AddAttributeRequest {
     pub attribute: AttributeDef,
 }
 
 /// `attributes.set`: changes flags of an attribute; absent fields stay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SetAttributeRequest {
     pub key: String,
     #[serde(default)]
@@ -485,19 +487,19 @@ pub struct SetAttributeRequest {
 
 /// `attributes.remove`: removes an attribute and its values from every contact of the account;
 /// refused while a running import maps a column to it or matches on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RemoveAttributeRequest {
     pub key: String,
 }
 
 /// `import.upload`: where the file of an import goes. Creates the account's uploads bucket on
 /// first use, since clients may not create streams.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PrepareUploadRequest {
     pub import_id: ImportId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UploadTarget {
     /// The account's object store bucket.
     pub bucket: String,
@@ -506,12 +508,12 @@ pub struct UploadTarget {
 }
 
 /// `import.prepare`: what ingest needs before it reads a file. Creates the account on first use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PrepareImportRequest {
     pub import_id: ImportId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PrepareImportReply {
     pub attributes: Vec<AttributeDef>,
     /// The import's state when the writer already knows it (a repeated request).
@@ -530,7 +532,7 @@ pub struct PrepareImportReply {
 }
 
 /// Whether an import may start: each account runs a bounded number of imports at once.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Admission {
     /// Read the file now.
@@ -546,7 +548,7 @@ pub enum Admission {
 
 /// `contacts.export`: one page of the account's contacts, oldest first. The filters combine
 /// with AND.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ExportContactsRequest {
     #[serde(default)]
     pub after_id: Option<i64>,
@@ -557,7 +559,7 @@ pub struct ExportContactsRequest {
 }
 
 /// Which contacts an export returns; every filter given must hold.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ContactFilter {
     /// The contacts this import created or changed (a link that changed nothing is not
     /// recorded); once it is undone, only the created contacts its undo kept.
@@ -572,7 +574,7 @@ pub struct ContactFilter {
 }
 
 /// `imports.list`: the account's imports, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ImportsListRequest {
     /// Only imports in this state.
     #[serde(default)]
@@ -589,13 +591,13 @@ pub struct ImportsListRequest {
 
 /// Where a page of `imports.list` continues: after the import started at `created_at` with
 /// this id, going back in time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportsCursor {
     pub created_at: DateTime<Utc>,
     pub import_id: ImportId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImportsPage {
     /// Newest first: `created_at` is when the import started, `finished_at` when it ended.
     pub imports: Vec<ImportStatus>,
@@ -605,12 +607,12 @@ pub struct ImportsPage {
 /// `import.undo`: takes back a completed, cancelled or failed import. Each call works for a
 /// bounded time and reports where the undo is; while it says `undoing`, calling again goes
 /// on (and the writers' sweep goes on by itself after a while).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoRequest {
     pub import_id: ImportId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoReport {
     pub import_id: ImportId,
     /// `undoing` while batches remain, then `undone`.
@@ -627,7 +629,7 @@ pub struct UndoReport {
 }
 
 /// `import.undo_conflicts`: one page of what an undo left as it is, by contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoConflictsRequest {
     pub import_id: ImportId,
     #[serde(default)]
@@ -637,13 +639,13 @@ pub struct UndoConflictsRequest {
 }
 
 /// Where a page of `import.undo_conflicts` continues; opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoConflictCursor {
     pub contact_id: i64,
     pub field: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoConflictsPage {
     pub conflicts: Vec<UndoConflict>,
     pub next: Option<UndoConflictCursor>,
@@ -651,7 +653,7 @@ pub struct UndoConflictsPage {
 
 /// A field (or a whole contact) an undo did not take back, because something changed it after
 /// the import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoConflict {
     pub contact_id: i64,
     pub field: UndoField,
@@ -664,7 +666,7 @@ pub struct UndoConflict {
     pub imported: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UndoField {
     Attribute,
@@ -674,7 +676,7 @@ pub enum UndoField {
     Contact,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactsPage {
     pub contacts: Vec<ExportedContact>,
     pub next_after_id: Option<i64>,
@@ -682,7 +684,7 @@ pub struct ContactsPage {
 
 /// A contact as clients see it: values are normalized strings (phones E.164, dates
 /// YYYY-MM-DD, booleans true/false).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ExportedContact {
     pub id: i64,
     pub attributes: BTreeMap<String, String>,
@@ -695,13 +697,13 @@ pub struct ExportedContact {
 }
 
 /// `accounts.register` on the operator API: makes an account known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RegisterAccountRequest {
     pub account: AccountId,
 }
 
 /// An empty request body for operations that take none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Empty {}
 
 #[cfg(test)]

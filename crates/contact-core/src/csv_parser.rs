@@ -62,15 +62,14 @@ struct TakeBack {
 }
 
 /// One result of parsing: a record, or the reason a record could not be read (reading goes on).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParsedRecord {
     Record(RawRecord),
     Error(RecordError),
 }
 
 /// One CSV record as text fields, before any mapping or validation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {
     /// The 1-based physical line on which the record starts (the header is line 1), so users can
     /// find it in their editor even when earlier quoted fields spanned several lines.
@@ -82,7 +81,7 @@ pub struct RawRecord {
 }
 
 /// A record that could not be read; the records after it are read on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
     /// The line the record starts on.
     pub line: u64,
@@ -90,8 +89,7 @@ pub struct RecordError {
 }
 
 /// Why a record could not be read; each kind calls for a different fix by the user.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordErrorKind {
     /// The record's bytes are not UTF-8 (often a file saved as Windows-1250 or Latin-1).
     NotUtf8 {
@@ -888,21 +886,5 @@ mod tests {
         );
         check_with(b'\t', GENEROUS_LIMIT, b"a\tb\n", &["1@4: a|b"]);
         check_with(b'|', GENEROUS_LIMIT, b"a|b\n", &["1@4: a|b"]);
-    }
-
-    #[test]
-    fn records_travel_as_json() {
-        let record = ParsedRecord::Record(RawRecord {
-            line: 2,
-            fields: vec!["a".to_owned()],
-            end_offset: 9,
-        });
-        let json = serde_json::to_string(&record).expect("serializable");
-        assert_eq!(
-            json,
-            r#"{"record":{"line":2,"fields":["a"],"end_offset":9}}"#
-        );
-        let back: ParsedRecord = serde_json::from_str(&json).expect("deserializable");
-        assert_eq!(back, record);
     }
 }

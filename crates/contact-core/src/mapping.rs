@@ -7,8 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The kind of value an attribute holds; decides how cells are validated and normalized.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeType {
     Text,
     Email,
@@ -24,7 +23,7 @@ pub enum AttributeType {
 }
 
 /// One attribute of an account's contact base.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeDef {
     /// Stable machine name, see [`validate_attribute_key`].
     pub key: String,
@@ -38,14 +37,14 @@ pub struct AttributeDef {
 }
 
 /// One `--map COLUMN=ATTRIBUTE` option: the user's choice of attribute for a column.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMapping {
     pub column: String,
     pub attribute: String,
 }
 
 /// How the columns of one file map to attributes, decided once before any record is validated.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingPlan {
     /// The file's header as read (trimmed).
     pub header: Vec<String>,
@@ -58,14 +57,13 @@ pub struct MappingPlan {
 }
 
 /// Every problem found while resolving a mapping, so the user can fix them all in one go.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingErrors {
     pub problems: Vec<MappingProblem>,
 }
 
 /// One reason a file's columns cannot be mapped; each names the columns and attributes involved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MappingProblem {
     EmptyHeader,
     DuplicateColumn {
@@ -808,17 +806,6 @@ mod tests {
         }
         assert_eq!("Phone".parse::<AttributeType>(), Ok(AttributeType::Phone));
         assert!("money".parse::<AttributeType>().is_err());
-        let enum_type = AttributeType::Enum {
-            values: strings(&["gold", "silver"]),
-        };
-        let json = serde_json::to_string(&enum_type).expect("serializable");
-        assert_eq!(json, r#"{"type":"enum","values":["gold","silver"]}"#);
-        assert_eq!(
-            serde_json::to_string(&AttributeType::Text).expect("serializable"),
-            r#"{"type":"text"}"#
-        );
-        let back: AttributeType = serde_json::from_str(&json).expect("deserializable");
-        assert_eq!(back, enum_type);
     }
 
     #[test]

@@ -11,13 +11,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::validate::ValidRecord;
 
 /// What to do with a row whose match key already belongs to a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DuplicatePolicy {
     /// Update the matched contact: non-empty cells overwrite, tags are added.
     #[default]
@@ -60,7 +57,7 @@ impl FromStr for DuplicatePolicy {
 }
 
 /// The import options that the merge rule needs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeOptions {
     pub policy: DuplicatePolicy,
     /// Attribute keys a row is matched on; a row matches a contact when any of them is equal.
@@ -71,7 +68,7 @@ pub struct MergeOptions {
 }
 
 /// A contact as stored, or as the plan leaves it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContactState {
     pub values: BTreeMap<String, String>,
     pub contact_type: Option<String>,
@@ -129,7 +126,7 @@ impl IdBlock {
 }
 
 /// How many rows of a chunk ended each way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutcomeCounts {
     /// New contacts from rows without a match.
     pub created: u64,

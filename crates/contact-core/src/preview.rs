@@ -14,8 +14,7 @@ use crate::validate::{normalize_value, PhoneRegion};
 pub const DEFAULT_PREVIEW_ROWS: usize = 10;
 
 /// The user's choices for reading the file; `None` means detect.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewOptions {
     pub encoding: Option<TextEncoding>,
     pub delimiter: Option<u8>,
@@ -26,7 +25,7 @@ pub struct PreviewOptions {
 
 /// A column whose sampled cells would fail validation for its suggested attribute: the mapping
 /// or the file needs fixing before the import, not after.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidColumn {
     pub column: String,
     pub attribute: String,
@@ -41,7 +40,7 @@ pub struct InvalidColumn {
 }
 
 /// How the start of a file reads, and what would be imported from it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Preview {
     pub encoding: TextEncoding,
     /// The delimiter character itself, e.g. ";".
@@ -60,8 +59,7 @@ pub struct Preview {
 }
 
 /// Why there is nothing to preview.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PreviewError {
     #[error("{0}")]
     NotText(#[from] NotText),

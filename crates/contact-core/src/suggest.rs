@@ -10,7 +10,7 @@ use crate::validate::{normalize_value, PhoneRegion};
 
 /// The suggested attribute for one column, with how sure the guess is and why, so a user
 /// interface can ask for confirmation of the weak ones.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColumnSuggestion {
     /// The header name, trimmed.
     pub column: String,

@@ -12,12 +12,11 @@ use crate::mapping::{AttributeType, MappingPlan};
 use crate::template::strip_formula_guard;
 
 /// The country whose numbering plan applies to phone numbers written without a country code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PhoneRegion(pub phonenumber::country::Id);
 
 /// A record whose mapped cells are all valid, ready to be matched and merged.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidRecord {
     pub line: u64,
     /// Attribute key → normalized non-empty value; empty cells are absent.
@@ -25,7 +24,7 @@ pub struct ValidRecord {
 }
 
 /// Why one cell (or a whole row) was rejected, in words the person who made the file understands.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     pub line: u64,
     /// The header name of the bad cell's column; `None` when the whole row is wrong.
@@ -599,14 +598,7 @@ mod tests {
         );
         assert!("XX".parse::<PhoneRegion>().is_err());
         assert!("".parse::<PhoneRegion>().is_err());
-        let json = serde_json::to_string(&PhoneRegion::default()).expect("serializable");
-        assert_eq!(json, "\"PL\"");
-        assert_eq!(
-            serde_json::from_str::<PhoneRegion>("\"de\"")
-                .map(|region| region.to_string())
-                .ok(),
-            Some("DE".to_owned())
-        );
+        assert_eq!(PhoneRegion::default().to_string(), "PL");
         let german = "DE".parse().expect("known region");
         assert_eq!(
             normalize_value(&AttributeType::Phone, "030 901820", german),

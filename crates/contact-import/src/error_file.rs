@@ -103,7 +103,7 @@ pub fn error_file_record(row: &FailedRowReport, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contact_core::validate::RowError;
+    use contact_contract::RowError;
 
     fn error(column: Option<&str>, reason: &str) -> RowError {
         RowError {

@@ -17,16 +17,13 @@ use contact_contract::{
     SetAttributeRequest, StatusRequest, SCHEMA_VERSION, TRACEPARENT_HEADER,
 };
 use contact_contract::{
+    AttributeDef, ContactFilter, ImportState, ImportsListRequest, ImportsPage, Preview, RowError,
+    UndoConflict, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
+};
+use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
     PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
 };
-use contact_contract::{
-    ContactFilter, ImportState, ImportsListRequest, ImportsPage, UndoConflict, UndoConflictsPage,
-    UndoConflictsRequest, UndoReport, UndoRequest,
-};
-use contact_core::mapping::AttributeDef;
-use contact_core::preview::Preview;
-use contact_core::validate::RowError;
 use contact_runtime::NatsSettings;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;

@@ -13,12 +13,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use contact_contract::{
-    AccountId, ContactFilter, ImportId, ImportOptions, ImportState, ImportStatus, Namespace,
-    SetAttributeRequest, UndoConflict, UndoField, UndoReport,
+    AccountId, AttributeDef, AttributeType, ColumnMapping, ContactFilter, DuplicatePolicy,
+    ImportId, ImportOptions, ImportState, ImportStatus, Namespace, Preview, SetAttributeRequest,
+    UndoConflict, UndoField, UndoReport,
 };
-use contact_core::mapping::{AttributeDef, AttributeType, ColumnMapping};
-use contact_core::merge::DuplicatePolicy;
-use contact_core::preview::Preview;
 use contact_import::{preflight, Client, FollowUpdate, PreflightError};
 use contact_runtime::NatsSettings;
 

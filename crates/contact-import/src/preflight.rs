@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use contact_contract::api::CallError;
-use contact_contract::{ApiErrorKind, ImportOptions};
-use contact_core::mapping::{resolve_mapping, ColumnMapping};
+use contact_contract::{convert_all, ApiErrorKind, ColumnMapping, ImportOptions};
+use contact_core::mapping::resolve_mapping;
 
 use crate::{Client, ClientError};
 
@@ -57,11 +57,11 @@ pub async fn preflight(
             }
         }
     }
-    let attributes = client.attributes().await?;
+    let attributes = convert_all(client.attributes().await?);
     resolve_mapping(
         &preview.header,
         &attributes,
-        &options.mappings,
+        &convert_all(options.mappings.clone()),
         &options.match_on,
     )
     .map_err(|errors| PreflightError::Refused(errors.to_string()))?;

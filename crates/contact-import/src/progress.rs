@@ -1,62 +1,106 @@
-//! Showing an import's progress: a redrawn bar on a terminal, a plain line at most every few
-//! seconds otherwise (logs, pipes, CI).
+//! Showing an import's progress: an indicatif bar on a terminal (share of the file, rows,
+//! rate and time left), a plain line at most every few seconds otherwise (logs, pipes, CI).
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use contact_contract::{ImportState, ImportStatus};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const PLAIN_LINE_EVERY: Duration = Duration::from_secs(2);
-const BAR_WIDTH: usize = 30;
+const BAR_WIDTH: usize = 24;
+/// How often the bar redraws by itself, so that its clock moves while no event arrives.
+const BAR_TICK: Duration = Duration::from_millis(200);
 
 pub struct Progress {
-    terminal: bool,
     started: Instant,
-    last_plain_line: Option<Instant>,
-    drew_bar: bool,
+    display: Display,
+}
+
+enum Display {
+    /// The bar's length and position are the file's bytes (what ingest has read and the
+    /// writers applied), the only measure known before the end of the file.
+    Bar(ProgressBar),
+    Lines {
+        last: Option<Instant>,
+    },
 }
 
 impl Progress {
     pub fn new(terminal: bool) -> Self {
+        let display = if terminal {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{bar:24}] {percent:>3}% {msg}, {eta} left",
+                )
+                .expect("the template is valid")
+                .progress_chars("#>."),
+            );
+            bar.set_message("queued");
+            bar.enable_steady_tick(BAR_TICK);
+            Display::Bar(bar)
+        } else {
+            Display::Lines { last: None }
+        };
         Self {
-            terminal,
             started: Instant::now(),
-            last_plain_line: None,
-            drew_bar: false,
+            display,
         }
     }
 
     pub fn show(&mut self, status: &ImportStatus) {
-        let line = describe(status, self.started.elapsed());
-        if self.terminal {
-            eprint!("\r\x1b[2K{line}");
-            let _ = std::io::stderr().flush();
-            self.drew_bar = true;
-        } else {
-            let due = self
-                .last_plain_line
-                .is_none_or(|last| last.elapsed() >= PLAIN_LINE_EVERY);
-            if due || status.status.is_terminal() {
-                eprintln!("{line}");
-                self.last_plain_line = Some(Instant::now());
+        let elapsed = self.started.elapsed();
+        match &mut self.display {
+            Display::Bar(bar) => {
+                if let Some(total) = status.bytes_total {
+                    bar.set_length(total.max(1));
+                    bar.set_position(status.bytes_done.min(total));
+                }
+                bar.set_message(rows(status, elapsed));
+            }
+            Display::Lines { last } => {
+                let due = last.is_none_or(|last| last.elapsed() >= PLAIN_LINE_EVERY);
+                if due || status.status.is_terminal() {
+                    eprintln!("{}", describe(status, elapsed));
+                    *last = Some(Instant::now());
+                }
             }
         }
     }
 
     pub fn quiet(&mut self, waited: Duration) {
-        self.finish();
-        eprintln!(
+        let line = format!(
             "no progress for {}s: the import waits in the queue (are contact-ingest, contact-mapper and contact-writer running?)",
             waited.as_secs()
         );
-    }
-
-    pub fn finish(&mut self) {
-        if self.drew_bar {
-            eprintln!();
-            self.drew_bar = false;
+        match &self.display {
+            Display::Bar(bar) => bar.println(line),
+            Display::Lines { .. } => eprintln!("{line}"),
         }
     }
+
+    /// Leaves the bar as it last stood, above the summary that follows.
+    pub fn finish(&mut self) {
+        if let Display::Bar(bar) = &self.display {
+            if !bar.is_finished() {
+                bar.abandon();
+                // indicatif leaves the cursor at the end of the bar's line.
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// Rows so far and their rate, short enough for the bar to fit on 80 columns.
+fn rows(status: &ImportStatus, elapsed: Duration) -> String {
+    if status.status == ImportState::Queued {
+        return "queued".to_string();
+    }
+    let rate = status.rows_total as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{} rows, {} failed, {:.0}/s",
+        status.rows_total, status.failed, rate
+    )
 }
 
 fn describe(status: &ImportStatus, elapsed: Duration) -> String {
@@ -69,20 +113,17 @@ fn describe(status: &ImportStatus, elapsed: Duration) -> String {
     };
     let filled = (fraction * BAR_WIDTH as f64).round() as usize;
     let seconds = elapsed.as_secs_f64().max(0.001);
-    let rate = status.rows_total as f64 / seconds;
     let time_left = if fraction > 0.0 && fraction < 1.0 {
         format!(", {} left", clock(seconds * (1.0 - fraction) / fraction))
     } else {
         String::new()
     };
     format!(
-        "[{}{}] {:>3.0}% {} rows ({} failed), {:.0} rows/s{}",
+        "[{}{}] {:>3.0}% {}{}",
         "#".repeat(filled),
         ".".repeat(BAR_WIDTH - filled),
         fraction * 100.0,
-        status.rows_total,
-        status.failed,
-        rate,
+        rows(status, elapsed),
         time_left
     )
 }
@@ -114,9 +155,7 @@ mod tests {
     fn the_bar_shows_share_rate_and_time_left() {
         let line = describe(&running(250, 500), Duration::from_secs(10));
         assert!(
-            line.starts_with(
-                "[########......................]  25% 500 rows (0 failed), 50 rows/s, 0:30 left"
-            ),
+            line.starts_with("[######..................]  25% 500 rows, 0 failed, 50/s, 0:30 left"),
             "{line}"
         );
     }

@@ -19,9 +19,10 @@ use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::api::{self, CallError};
 use contact_contract::{
-    Admission, ApiOperation, ConsumerRole, ImportRequest, ImportSubjectKind, Namespace,
-    PrepareImportReply, PrepareImportRequest,
+    convert_all, Admission, ApiOperation, ConsumerRole, ImportRequest, ImportSubjectKind,
+    Namespace, PrepareImportReply, PrepareImportRequest,
 };
+use contact_core::mapping::MappingPlan;
 use contact_core::validate::PhoneRegion;
 use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::publish::publish_rejection;
@@ -266,8 +267,8 @@ impl RequestHandler {
         let split = split_file(
             &mut upload,
             &request,
-            &prepared.attributes,
-            prepared.plan.as_ref(),
+            &convert_all(prepared.attributes),
+            prepared.plan.map(MappingPlan::from).as_ref(),
             &context,
         )
         .await;

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use contact_contract::{
-    message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
-    SCHEMA_VERSION,
+    convert_all, message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind,
+    Namespace, RawChunk, SCHEMA_VERSION,
 };
 use contact_core::chunking::Chunk;
 use contact_core::mapping::MappingPlan;
@@ -23,7 +23,8 @@ pub struct ChunkPublisher<'a> {
     phone_region: String,
     in_flight: VecDeque<PublishAckFuture>,
     chunks_published: u32,
-    accepted: bool,
+    /// The import's plan in its wire form, from the moment `accepted` is published.
+    accepted: Option<contact_contract::MappingPlan>,
     file_bytes: u64,
     last_end_offset: u64,
 }
@@ -43,7 +44,7 @@ impl<'a> ChunkPublisher<'a> {
             phone_region,
             in_flight: VecDeque::new(),
             chunks_published: 0,
-            accepted: false,
+            accepted: None,
             file_bytes,
             last_end_offset: 0,
         }
@@ -60,18 +61,23 @@ impl<'a> ChunkPublisher<'a> {
         plan: &MappingPlan,
         file_offset: u64,
     ) -> anyhow::Result<()> {
-        if !self.accepted {
-            self.control(
-                "accepted",
-                ControlEvent::Accepted {
-                    request: self.request.clone(),
-                    plan: plan.clone(),
-                    file_bytes: self.file_bytes,
-                },
-            )
-            .await?;
-            self.accepted = true;
-        }
+        let plan = match &self.accepted {
+            Some(accepted) => accepted.clone(),
+            None => {
+                let accepted = contact_contract::MappingPlan::from(plan.clone());
+                self.control(
+                    "accepted",
+                    ControlEvent::Accepted {
+                        request: self.request.clone(),
+                        plan: accepted.clone(),
+                        file_bytes: self.file_bytes,
+                    },
+                )
+                .await?;
+                self.accepted = Some(accepted.clone());
+                accepted
+            }
+        };
         let (account, import_id) = (&self.request.account, &self.request.import_id);
         let end_offset = file_offset.min(self.file_bytes).max(self.last_end_offset);
         self.last_end_offset = end_offset;
@@ -80,10 +86,10 @@ impl<'a> ChunkPublisher<'a> {
             account: account.clone(),
             import_id: import_id.clone(),
             chunk_index: self.chunks_published,
-            plan: plan.clone(),
+            plan,
             phone_region: self.phone_region.clone(),
-            rows: chunk.rows,
-            unreadable: chunk.unreadable,
+            rows: convert_all(chunk.rows),
+            unreadable: convert_all(chunk.unreadable),
             end_offset,
         };
         let subject = self

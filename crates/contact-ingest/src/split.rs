@@ -5,7 +5,9 @@
 //! published or reported as a row error with its line.
 
 use async_nats::jetstream;
-use contact_contract::{ImportRequest, Namespace, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS};
+use contact_contract::{
+    convert_all, ImportRequest, Namespace, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
+};
 use contact_core::chunking::{ChunkLimits, Chunker};
 use contact_core::csv_parser::ParsedRecord;
 use contact_core::encoding::TextEncoding;
@@ -161,7 +163,8 @@ pub async fn split_file(
 fn chunk_limits(jetstream: &jetstream::Context, plan: &MappingPlan) -> ChunkLimits {
     const MARGIN: usize = 16 * 1024;
     let max_payload = jetstream.client().server_info().max_payload;
-    let plan_bytes = serde_json::to_vec(plan).map_or(0, |plan| plan.len());
+    let wire_plan = contact_contract::MappingPlan::from(plan.clone());
+    let plan_bytes = serde_json::to_vec(&wire_plan).map_or(0, |plan| plan.len());
     let room = max_payload.saturating_sub(plan_bytes + MARGIN) / 3;
     ChunkLimits {
         rows: CHUNK_TARGET_ROWS,
@@ -200,7 +203,7 @@ fn read_header(
     resolve_mapping(
         &header,
         attributes,
-        &request.options.mappings,
+        &convert_all(request.options.mappings.clone()),
         &request.options.match_on,
     )
     .map_err(|errors| SplitError::Rejected(errors.to_string()))

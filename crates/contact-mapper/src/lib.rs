@@ -15,8 +15,10 @@ use contact_contract::{
     message_id, AccountId, ConsumerRole, FailedRow, ImportId, ImportRequest, ImportSubjectKind,
     Namespace, RawChunk, ValidatedChunk,
 };
+use contact_core::csv_parser::RawRecord;
 use contact_core::lanes::{lane_count, row_lane};
-use contact_core::validate::{validate_record, PhoneRegion, ValidRecord};
+use contact_core::mapping::MappingPlan;
+use contact_core::validate::{validate_record, PhoneRegion};
 use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::metrics::metrics;
 use contact_runtime::publish::{publish_bytes, publish_rejection};
@@ -234,8 +236,9 @@ pub fn fit_payload(validated: &mut ValidatedChunk, max_payload: usize) -> Result
 /// Validates every row of a chunk and splits the valid records into the import's lanes;
 /// unreadable records from the parser become row errors too.
 pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
-    let lane_total = lane_count(&chunk.plan.match_on);
-    let mut lanes: Vec<Vec<ValidRecord>> = vec![Vec::new(); lane_total as usize];
+    let plan = MappingPlan::from(chunk.plan);
+    let lane_total = lane_count(&plan.match_on);
+    let mut lanes: Vec<Vec<contact_contract::ValidRecord>> = vec![Vec::new(); lane_total as usize];
     let mut errors = chunk.unreadable;
     let mut failed: Vec<FailedRow> = errors
         .iter()
@@ -248,13 +251,14 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
         })
         .collect();
     for row in chunk.rows {
-        match validate_record(&chunk.plan, &row, region) {
+        let row = RawRecord::from(row);
+        match validate_record(&plan, &row, region) {
             Ok(record) => {
-                let lane = row_lane(&record, &chunk.plan.match_on, lane_total);
-                lanes[lane as usize].push(record);
+                let lane = row_lane(&record, &plan.match_on, lane_total);
+                lanes[lane as usize].push(record.into());
             }
             Err(row_errors) => {
-                errors.extend(row_errors);
+                errors.extend(row_errors.into_iter().map(Into::into));
                 failed.push(FailedRow {
                     line: row.line,
                     fields: row.fields,
@@ -279,10 +283,8 @@ pub fn validate_chunk(chunk: RawChunk, region: PhoneRegion) -> ValidatedChunk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contact_contract::{AccountId, ImportId};
-    use contact_core::csv_parser::RawRecord;
+    use contact_contract::{AccountId, ImportId, RawRecord, RowError, ValidRecord};
     use contact_core::mapping::{resolve_mapping, standard_attributes};
-    use contact_core::validate::RowError;
 
     fn chunk(rows: &[&[&str]], unreadable: Vec<RowError>) -> RawChunk {
         let header: Vec<String> = ["email", "mobile"].map(String::from).to_vec();
@@ -292,7 +294,8 @@ mod tests {
             import_id: ImportId::new("i1").expect("valid"),
             chunk_index: 3,
             plan: resolve_mapping(&header, &standard_attributes(), &[], &[])
-                .expect("valid mapping"),
+                .expect("valid mapping")
+                .into(),
             phone_region: "PL".into(),
             rows: rows
                 .iter()

@@ -12,9 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use contact_contract::{
     AccountId, ConsumerRole, ExportedContact, ImportId, ImportOptions, ImportRequest, ImportStatus,
-    ImportSubjectKind, Namespace,
+    ImportSubjectKind, Namespace, RowError,
 };
-use contact_core::validate::RowError;
 use contact_import::Client;
 use contact_runtime::{NatsSettings, Shutdown};
 
@@ -216,9 +215,15 @@ async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
         let created = sqlx::query(&format!("CREATE DATABASE \"{database}\""))
             .execute(&admin)
             .await;
-        // Another test binary may have created it meanwhile.
+        // Another test process may have created it meanwhile: PostgreSQL then says so
+        // (duplicate_database), or, when both created it at the same moment, the catalog's
+        // unique index refuses the second (unique_violation).
         if let Err(error) = created {
-            if !error.to_string().contains("already exists") {
+            let code = error
+                .as_database_error()
+                .and_then(|error| error.code())
+                .map(|code| code.into_owned());
+            if !matches!(code.as_deref(), Some("42P04" | "23505")) {
                 return Err(error.into());
             }
         }

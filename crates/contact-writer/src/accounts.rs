@@ -1,9 +1,8 @@
 //! Accounts and their attribute catalogs: an account comes into being on first use, seeded
 //! with the standard attributes; attribute flags change the match keys kept for contacts.
 
-use contact_contract::{AccountId, ApiError, ApiErrorKind};
+use contact_contract::{AccountId, ApiError, ApiErrorKind, MappingPlan};
 use contact_core::lanes::LANES;
-use contact_core::mapping::MappingPlan;
 use contact_core::mapping::{
     standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
 };

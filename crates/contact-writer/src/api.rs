@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
+use contact_contract::{convert_all, AttributeDef, Preview, RowError};
 use contact_contract::{
     limits, Admission, OperatorOperation, RegisterAccountRequest, RemoveAttributeRequest,
 };
@@ -21,10 +22,9 @@ use contact_contract::{
 };
 use contact_core::admission::AdmissionLimits;
 use contact_core::encoding::TextEncoding;
-use contact_core::mapping::AttributeDef;
-use contact_core::preview::{Preview, PreviewOptions};
+use contact_core::mapping;
+use contact_core::preview::PreviewOptions;
 use contact_core::sniff::parse_delimiter;
-use contact_core::validate::RowError;
 use contact_runtime::Shutdown;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
@@ -251,7 +251,7 @@ async fn prepare_import(
         .and_then(|row| row.plan)
         .map(|plan| plan.0);
     Ok(PrepareImportReply {
-        attributes,
+        attributes: convert_all(attributes),
         existing,
         plan,
         file_read,
@@ -409,6 +409,14 @@ async fn list_attributes(
     writer: &Writer,
     account: &AccountId,
 ) -> Result<Vec<AttributeDef>, ApiError> {
+    catalog(writer, account).await.map(convert_all)
+}
+
+/// The account's attributes, as the core computes with them.
+async fn catalog(
+    writer: &Writer,
+    account: &AccountId,
+) -> Result<Vec<mapping::AttributeDef>, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
     accounts::ensure_account(&mut connection, account)
         .await
@@ -424,7 +432,9 @@ async fn add_attribute(
     attribute: AttributeDef,
 ) -> Result<AttributeDef, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
-    accounts::add_attribute(&mut connection, account, attribute).await
+    accounts::add_attribute(&mut connection, account, attribute.into())
+        .await
+        .map(AttributeDef::from)
 }
 
 async fn remove_attribute(
@@ -453,7 +463,7 @@ async fn set_attribute(
     )
     .await?;
     transaction.commit().await.map_err(unavailable)?;
-    Ok(attribute)
+    Ok(attribute.into())
 }
 
 async fn export_contacts(
@@ -656,7 +666,7 @@ fn already_over(import_id: &ImportId, row: &ImportRow) -> ApiError {
 }
 
 async fn template(writer: &Writer, account: &AccountId) -> Result<TemplateReply, ApiError> {
-    let attributes = list_attributes(writer, account).await?;
+    let attributes = catalog(writer, account).await?;
     Ok(TemplateReply {
         file_name: format!("{account}-contacts-template.csv"),
         csv: contact_core::template::template_csv(&attributes),
@@ -690,13 +700,14 @@ async fn preview(
         region: writer.phone_region,
         max_rows: 10,
     };
-    let attributes = list_attributes(writer, account).await?;
+    let attributes = catalog(writer, account).await?;
     contact_core::preview::preview(
         &request.sample,
         request.whole_file,
         &options,
         &attributes,
-        &request.mappings,
+        &convert_all(request.mappings),
     )
+    .map(Preview::from)
     .map_err(|error| invalid(error.to_string()))
 }

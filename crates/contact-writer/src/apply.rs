@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use contact_contract::{AccountId, FailedRow, ImportId, ImportRequest, ValidatedChunk};
+use contact_contract::{
+    AccountId, FailedRow, ImportId, ImportRequest, MappingPlan, RowError, ValidatedChunk,
+};
 use contact_core::lanes::LANES;
-use contact_core::mapping::MappingPlan;
 use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, IdBlock, MergeOptions};
-use contact_core::validate::{RowError, ValidRecord};
+use contact_core::validate::ValidRecord;
 use contact_runtime::metrics::metrics;
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
@@ -191,7 +192,7 @@ async fn write_lane(
         anyhow::bail!("import {import} runs without a block of contact ids");
     };
     let options = MergeOptions {
-        policy: request.options.policy,
+        policy: request.options.policy.into(),
         match_on: plan.0.match_on.clone(),
         contact_type: request.options.contact_type.clone(),
         category: request.options.category.clone(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use contact_contract::convert_all;
 use contact_contract::ValidatedChunk;
 use contact_core::validate::ValidRecord;
 use futures::future::join_all;
@@ -46,7 +47,7 @@ pub async fn apply_chunk(
     // Each lane's rows, until the lane is written.
     let mut lanes: Vec<Option<Vec<ValidRecord>>> = std::mem::take(&mut chunk.lanes)
         .into_iter()
-        .map(Some)
+        .map(|lane| Some(convert_all(lane)))
         .collect();
     let lane_count = lanes.len();
     let chunk = &chunk;

@@ -5,8 +5,9 @@
 //! one transaction at a time, so lanes applied at once never wait on a shared row.
 
 use chrono::{DateTime, Utc};
-use contact_contract::{AccountId, ImportId, ImportRequest, ImportState, ImportStatus, Namespace};
-use contact_core::mapping::MappingPlan;
+use contact_contract::{
+    AccountId, ImportId, ImportRequest, ImportState, ImportStatus, MappingPlan, Namespace,
+};
 use contact_core::merge::{IdBlock, OutcomeCounts};
 use sqlx::types::Json;
 use sqlx::PgConnection;

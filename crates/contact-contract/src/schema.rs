@@ -1,0 +1,144 @@
+//! JSON Schemas of the wire types, generated from the types themselves.
+//!
+//! `docs/schemas/contract.schema.json` is [`contract_schema`] written out, and every payload of
+//! `docs/asyncapi.yaml` points into it; a unit test keeps the file equal to what the types
+//! generate, and an integration test validates what the services really publish against the
+//! document.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Value};
+
+use crate::{
+    AddAttributeRequest, ApiOperation, ApiReply, AttributeDef, CancelRequest, ContactsPage, Empty,
+    ErrorsPage, ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest,
+    ImportControl, ImportEvent, ImportRequest, ImportStatus, ImportsListRequest, ImportsPage,
+    PrepareImportReply, PrepareImportRequest, PrepareUploadRequest, Preview, PreviewRequest,
+    RawChunk, RegisterAccountRequest, RemoveAttributeRequest, SetAttributeRequest, StatusRequest,
+    TemplateReply, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest, UploadTarget,
+    ValidatedChunk,
+};
+
+/// Where the schema file lives, relative to the repository's root.
+pub const CONTRACT_SCHEMA_PATH: &str = "docs/schemas/contract.schema.json";
+
+/// The request and reply body of every API operation, as the writer reads and answers them.
+macro_rules! api_bodies {
+    ($($operation:ident: $request:ty => $reply:ty),* $(,)?) => {
+        /// The schema names of an operation's request body and of its whole reply
+        /// (`{"ok": …}` or `{"error": …}`).
+        pub fn api_body_names(operation: ApiOperation) -> (String, String) {
+            match operation {
+                $(ApiOperation::$operation => (
+                    <$request as JsonSchema>::schema_name().into_owned(),
+                    <ApiReply<$reply> as JsonSchema>::schema_name().into_owned(),
+                ),)*
+            }
+        }
+
+        fn add_api_bodies(generator: &mut SchemaGenerator) {
+            $(
+                generator.subschema_for::<$request>();
+                generator.subschema_for::<ApiReply<$reply>>();
+            )*
+        }
+    };
+}
+
+api_bodies! {
+    PrepareImport: PrepareImportRequest => PrepareImportReply,
+    PrepareUpload: PrepareUploadRequest => UploadTarget,
+    Status: StatusRequest => ImportStatus,
+    Errors: ErrorsRequest => ErrorsPage,
+    FailedRows: FailedRowsRequest => FailedRowsPage,
+    Cancel: CancelRequest => ImportStatus,
+    Template: Empty => TemplateReply,
+    Preview: PreviewRequest => Preview,
+    AttributesList: Empty => Vec<AttributeDef>,
+    AttributesAdd: AddAttributeRequest => AttributeDef,
+    AttributesSet: SetAttributeRequest => AttributeDef,
+    AttributesRemove: RemoveAttributeRequest => RemoveAttributeRequest,
+    ContactsExport: ExportContactsRequest => ContactsPage,
+    ImportsList: ImportsListRequest => ImportsPage,
+    Undo: UndoRequest => UndoReport,
+    UndoConflicts: UndoConflictsRequest => UndoConflictsPage,
+}
+
+/// One JSON Schema (draft 7) document whose `definitions` hold every wire type: the pipeline's
+/// messages, the events, and each API operation's request and reply.
+pub fn contract_schema() -> Value {
+    let mut generator = SchemaSettings::draft07().into_generator();
+    generator.subschema_for::<ImportRequest>();
+    generator.subschema_for::<RawChunk>();
+    generator.subschema_for::<ValidatedChunk>();
+    generator.subschema_for::<ImportControl>();
+    generator.subschema_for::<ImportEvent>();
+    add_api_bodies(&mut generator);
+    generator.subschema_for::<RegisterAccountRequest>();
+    generator.subschema_for::<ApiReply<RegisterAccountRequest>>();
+    let definitions = generator.take_definitions(true);
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "contact-import wire types",
+        "description": "Generated from the crate contact-contract; do not edit by hand (the crate's tests rewrite it).",
+        "definitions": definitions,
+    })
+}
+
+/// [`contract_schema`] as the file holds it: pretty-printed, ending with a new line.
+pub fn contract_schema_text() -> String {
+    let mut text =
+        serde_json::to_string_pretty(&contract_schema()).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// The file is generated: when it differs from the types, the test writes the new one and
+    /// fails, so the change shows in the diff and the next run passes.
+    #[test]
+    fn the_committed_schema_file_is_what_the_wire_types_generate() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(CONTRACT_SCHEMA_PATH);
+        let generated = contract_schema_text();
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != generated {
+            std::fs::write(&path, &generated).expect("the schema file can be written");
+            panic!("{CONTRACT_SCHEMA_PATH} was out of date and has been rewritten: commit it");
+        }
+    }
+
+    #[test]
+    fn every_api_body_has_a_definition() {
+        let schema = contract_schema();
+        let definitions = schema["definitions"].as_object().expect("definitions");
+        for operation in ApiOperation::ALL {
+            let (request, reply) = api_body_names(operation);
+            assert!(definitions.contains_key(&request), "{request}");
+            assert!(definitions.contains_key(&reply), "{reply}");
+        }
+    }
+
+    #[test]
+    fn optional_fields_are_not_required_and_ids_carry_their_pattern() {
+        let schema = contract_schema();
+        let request = &schema["definitions"]["ImportRequest"];
+        let required: Vec<&str> = request["required"]
+            .as_array()
+            .expect("required fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, ["account", "import_id"]);
+        assert_eq!(
+            schema["definitions"]["AccountId"]["pattern"],
+            "^[A-Za-z0-9_-]{1,64}$"
+        );
+    }
+}
