@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::Message;
 use boon::{Compiler, SchemaIndex, Schemas};
+use contact_contract::schema::published_schema;
 use contact_contract::{
     AttributeDef, AttributeType, ImportOptions, ImportState, Namespace, OperatorOperation,
     SetAttributeRequest,
@@ -23,6 +24,9 @@ struct Contract {
     document: Value,
     schemas: Schemas,
     compiled: BTreeMap<String, SchemaIndex>,
+    /// By message: its payload's definition as the services write it (every field, nothing
+    /// more), from `contact_contract::schema::published_schema`.
+    published: BTreeMap<String, SchemaIndex>,
 }
 
 impl Contract {
@@ -44,8 +48,13 @@ impl Contract {
         compiler
             .add_resource(&format!("{base}schemas/contract.schema.json"), schema_file)
             .expect("the schemas are a resource");
+        let published_location = format!("{base}schemas/published.schema.json");
+        compiler
+            .add_resource(&published_location, published_schema())
+            .expect("the published form is a resource");
         let mut schemas = Schemas::new();
         let mut compiled = BTreeMap::new();
+        let mut published = BTreeMap::new();
         let messages = document["components"]["messages"]
             .as_object()
             .expect("component messages");
@@ -60,11 +69,23 @@ impl Contract {
                     .unwrap_or_else(|error| panic!("{name} {part} does not compile: {error:#}"));
                 compiled.insert(format!("{name}/{part}"), index);
             }
+            let definition = message["payload"]["$ref"]
+                .as_str()
+                .and_then(|reference| reference.split_once("#/definitions/"))
+                .map(|(_, definition)| definition.to_string());
+            if let Some(definition) = definition {
+                let location = format!("{published_location}#/definitions/{definition}");
+                let index = compiler
+                    .compile(&location, &mut schemas)
+                    .unwrap_or_else(|error| panic!("{definition} does not compile: {error:#}"));
+                published.insert(name.clone(), index);
+            }
         }
         Self {
             document,
             schemas,
             compiled,
+            published,
         }
     }
 
@@ -134,9 +155,14 @@ impl Contract {
             .collect()
     }
 
-    /// Checks one message against the first of `candidates` its payload fits; returns why none
-    /// does.
-    fn check(&self, candidates: &[String], message: &Message) -> Result<String, String> {
+    /// Checks one message against the first of `candidates` its payload fits (`strictly`, for
+    /// what a service wrote: every field written, none unknown); returns why none does.
+    fn check(
+        &self,
+        candidates: &[String],
+        message: &Message,
+        strictly: bool,
+    ) -> Result<String, String> {
         let mut reasons = Vec::new();
         for name in candidates {
             let content_type = self.document["components"]["messages"][name]["contentType"]
@@ -156,6 +182,12 @@ impl Contract {
             if let Err(error) = self.validate(name, "payload", &payload) {
                 reasons.push(error);
                 continue;
+            }
+            if let (true, Some(index)) = (strictly, self.published.get(name)) {
+                if let Err(error) = self.schemas.validate(&payload, *index) {
+                    reasons.push(format!("{name} as published: {error:#}\n{payload}"));
+                    continue;
+                }
             }
             let headers: serde_json::Map<String, Value> = message
                 .headers
@@ -185,6 +217,61 @@ impl Contract {
     }
 }
 
+/// Bounds on what the recorder holds of other tests' traffic.
+const UNMATCHED_KEPT: usize = 4096;
+const DRAIN_AT_MOST: usize = 100_000;
+
+/// Keeps a test's messages out of everything the server carries: those on the namespace's
+/// subjects, and those sent to the reply subject of one of them. The subscriptions deliver
+/// in parallel, so a reply may be read before its request: the latest inbox messages wait
+/// for their request in a bounded queue.
+struct Recorder {
+    prefix: String,
+    kept: Vec<Message>,
+    awaited: BTreeSet<String>,
+    unmatched: std::collections::VecDeque<Message>,
+}
+
+impl Recorder {
+    fn new(prefix: String) -> Self {
+        Self {
+            prefix,
+            kept: Vec::new(),
+            awaited: BTreeSet::new(),
+            unmatched: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn take(&mut self, message: Message) {
+        if message.subject.as_str().starts_with(&self.prefix) {
+            if let Some(reply) = &message.reply {
+                let reply = reply.to_string();
+                if let Some(at) = self
+                    .unmatched
+                    .iter()
+                    .position(|early| early.subject.as_str() == reply)
+                {
+                    let early = self.unmatched.remove(at).expect("found");
+                    self.kept.push(early);
+                }
+                self.awaited.insert(reply);
+            }
+            self.kept.push(message);
+        } else if self.awaited.contains(message.subject.as_str()) {
+            self.kept.push(message);
+        } else {
+            if self.unmatched.len() == UNMATCHED_KEPT {
+                self.unmatched.pop_front();
+            }
+            self.unmatched.push_back(message);
+        }
+    }
+
+    fn finish(self) -> Vec<Message> {
+        self.kept
+    }
+}
+
 #[tokio::test]
 async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_says() {
     let contract = Contract::load();
@@ -196,20 +283,52 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
         .next()
         .expect("a first token")
         .to_string();
-    // Everything published in the namespace, and every reply: the services take theirs on
-    // `_INBOX`, a tenant's client on its own prefix.
-    let nats = system.client.nats().clone();
+    // Everything published in the namespace, and every reply to a request published there:
+    // the services take theirs on `_INBOX`, a tenant's client on its own prefix. A connection
+    // of its own, which outlives the services.
+    let capture = system
+        .nats
+        .connect_options("contract-capture", None)
+        .await
+        .expect("options")
+        .connect(system.nats.servers()[0])
+        .await
+        .expect("NATS");
     let tenant_inbox = Namespace::inbox_prefix(&system.account);
+    let marker = format!("{namespace_token}.contract-check-done");
     let mut subscriptions = Vec::new();
     for subject in [
         format!("{namespace_token}.>"),
         "_INBOX.>".to_string(),
         format!("{tenant_inbox}.>"),
     ] {
-        subscriptions.push(nats.subscribe(subject).await.expect("subscribed"));
+        subscriptions.push(capture.subscribe(subject).await.expect("subscribed"));
     }
-    nats.flush().await.expect("subscriptions in place");
-    let mut everything = futures::stream::select_all(subscriptions);
+    capture.flush().await.expect("subscriptions in place");
+    // Read as it comes, keeping only this test's messages: other tests share the server.
+    let recorder = {
+        let prefix = format!("{namespace_token}.");
+        let marker = marker.clone();
+        tokio::spawn(async move {
+            let mut everything = futures::stream::select_all(subscriptions);
+            let mut recorder = Recorder::new(prefix);
+            while let Some(message) = everything.next().await {
+                if message.subject.as_str() == marker {
+                    // What the connection handed to the other subscriptions before the
+                    // marker is waiting in them.
+                    for _ in 0..DRAIN_AT_MOST {
+                        match everything.next().now_or_never() {
+                            Some(Some(message)) => recorder.take(message),
+                            _ => break,
+                        }
+                    }
+                    break;
+                }
+                recorder.take(message);
+            }
+            recorder.finish()
+        })
+    };
 
     // An import with a failed row, then every API operation once.
     let client = &system.client;
@@ -246,6 +365,14 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
     assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
     assert_eq!((summary.created, summary.failed), (1, 1), "{summary:?}");
     let import_id = summary.import_id.clone();
+    // A file refused at its header: the control message that fails an import.
+    let refused = system
+        .import(
+            "email,city,City\nada@example.com,X,Y\n",
+            ImportOptions::default(),
+        )
+        .await;
+    assert_eq!(refused.status, ImportState::Failed, "{refused:?}");
     client.status(&import_id).await.expect("status");
     client.errors(&import_id, |_| {}).await.expect("errors");
     client
@@ -268,36 +395,26 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
     let register = system
         .namespace
         .operator_subject(OperatorOperation::RegisterAccount);
-    nats.request(
-        register,
-        serde_json::to_vec(&serde_json::json!({"account": system.account}))
-            .expect("JSON")
-            .into(),
-    )
-    .await
-    .expect("the operator's request answered");
-
-    // Everything above was answered before this marker is sent, so the connection has
-    // handed every message of the test to the subscriptions once the marker arrives.
-    let marker = format!("{tenant_inbox}.contract-check-done");
-    nats.publish(marker.clone(), "".into())
+    client
+        .nats()
+        .request(
+            register,
+            serde_json::to_vec(&serde_json::json!({"account": system.account}))
+                .expect("JSON")
+                .into(),
+        )
         .await
-        .expect("published");
-    let mut captured: Vec<Message> = Vec::new();
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), everything.next())
-            .await
-            .expect("the marker arrives")
-            .expect("subscriptions open");
-        if message.subject.as_str() == marker {
-            break;
-        }
-        captured.push(message);
-    }
-    while let Some(Some(message)) = everything.next().now_or_never() {
-        captured.push(message);
-    }
+        .expect("the operator's request answered");
+
+    // Once the services have stopped, everything they published has reached the server; the
+    // marker, published after, closes the recording.
     system.stop().await;
+    capture.publish(marker, "".into()).await.expect("published");
+    capture.flush().await.expect("flushed");
+    let captured = tokio::time::timeout(Duration::from_secs(30), recorder)
+        .await
+        .expect("the marker arrives")
+        .expect("the recorder ends");
 
     let mut reply_channels: BTreeMap<String, String> = BTreeMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -311,7 +428,14 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
             if let (Some(reply), true) = (&message.reply, answered) {
                 reply_channels.insert(reply.to_string(), channel.clone());
             }
-            match contract.check(&contract.channel_messages(&channel), message) {
+            // Requests come from clients, who may leave optional fields out; the pipeline's
+            // messages and the events are written by the services.
+            let written_by_a_service = !answered && channel != "importStart";
+            match contract.check(
+                &contract.channel_messages(&channel),
+                message,
+                written_by_a_service,
+            ) {
                 Ok(name) => {
                     seen.insert(channel);
                     seen.insert(name);
@@ -322,17 +446,25 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
             failures.push(format!("{subject} is on no channel of the document"));
         }
     }
-    // Replies, once every request is known (a reply may be taken before its request).
+    // Replies: exactly one to each request, written by the writer.
+    let mut replies: BTreeMap<&str, usize> = BTreeMap::new();
     for message in &captured {
         let Some(channel) = reply_channels.get(message.subject.as_str()) else {
             continue;
         };
-        match contract.check(&contract.reply_messages(channel), message) {
+        *replies.entry(message.subject.as_str()).or_default() += 1;
+        match contract.check(&contract.reply_messages(channel), message, true) {
             Ok(name) => {
                 seen.insert("apiReply".to_string());
                 seen.insert(name);
             }
             Err(reason) => failures.push(format!("reply on {channel}:\n{reason}")),
+        }
+    }
+    for (reply, channel) in &reply_channels {
+        let count = replies.get(reply.as_str()).copied().unwrap_or(0);
+        if count != 1 {
+            failures.push(format!("a request on {channel} got {count} replies"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -353,6 +485,19 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
         .collect();
     let unused: Vec<&String> = messages.difference(&seen).collect();
     assert!(unused.is_empty(), "no message fitted {unused:?}");
+    // Each kind of control message was among them.
+    let control_kinds: BTreeSet<String> = captured
+        .iter()
+        .filter(|message| message.subject.as_str().ends_with(".control"))
+        .filter_map(|message| serde_json::from_slice::<Value>(&message.payload).ok())
+        .filter_map(|control| control["event"]["kind"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        control_kinds,
+        ["accepted", "finished", "rejected"]
+            .map(String::from)
+            .into(),
+    );
 }
 
 /// The examples of the document are messages too: they must fit their own schemas.

@@ -6,7 +6,8 @@
 //! document.
 
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, SchemaGenerator};
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
 use crate::{
@@ -65,9 +66,28 @@ api_bodies! {
 }
 
 /// One JSON Schema (draft 7) document whose `definitions` hold every wire type: the pipeline's
-/// messages, the events, and each API operation's request and reply.
+/// messages, the events, and each API operation's request and reply, as a reader accepts them
+/// (an optional field may be left out).
 pub fn contract_schema() -> Value {
-    let mut generator = SchemaSettings::draft07().into_generator();
+    schema_document(SchemaSettings::draft07())
+}
+
+/// The same definitions, as the services write them: every field present (`null` when it has
+/// no value) except those skipped when absent, and no field the type does not have. The
+/// contract test holds what the services publish to this stricter form.
+pub fn published_schema() -> Value {
+    let settings = SchemaSettings::draft07()
+        .for_serialize()
+        .with_transform(RecursiveTransform(|schema: &mut Schema| {
+            if schema.get("properties").is_some() && schema.get("additionalProperties").is_none() {
+                schema.insert("additionalProperties".into(), Value::Bool(false));
+            }
+        }));
+    schema_document(settings)
+}
+
+fn schema_document(settings: SchemaSettings) -> Value {
+    let mut generator = settings.into_generator();
     generator.subschema_for::<ImportRequest>();
     generator.subschema_for::<RawChunk>();
     generator.subschema_for::<ValidatedChunk>();

@@ -12,6 +12,9 @@ use crate::values::{
 };
 use crate::{AccountId, ImportId, SCHEMA_VERSION};
 
+/// A file's SHA-256 as the contract writes it: 64 lower-case hex digits.
+const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
+
 fn schema_version() -> u32 {
     SCHEMA_VERSION
 }
@@ -61,6 +64,7 @@ pub struct ImportRequest {
     /// The SHA-256 of the file's bytes, 64 lower-case hex digits, computed by the client while
     /// it uploads: an earlier import of the same content is named in `repeat_of`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SHA256_PATTERN))]
     pub file_sha256: Option<String>,
     #[serde(default)]
     pub options: ImportOptions,
@@ -581,6 +585,7 @@ pub struct ImportsListRequest {
     pub status: Option<ImportState>,
     /// Only imports of a file with this SHA-256 (64 lower-case hex digits).
     #[serde(default)]
+    #[schemars(pattern(SHA256_PATTERN))]
     pub file_sha256: Option<String>,
     /// The `next` of the previous page; none for the first.
     #[serde(default)]

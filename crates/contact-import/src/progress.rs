@@ -30,11 +30,9 @@ impl Progress {
         let display = if terminal {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{bar:24}] {percent:>3}% {msg}, {eta} left",
-                )
-                .expect("the template is valid")
-                .progress_chars("#>."),
+                ProgressStyle::with_template("{spinner} [{bar:24}] {percent:>3}% {msg}")
+                    .expect("the template is valid")
+                    .progress_chars("#>."),
             );
             bar.set_message("queued");
             bar.enable_steady_tick(BAR_TICK);
@@ -56,7 +54,11 @@ impl Progress {
                     bar.set_length(total.max(1));
                     bar.set_position(status.bytes_done.min(total));
                 }
-                bar.set_message(rows(status, elapsed));
+                bar.set_message(format!(
+                    "{}{}",
+                    rows(status, elapsed),
+                    time_left(status, elapsed)
+                ));
             }
             Display::Lines { last } => {
                 let due = last.is_none_or(|last| last.elapsed() >= PLAIN_LINE_EVERY);
@@ -82,11 +84,7 @@ impl Progress {
     /// Leaves the bar as it last stood, above the summary that follows.
     pub fn finish(&mut self) {
         if let Display::Bar(bar) = &self.display {
-            if !bar.is_finished() {
-                bar.abandon();
-                // indicatif leaves the cursor at the end of the bar's line.
-                eprintln!();
-            }
+            bar.abandon();
         }
     }
 }
@@ -107,25 +105,36 @@ fn describe(status: &ImportStatus, elapsed: Duration) -> String {
     if status.status == ImportState::Queued {
         return "queued".to_string();
     }
-    let fraction = match status.bytes_total {
-        Some(total) if total > 0 => (status.bytes_done as f64 / total as f64).clamp(0.0, 1.0),
-        _ => 0.0,
-    };
+    let fraction = file_fraction(status).unwrap_or(0.0);
     let filled = (fraction * BAR_WIDTH as f64).round() as usize;
-    let seconds = elapsed.as_secs_f64().max(0.001);
-    let time_left = if fraction > 0.0 && fraction < 1.0 {
-        format!(", {} left", clock(seconds * (1.0 - fraction) / fraction))
-    } else {
-        String::new()
-    };
     format!(
         "[{}{}] {:>3.0}% {}{}",
         "#".repeat(filled),
         ".".repeat(BAR_WIDTH - filled),
         fraction * 100.0,
         rows(status, elapsed),
-        time_left
+        time_left(status, elapsed)
     )
+}
+
+/// The share of the file done so far, once its size is known.
+fn file_fraction(status: &ImportStatus) -> Option<f64> {
+    match status.bytes_total {
+        Some(total) if total > 0 => Some((status.bytes_done as f64 / total as f64).clamp(0.0, 1.0)),
+        _ => None,
+    }
+}
+
+/// ", 0:30 left" while part of the file is done and part is not; nothing otherwise (the time
+/// cannot be told before the first chunk, and is none at the end).
+fn time_left(status: &ImportStatus, elapsed: Duration) -> String {
+    match file_fraction(status) {
+        Some(fraction) if fraction > 0.0 && fraction < 1.0 => {
+            let seconds = elapsed.as_secs_f64() * (1.0 - fraction) / fraction;
+            format!(", {} left", clock(seconds))
+        }
+        _ => String::new(),
+    }
 }
 
 fn clock(seconds: f64) -> String {
