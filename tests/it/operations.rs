@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use contact_contract::{
-    ImportOptions, ImportState, ImportSubjectKind, TraceParent, TRACEPARENT_HEADER,
+    ensure_streams, remove_namespace, ConsumerRole, ImportOptions, ImportState, ImportSubjectKind,
+    Namespace, TraceParent, TRACEPARENT_HEADER,
 };
-use contact_tests::{NatsServer, TestSystem};
+use contact_tests::{unique, NatsServer, TestSystem};
 use futures::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -239,4 +240,59 @@ async fn every_message_of_an_import_carries_the_trace_its_client_started() {
         .1;
     assert_ne!(chunk.parent_id(), request.parent_id());
     system.stop().await;
+}
+
+/// A deployment upgraded in place finds the durable consumers an earlier version made: each
+/// service brings its consumer to the current limits as it starts, instead of running on
+/// the old ones (an ingest consumer left at 256 pending requests would stall every account
+/// once 256 requests wait in their queues).
+#[tokio::test]
+async fn a_consumer_an_earlier_version_made_is_brought_to_the_current_limits() {
+    let nats = async_nats::connect(contact_tests::nats_url())
+        .await
+        .expect("NATS");
+    let jetstream = async_nats::jetstream::new(nats);
+    let namespace = Namespace::new(&unique("u")).expect("valid");
+    ensure_streams(&jetstream, &namespace)
+        .await
+        .expect("streams");
+    for role in [
+        ConsumerRole::Ingest,
+        ConsumerRole::Mapper,
+        ConsumerRole::Writer,
+    ] {
+        let stream = jetstream
+            .get_stream(role.stream(&namespace))
+            .await
+            .expect("stream");
+        let earlier = async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(role.durable_name().to_string()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: -1,
+            max_ack_pending: 100,
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer::<async_nats::jetstream::consumer::pull::Config>(
+                role.durable_name(),
+                earlier,
+            )
+            .await
+            .expect("the earlier consumer");
+
+        let mut consumer = role
+            .consumer(&jetstream, &namespace)
+            .await
+            .expect("the consumer, at start");
+        let config = &consumer.info().await.expect("info").config;
+        assert_eq!(
+            (config.max_ack_pending, config.ack_wait),
+            (role.max_ack_pending(), role.ack_wait()),
+            "{role:?}"
+        );
+    }
+    remove_namespace(&jetstream, &namespace)
+        .await
+        .expect("removed");
 }

@@ -146,7 +146,8 @@ impl ConsumerRole {
         }
     }
 
-    fn stream(self, namespace: &Namespace) -> String {
+    /// The stream this role's consumer reads.
+    pub fn stream(self, namespace: &Namespace) -> String {
         match self {
             Self::Ingest => namespace.requests_stream(),
             Self::Mapper => namespace.chunks_stream(),
@@ -154,7 +155,9 @@ impl ConsumerRole {
         }
     }
 
-    /// Creates (or finds) this role's durable pull consumer.
+    /// Creates this role's durable pull consumer, or brings the one that exists to this
+    /// version's limits (a deployment upgraded in place keeps its consumers: without the
+    /// update, the limits of the version that first made them would stay).
     pub async fn consumer(
         self,
         jetstream: &jetstream::Context,
@@ -175,9 +178,8 @@ impl ConsumerRole {
             max_ack_pending: self.max_ack_pending(),
             ..Default::default()
         };
-        Ok(stream
-            .get_or_create_consumer(self.durable_name(), config)
-            .await?)
+        // JetStream creates the durable, or updates it when it exists with another config.
+        Ok(stream.create_consumer(config).await?)
     }
 }
 
