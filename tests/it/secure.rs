@@ -514,3 +514,59 @@ async fn services_and_clients_speak_tls_to_nats_verifying_the_server_and_showing
     system.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's way to take a new tenant: `tenant add`, then SIGHUP to the running server,
+/// which was started from the configuration alone. The newcomer is refused before the reload
+/// and imports after it, while the tenant already there goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_added_to_a_running_server_gets_in_after_a_reload() {
+    let first = AccountId::new(unique("first-")).expect("valid");
+    let secure = SecureNats::start(std::slice::from_ref(&first)).await;
+    let system = TestSystem::start_secure(&secure, first.clone(), AccountAdmission::Open).await;
+    let newcomer = AccountId::new(unique("newcomer-")).expect("valid");
+    contact_admin::Deployment::at(&secure.dir)
+        .add_tenant(&newcomer)
+        .expect("tenant add");
+    let connect = || async {
+        secure
+            .deployment
+            .for_tenant(&newcomer)
+            .connect_options("newcomer", None)
+            .await
+            .expect("options")
+            .connect(secure.deployment.url())
+            .await
+    };
+    assert!(
+        connect().await.is_err(),
+        "the server let in a tenant it was not told of"
+    );
+
+    secure.server.reload();
+    // The server applies a reload in the background: the newcomer gets in soon after.
+    let admitted = async {
+        loop {
+            if connect().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), admitted)
+        .await
+        .expect("the newcomer gets in after the reload");
+    let newcomer_client = system.client_for(&newcomer).await;
+    let path = system.file("newcomer.csv", contacts_file("n"));
+    let summary = system
+        .import_file(&newcomer_client, &path, ImportOptions::default())
+        .await;
+    assert_eq!(
+        (summary.status, summary.created),
+        (ImportState::Completed, 3)
+    );
+    let summary = system
+        .import(contacts_file("f"), ImportOptions::default())
+        .await;
+    assert_eq!(summary.created, 3, "the first tenant goes on");
+    system.stop().await;
+}

@@ -24,6 +24,8 @@ use contact_runtime::NatsSettings;
 
 pub const CONFIG_FILE: &str = "nats-server.conf";
 const NAMESPACE_FILE: &str = "namespace";
+/// Where `init` records the JetStream store it was given, for `tenant add` to write again.
+const STORE_FILE: &str = "store_dir";
 const TENANTS_FOLDER: &str = "tenants";
 const SERVICES: [(&str, Party); 4] = [
     ("ingest", Party::Ingest),
@@ -58,8 +60,8 @@ impl Deployment {
     }
 
     /// Creates the folder's credentials (keeping any that exist) and writes the configuration.
-    /// `listen` is the address the server listens on.
-    pub fn init(&self, namespace: &Namespace, listen: &str) -> anyhow::Result<()> {
+    /// `listen` is the address the server listens on, `store` its JetStream store.
+    pub fn init(&self, namespace: &Namespace, listen: &str, store: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.dir.join(TENANTS_FOLDER))
             .with_context(|| format!("creating {}", self.dir.display()))?;
         write_private(
@@ -67,6 +69,7 @@ impl Deployment {
             &format!("{}\n", namespace.name()),
         )?;
         write_private(&self.dir.join("listen"), &format!("{listen}\n"))?;
+        write_private(&self.dir.join(STORE_FILE), &format!("{}\n", store.display()))?;
         for (service, _) in SERVICES {
             ensure_seed(&self.service_creds(service), service)?;
         }
@@ -111,6 +114,8 @@ impl Deployment {
         let namespace = self.namespace()?;
         let listen = std::fs::read_to_string(self.dir.join("listen"))
             .unwrap_or_else(|_| "0.0.0.0:4222".to_string());
+        // A folder made by an earlier version has no store file: its server took -sd.
+        let store = std::fs::read_to_string(self.dir.join(STORE_FILE)).ok();
         let mut users = Vec::new();
         for (service, party) in SERVICES {
             let public_key = public_key(&self.service_creds(service))?;
@@ -125,7 +130,7 @@ impl Deployment {
             let permissions = namespace.permissions(&Party::Tenant(account.clone()));
             users.push((format!("tenant {account}"), public_key, permissions));
         }
-        let config = render_config(listen.trim(), &users);
+        let config = render_config(listen.trim(), store.as_deref().map(str::trim), &users);
         write_private(&self.config(), &config)
     }
 }
@@ -171,21 +176,28 @@ pub async fn register_tenant(
 
 /// The NATS server configuration: JetStream on, and only the listed users, each with its
 /// permissions.
-fn render_config(listen: &str, users: &[(String, String, Permissions)]) -> String {
+fn render_config(
+    listen: &str,
+    store: Option<&str>,
+    users: &[(String, String, Permissions)],
+) -> String {
     let mut config = String::new();
+    let jetstream = match store {
+        Some(store) => format!("jetstream {{\n  store_dir: {}\n}}", quoted(store)),
+        None => "jetstream: enabled".to_string(),
+    };
     let _ = writeln!(
         config,
         "# NATS server configuration of a contact-import deployment, written by
 # contact-import-admin from the credentials beside it: `init` and `tenant add` write it
 # anew, so edits here do not last.
-# Run it with `nats-server -c nats-server.conf` (-p PORT and -sd DIR override the port and
-# the JetStream store). After `tenant add`, reload a running server with SIGHUP.
+# Run it with `nats-server -c nats-server.conf`, without -p or -sd: after `tenant add`,
+# reload the running server with SIGHUP, which nats-server 2.9 refuses when the store came
+# from a flag. The address and store are init's --listen and --store.
 
 listen: \"{listen}\"
 
-# The JetStream store is the one given with -sd; without it, a folder under the system's
-# temporary directory.
-jetstream: enabled
+{jetstream}
 
 authorization {{
   users: ["
@@ -284,12 +296,17 @@ mod tests {
         let dir = scratch("init");
         let deployment = Deployment::at(&dir);
         deployment
-            .init(&Namespace::default(), "127.0.0.1:4222")
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                &dir.join("js store"),
+            )
             .expect("init");
         let writer_key = public_key(&deployment.service_creds("writer")).expect("a seed");
         let config = std::fs::read_to_string(deployment.config()).expect("config");
         assert!(config.contains(&writer_key), "{config}");
-        assert!(config.contains("jetstream: enabled"), "{config}");
+        let store = format!("store_dir: \"{}\"", dir.join("js store").display());
+        assert!(config.contains(&store), "{config}");
 
         let acme = AccountId::new("acme").expect("valid");
         deployment.add_tenant(&acme).expect("tenant add");
@@ -300,7 +317,11 @@ mod tests {
         // Adding again keeps the tenant's credentials, and init keeps the services'.
         deployment.add_tenant(&acme).expect("tenant add again");
         deployment
-            .init(&Namespace::default(), "127.0.0.1:4222")
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                &dir.join("js store"),
+            )
             .expect("init again");
         assert_eq!(
             public_key(&deployment.tenant_creds(&acme)).expect("seed"),
@@ -327,7 +348,11 @@ mod tests {
         let dir = scratch("modes");
         let deployment = Deployment::at(&dir);
         deployment
-            .init(&Namespace::default(), "127.0.0.1:4222")
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                &dir.join("js store"),
+            )
             .expect("init");
         let mode = std::fs::metadata(deployment.service_creds("ingest"))
             .expect("creds")

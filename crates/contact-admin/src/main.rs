@@ -33,6 +33,11 @@ enum Command {
         /// The address the server listens on.
         #[arg(long, default_value = "0.0.0.0:4222")]
         listen: String,
+        /// The server's JetStream store, DIR/jetstream when not given. It is written into the
+        /// configuration so that a reload after `tenant add` works: nats-server 2.9 refuses
+        /// one when -sd gave the store.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Tenants of the deployment.
     #[command(subcommand)]
@@ -76,9 +81,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             namespace,
             listen,
+            store,
         } => {
+            let store = std::path::absolute(store.unwrap_or_else(|| dir.join("jetstream")))?;
             let deployment = Deployment::at(&dir);
-            deployment.init(&Namespace::new(&namespace)?, &listen)?;
+            deployment.init(&Namespace::new(&namespace)?, &listen, &store)?;
             println!("{}", deployment.config().display());
         }
         Command::Tenant(TenantCommand::Add { account, dir }) => {

@@ -91,7 +91,7 @@ pub struct SecureNats {
     pub deployment: NatsDeployment,
     pub namespace: Namespace,
     pub dir: PathBuf,
-    _server: NatsServer,
+    pub server: NatsServer,
 }
 
 impl SecureNats {
@@ -99,27 +99,17 @@ impl SecureNats {
         let namespace = Namespace::new(&unique("s")).expect("valid");
         let dir = std::env::temp_dir().join(format!("contact-import-{}", namespace.name()));
         let admin = contact_admin::Deployment::at(&dir);
+        let port = nats_server::free_port();
         admin
-            .init(&namespace, "127.0.0.1:4222")
+            .init(&namespace, &format!("127.0.0.1:{port}"), &dir.join("store"))
             .expect("contact-import-admin init");
         for tenant in tenants {
             admin
                 .add_tenant(tenant)
                 .expect("contact-import-admin tenant add");
         }
-        let port = nats_server::free_port();
-        let server = NatsServer::start(
-            port,
-            vec![
-                "-c".into(),
-                admin.config().into(),
-                "-p".into(),
-                port.to_string().into(),
-                "-sd".into(),
-                dir.join("store").into(),
-            ],
-        )
-        .await;
+        // As the README runs it: the configuration alone, so that a reload works.
+        let server = NatsServer::start(port, vec!["-c".into(), admin.config().into()]).await;
         Self {
             deployment: NatsDeployment::Secure {
                 url: format!("nats://127.0.0.1:{port}"),
@@ -127,7 +117,7 @@ impl SecureNats {
             },
             namespace,
             dir,
-            _server: server,
+            server,
         }
     }
 }

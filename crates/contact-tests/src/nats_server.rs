@@ -62,6 +62,21 @@ impl NatsServer {
         }
     }
 
+    /// Asks it to read its configuration again (SIGHUP), as an operator does after
+    /// `contact-import-admin tenant add`.
+    pub fn reload(&self) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running nats-server");
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGHUP to nats-server {pid}");
+    }
+
     /// Starts it again (after [`Self::kill`]) with the same port, store and configuration.
     pub async fn restart(&mut self) {
         self.kill().await;
@@ -76,12 +91,17 @@ impl NatsServer {
         // The server says when it is ready; it keeps logging to the pipe afterwards.
         let mut log = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
         let ready = async {
+            let mut said = Vec::new();
             while let Some(line) = log.next_line().await.expect("reading the server's log") {
                 if line.contains("Server is ready") {
                     return;
                 }
+                said.push(line);
             }
-            panic!("nats-server stopped before it was ready");
+            panic!(
+                "nats-server stopped before it was ready:\n{}",
+                said.join("\n")
+            );
         };
         tokio::time::timeout(Duration::from_secs(20), ready)
             .await
