@@ -69,7 +69,10 @@ impl Deployment {
             &format!("{}\n", namespace.name()),
         )?;
         write_private(&self.dir.join("listen"), &format!("{listen}\n"))?;
-        write_private(&self.dir.join(STORE_FILE), &format!("{}\n", store.display()))?;
+        write_private(
+            &self.dir.join(STORE_FILE),
+            &format!("{}\n", store.display()),
+        )?;
         for (service, _) in SERVICES {
             ensure_seed(&self.service_creds(service), service)?;
         }

@@ -1,12 +1,82 @@
 //! Calling the request/reply API: the one typed way for services and clients to ask the writer.
+//!
+//! Each operation is a type of [`ops`] that names its request and reply bodies
+//! ([`Operation`]): the writer answers it, clients call it and the JSON Schemas describe it
+//! from this one table, so none of the three can take or give another body than the others.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::{AccountId, ApiError, ApiOperation, ApiReply, Namespace};
+use crate::{
+    AddAttributeRequest, AttributeDef, CancelRequest, ContactsPage, Empty, ErrorsPage,
+    ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest, ImportStatus,
+    ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
+    PrepareUploadRequest, Preview, PreviewRequest, RemoveAttributeRequest, SetAttributeRequest,
+    StatusRequest, TemplateReply, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
+    UploadTarget,
+};
+
+/// An API operation: where it is served and the bodies it takes and gives.
+pub trait Operation {
+    const OPERATION: ApiOperation;
+    type Request: Serialize + DeserializeOwned + JsonSchema + Send + Sync;
+    type Reply: Serialize + DeserializeOwned + JsonSchema + Send;
+}
+
+/// Something done for every operation of the table (the schemas are generated this way).
+pub trait OperationVisitor {
+    fn visit<O: Operation>(&mut self);
+}
+
+macro_rules! operations {
+    ($($operation:ident: $request:ty => $reply:ty),* $(,)?) => {
+        /// One type per API operation, named like its [`ApiOperation`] variant.
+        pub mod ops {
+            $(
+                #[doc = concat!("`", stringify!($operation), "`: ", stringify!($request), " → ", stringify!($reply), ".")]
+                #[derive(Debug)]
+                pub enum $operation {}
+            )*
+        }
+
+        $(
+            impl Operation for ops::$operation {
+                const OPERATION: ApiOperation = ApiOperation::$operation;
+                type Request = $request;
+                type Reply = $reply;
+            }
+        )*
+
+        /// Visits every operation, in the order of [`ApiOperation::ALL`].
+        pub fn visit_operations(visitor: &mut impl OperationVisitor) {
+            $(visitor.visit::<ops::$operation>();)*
+        }
+    };
+}
+
+operations! {
+    PrepareImport: PrepareImportRequest => PrepareImportReply,
+    PrepareUpload: PrepareUploadRequest => UploadTarget,
+    Status: StatusRequest => ImportStatus,
+    Errors: ErrorsRequest => ErrorsPage,
+    FailedRows: FailedRowsRequest => FailedRowsPage,
+    Cancel: CancelRequest => ImportStatus,
+    Template: Empty => TemplateReply,
+    Preview: PreviewRequest => Preview,
+    AttributesList: Empty => Vec<AttributeDef>,
+    AttributesAdd: AddAttributeRequest => AttributeDef,
+    AttributesSet: SetAttributeRequest => AttributeDef,
+    AttributesRemove: RemoveAttributeRequest => RemoveAttributeRequest,
+    ContactsExport: ExportContactsRequest => ContactsPage,
+    ImportsList: ImportsListRequest => ImportsPage,
+    Undo: UndoRequest => UndoReport,
+    UndoConflicts: UndoConflictsRequest => UndoConflictsPage,
+}
 
 /// Why an API call got no answer; the variants are what a caller decides on.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +110,14 @@ impl CallError {
     }
 }
 
-/// Sends `request` to `operation` of `account` and decodes the reply.
-pub async fn call<Request: Serialize, Reply: DeserializeOwned>(
+/// Sends `request` to operation `O` of `account` and decodes the reply.
+pub async fn call<O: Operation>(
     client: &async_nats::Client,
     namespace: &Namespace,
     account: &AccountId,
-    operation: ApiOperation,
-    request: &Request,
-) -> Result<Reply, CallError> {
-    let subject = namespace.api_subject(account, operation);
+    request: &O::Request,
+) -> Result<O::Reply, CallError> {
+    let subject = namespace.api_subject(account, O::OPERATION);
     let timeout = Duration::from_secs(30);
     let body = serde_json::to_vec(request).map_err(|error| CallError::Decode {
         subject: subject.clone(),
@@ -70,10 +139,28 @@ pub async fn call<Request: Serialize, Reply: DeserializeOwned>(
             },
             _ => CallError::Transport(error.to_string()),
         })?;
-    let reply: ApiReply<Reply> =
+    let reply: ApiReply<O::Reply> =
         serde_json::from_slice(&reply.payload).map_err(|error| CallError::Decode {
             subject,
             detail: error.to_string(),
         })?;
     Ok(reply.into_result()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_every_operation_once_in_order() {
+        struct Collect(Vec<ApiOperation>);
+        impl OperationVisitor for Collect {
+            fn visit<O: Operation>(&mut self) {
+                self.0.push(O::OPERATION);
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        visit_operations(&mut collect);
+        assert_eq!(collect.0, ApiOperation::ALL);
+    }
 }

@@ -10,59 +10,48 @@ use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
+use crate::api::{visit_operations, Operation, OperationVisitor};
 use crate::{
-    AddAttributeRequest, ApiOperation, ApiReply, AttributeDef, CancelRequest, ContactsPage, Empty,
-    ErrorsPage, ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest,
-    ImportControl, ImportEvent, ImportRequest, ImportStatus, ImportsListRequest, ImportsPage,
-    PrepareImportReply, PrepareImportRequest, PrepareUploadRequest, Preview, PreviewRequest,
-    RawChunk, RegisterAccountRequest, RemoveAttributeRequest, SetAttributeRequest, StatusRequest,
-    TemplateReply, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest, UploadTarget,
-    ValidatedChunk,
+    ApiOperation, ApiReply, ImportControl, ImportEvent, ImportRequest, RawChunk,
+    RegisterAccountRequest, ValidatedChunk,
 };
 
 /// Where the schema file lives, relative to the repository's root.
 pub const CONTRACT_SCHEMA_PATH: &str = "docs/schemas/contract.schema.json";
 
-/// The request and reply body of every API operation, as the writer reads and answers them.
-macro_rules! api_bodies {
-    ($($operation:ident: $request:ty => $reply:ty),* $(,)?) => {
-        /// The schema names of an operation's request body and of its whole reply
-        /// (`{"ok": …}` or `{"error": …}`).
-        pub fn api_body_names(operation: ApiOperation) -> (String, String) {
-            match operation {
-                $(ApiOperation::$operation => (
-                    <$request as JsonSchema>::schema_name().into_owned(),
-                    <ApiReply<$reply> as JsonSchema>::schema_name().into_owned(),
-                ),)*
+/// The schema names of an operation's request body and of its whole reply (`{"ok": …}` or
+/// `{"error": …}`).
+pub fn api_body_names(operation: ApiOperation) -> (String, String) {
+    struct Find {
+        operation: ApiOperation,
+        names: Option<(String, String)>,
+    }
+    impl OperationVisitor for Find {
+        fn visit<O: Operation>(&mut self) {
+            if O::OPERATION == self.operation {
+                self.names = Some((
+                    O::Request::schema_name().into_owned(),
+                    ApiReply::<O::Reply>::schema_name().into_owned(),
+                ));
             }
         }
-
-        fn add_api_bodies(generator: &mut SchemaGenerator) {
-            $(
-                generator.subschema_for::<$request>();
-                generator.subschema_for::<ApiReply<$reply>>();
-            )*
-        }
+    }
+    let mut find = Find {
+        operation,
+        names: None,
     };
+    visit_operations(&mut find);
+    find.names.expect("every operation is in the table")
 }
 
-api_bodies! {
-    PrepareImport: PrepareImportRequest => PrepareImportReply,
-    PrepareUpload: PrepareUploadRequest => UploadTarget,
-    Status: StatusRequest => ImportStatus,
-    Errors: ErrorsRequest => ErrorsPage,
-    FailedRows: FailedRowsRequest => FailedRowsPage,
-    Cancel: CancelRequest => ImportStatus,
-    Template: Empty => TemplateReply,
-    Preview: PreviewRequest => Preview,
-    AttributesList: Empty => Vec<AttributeDef>,
-    AttributesAdd: AddAttributeRequest => AttributeDef,
-    AttributesSet: SetAttributeRequest => AttributeDef,
-    AttributesRemove: RemoveAttributeRequest => RemoveAttributeRequest,
-    ContactsExport: ExportContactsRequest => ContactsPage,
-    ImportsList: ImportsListRequest => ImportsPage,
-    Undo: UndoRequest => UndoReport,
-    UndoConflicts: UndoConflictsRequest => UndoConflictsPage,
+/// Adds every operation's request and reply to the generator's definitions.
+struct AddBodies<'a>(&'a mut SchemaGenerator);
+
+impl OperationVisitor for AddBodies<'_> {
+    fn visit<O: Operation>(&mut self) {
+        self.0.subschema_for::<O::Request>();
+        self.0.subschema_for::<ApiReply<O::Reply>>();
+    }
 }
 
 /// One JSON Schema (draft 7) document whose `definitions` hold every wire type: the pipeline's
@@ -93,7 +82,7 @@ fn schema_document(settings: SchemaSettings) -> Value {
     generator.subschema_for::<ValidatedChunk>();
     generator.subschema_for::<ImportControl>();
     generator.subschema_for::<ImportEvent>();
-    add_api_bodies(&mut generator);
+    visit_operations(&mut AddBodies(&mut generator));
     generator.subschema_for::<RegisterAccountRequest>();
     generator.subschema_for::<ApiReply<RegisterAccountRequest>>();
     let definitions = generator.take_definitions(true);

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use contact_contract::api::{self, CallError};
+use contact_contract::api::{self, ops, CallError, Operation};
 use contact_contract::{
-    AccountId, AddAttributeRequest, ApiOperation, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
+    AccountId, AddAttributeRequest, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
     ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
     ImportRequest, ImportStatus, ImportSubjectKind, Namespace, RemoveAttributeRequest,
     SetAttributeRequest, StatusRequest, SCHEMA_VERSION, TRACEPARENT_HEADER,
@@ -173,12 +173,9 @@ impl Client {
         // The digest names earlier imports of the same content (`repeat_of`).
         let mut file = digest::HashingReader::new(file);
         let target: UploadTarget = self
-            .call(
-                ApiOperation::PrepareUpload,
-                &PrepareUploadRequest {
-                    import_id: import_id.clone(),
-                },
-            )
+            .call::<ops::PrepareUpload>(&PrepareUploadRequest {
+                import_id: import_id.clone(),
+            })
             .await?;
         let uploads = self
             .jetstream
@@ -317,12 +314,9 @@ impl Client {
 
     pub async fn status(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {
         Ok(self
-            .call(
-                ApiOperation::Status,
-                &StatusRequest {
-                    import_id: import_id.clone(),
-                },
-            )
+            .call::<ops::Status>(&StatusRequest {
+                import_id: import_id.clone(),
+            })
             .await?)
     }
 
@@ -332,8 +326,7 @@ impl Client {
         import_id: &ImportId,
         mut each: impl FnMut(RowError),
     ) -> Result<(), ClientError> {
-        self.each_page(
-            ApiOperation::Errors,
+        self.each_page::<ops::Errors, _>(
             |after| ErrorsRequest {
                 import_id: import_id.clone(),
                 after,
@@ -354,8 +347,7 @@ impl Client {
         import_id: &ImportId,
         mut each: impl FnMut(FailedRowsItem),
     ) -> Result<(), ClientError> {
-        self.each_page(
-            ApiOperation::FailedRows,
+        self.each_page::<ops::FailedRows, _>(
             |after| FailedRowsRequest {
                 import_id: import_id.clone(),
                 after,
@@ -378,18 +370,15 @@ impl Client {
     /// Stops a running or queued import; returns its final state.
     pub async fn cancel(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {
         Ok(self
-            .call(
-                ApiOperation::Cancel,
-                &CancelRequest {
-                    import_id: import_id.clone(),
-                },
-            )
+            .call::<ops::Cancel>(&CancelRequest {
+                import_id: import_id.clone(),
+            })
             .await?)
     }
 
     /// The account's sample file.
     pub async fn template(&self) -> Result<TemplateReply, ClientError> {
-        Ok(self.call(ApiOperation::Template, &Empty {}).await?)
+        Ok(self.call::<ops::Template>(&Empty {}).await?)
     }
 
     /// How the service will read the file (encoding, delimiter, header, first rows) and the
@@ -419,11 +408,11 @@ impl Client {
             delimiter: options.delimiter.clone(),
             mappings: options.mappings.clone(),
         };
-        Ok(self.call(ApiOperation::Preview, &request).await?)
+        Ok(self.call::<ops::Preview>(&request).await?)
     }
 
     pub async fn attributes(&self) -> Result<Vec<AttributeDef>, ClientError> {
-        Ok(self.call(ApiOperation::AttributesList, &Empty {}).await?)
+        Ok(self.call::<ops::AttributesList>(&Empty {}).await?)
     }
 
     pub async fn add_attribute(
@@ -431,10 +420,7 @@ impl Client {
         attribute: AttributeDef,
     ) -> Result<AttributeDef, ClientError> {
         Ok(self
-            .call(
-                ApiOperation::AttributesAdd,
-                &AddAttributeRequest { attribute },
-            )
+            .call::<ops::AttributesAdd>(&AddAttributeRequest { attribute })
             .await?)
     }
 
@@ -442,16 +428,13 @@ impl Client {
         &self,
         request: SetAttributeRequest,
     ) -> Result<AttributeDef, ClientError> {
-        Ok(self.call(ApiOperation::AttributesSet, &request).await?)
+        Ok(self.call::<ops::AttributesSet>(&request).await?)
     }
 
     /// Removes an attribute and its values from every contact; refused while an import uses it.
     pub async fn remove_attribute(&self, key: String) -> Result<(), ClientError> {
         let _: RemoveAttributeRequest = self
-            .call(
-                ApiOperation::AttributesRemove,
-                &RemoveAttributeRequest { key },
-            )
+            .call::<ops::AttributesRemove>(&RemoveAttributeRequest { key })
             .await?;
         Ok(())
     }
@@ -470,8 +453,7 @@ impl Client {
         filter: &ContactFilter,
         mut each: impl FnMut(ExportedContact),
     ) -> Result<(), ClientError> {
-        self.each_page(
-            ApiOperation::ContactsExport,
+        self.each_page::<ops::ContactsExport, _>(
             |after_id| ExportContactsRequest {
                 after_id,
                 limit: None,
@@ -516,15 +498,12 @@ impl Client {
         let mut before = None;
         while imports.len() < limit {
             let page: ImportsPage = self
-                .call(
-                    ApiOperation::ImportsList,
-                    &ImportsListRequest {
-                        status,
-                        file_sha256: file_sha256.clone(),
-                        before,
-                        limit: Some((limit - imports.len()).min(1000) as u32),
-                    },
-                )
+                .call::<ops::ImportsList>(&ImportsListRequest {
+                    status,
+                    file_sha256: file_sha256.clone(),
+                    before,
+                    limit: Some((limit - imports.len()).min(1000) as u32),
+                })
                 .await?;
             imports.extend(page.imports);
             match page.next {
@@ -540,12 +519,9 @@ impl Client {
     /// while batches remain).
     pub async fn undo_step(&self, import_id: &ImportId) -> Result<UndoReport, ClientError> {
         Ok(self
-            .call(
-                ApiOperation::Undo,
-                &UndoRequest {
-                    import_id: import_id.clone(),
-                },
-            )
+            .call::<ops::Undo>(&UndoRequest {
+                import_id: import_id.clone(),
+            })
             .await?)
     }
 
@@ -571,8 +547,7 @@ impl Client {
         import_id: &ImportId,
         mut each: impl FnMut(UndoConflict),
     ) -> Result<(), ClientError> {
-        self.each_page(
-            ApiOperation::UndoConflicts,
+        self.each_page::<ops::UndoConflicts, _>(
             |after| UndoConflictsRequest {
                 import_id: import_id.clone(),
                 after,
@@ -589,20 +564,15 @@ impl Client {
     /// Walks a paged operation: `request` asks for the page after a cursor (none for the
     /// first), `take` consumes a page (told whether it is the first) and returns the cursor of
     /// the next one, or none at the end.
-    async fn each_page<Request, Page, Cursor>(
+    async fn each_page<O: Operation, Cursor>(
         &self,
-        operation: ApiOperation,
-        mut request: impl FnMut(Option<Cursor>) -> Request,
-        mut take: impl FnMut(Page, bool) -> Option<Cursor>,
-    ) -> Result<(), ClientError>
-    where
-        Request: serde::Serialize,
-        Page: serde::de::DeserializeOwned,
-    {
+        mut request: impl FnMut(Option<Cursor>) -> O::Request,
+        mut take: impl FnMut(O::Reply, bool) -> Option<Cursor>,
+    ) -> Result<(), ClientError> {
         let mut after = None;
         let mut first = true;
         loop {
-            let page: Page = self.call(operation, &request(after)).await?;
+            let page = self.call::<O>(&request(after)).await?;
             after = take(page, first);
             first = false;
             if after.is_none() {
@@ -611,26 +581,16 @@ impl Client {
         }
     }
 
-    async fn call<Request: serde::Serialize, Reply: serde::de::DeserializeOwned>(
-        &self,
-        operation: ApiOperation,
-        request: &Request,
-    ) -> Result<Reply, CallError> {
-        let subject = self.namespace.api_subject(&self.account, operation);
+    async fn call<O: Operation>(&self, request: &O::Request) -> Result<O::Reply, CallError> {
+        let subject = self.namespace.api_subject(&self.account, O::OPERATION);
         let calling = async {
             // Right after NATS restarts, the writers take a moment to subscribe again: "no
             // responders" is asked again for a few seconds before it is believed.
             let mut wait = Duration::from_millis(100);
             let mut waited = Duration::ZERO;
             loop {
-                let result = api::call(
-                    &self.nats,
-                    &self.namespace,
-                    &self.account,
-                    operation,
-                    request,
-                )
-                .await;
+                let result =
+                    api::call::<O>(&self.nats, &self.namespace, &self.account, request).await;
                 match result {
                     Err(CallError::NoResponder { .. }) if waited < NO_RESPONDER_PATIENCE => {
                         tokio::time::sleep(wait).await;

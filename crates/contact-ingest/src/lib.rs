@@ -17,10 +17,10 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
-use contact_contract::api::{self, CallError};
+use contact_contract::api::{self, ops, CallError};
 use contact_contract::{
-    convert_all, Admission, ApiOperation, ConsumerRole, ImportRequest, ImportSubjectKind,
-    Namespace, PrepareImportReply, PrepareImportRequest,
+    convert_all, Admission, ConsumerRole, ImportRequest, ImportSubjectKind, Namespace,
+    PrepareImportRequest,
 };
 use contact_core::mapping::MappingPlan;
 use contact_core::validate::PhoneRegion;
@@ -200,11 +200,10 @@ impl MessageHandler for RequestHandler {
 
 impl RequestHandler {
     async fn ingest(&self, request: ImportRequest) -> anyhow::Result<Outcome> {
-        let prepared: PrepareImportReply = match api::call(
+        let prepared = match api::call::<ops::PrepareImport>(
             &self.client,
             &self.namespace,
             &request.account,
-            ApiOperation::PrepareImport,
             &PrepareImportRequest {
                 import_id: request.import_id.clone(),
             },

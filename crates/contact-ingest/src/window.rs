@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use async_nats::Subscriber;
-use contact_contract::api;
+use contact_contract::api::{self, ops};
 use contact_contract::{
-    ApiOperation, ImportEvent, ImportEventKind, ImportRequest, ImportStatus, ImportSubjectKind,
-    Namespace, StatusRequest,
+    ImportEvent, ImportEventKind, ImportRequest, ImportStatus, ImportSubjectKind, Namespace,
+    StatusRequest,
 };
 use contact_runtime::Shutdown;
 use futures::{FutureExt as _, StreamExt as _};
@@ -108,11 +108,10 @@ impl<'a> ApplyWindow<'a> {
     /// When the writer cannot tell, reading goes on as before: the writer drops the chunks of
     /// an import that ended anyway.
     async fn ask_status(&mut self) {
-        let status: Result<ImportStatus, _> = api::call(
+        let status = api::call::<ops::Status>(
             self.client,
             self.namespace,
             &self.request.account,
-            ApiOperation::Status,
             &StatusRequest {
                 import_id: self.request.import_id.clone(),
             },

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
+use contact_contract::api::{ops, Operation};
 use contact_contract::{convert_all, AttributeDef, Preview, RowError};
 use contact_contract::{
     limits, Admission, OperatorOperation, RegisterAccountRequest, RemoveAttributeRequest,
 };
 use contact_contract::{
-    AccountId, AddAttributeRequest, ApiError, ApiErrorKind, ApiOperation, ApiReply, ContactsPage,
-    Empty, ErrorsPage, ErrorsRequest, ExportContactsRequest, ImportStatus, ImportSubjectKind,
-    PrepareImportReply, PrepareImportRequest, SetAttributeRequest, StatusRequest,
+    AccountId, ApiError, ApiErrorKind, ApiOperation, ApiReply, ContactsPage, Empty, ErrorsPage,
+    ErrorsRequest, ExportContactsRequest, ImportStatus, ImportSubjectKind, PrepareImportReply,
+    PrepareImportRequest, SetAttributeRequest, StatusRequest,
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest,
@@ -107,7 +108,7 @@ async fn answer(writer: &Writer, message: async_nats::Message) {
 async fn operator(writer: &Writer, operation: OperatorOperation, payload: &[u8]) -> Bytes {
     match operation {
         OperatorOperation::RegisterAccount => {
-            handle(payload, |request: RegisterAccountRequest| async move {
+            decode_and_run(payload, |request: RegisterAccountRequest| async move {
                 let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
                 accounts::ensure_account(&mut connection, &request.account)
                     .await
@@ -133,48 +134,77 @@ async fn dispatch(
 ) -> Bytes {
     match operation {
         ApiOperation::PrepareImport => {
-            handle(payload, |request| prepare_import(writer, account, request)).await
+            handle::<ops::PrepareImport, _, _>(payload, |request| {
+                prepare_import(writer, account, request)
+            })
+            .await
         }
         ApiOperation::PrepareUpload => {
-            handle(payload, |request| prepare_upload(writer, account, request)).await
+            handle::<ops::PrepareUpload, _, _>(payload, |request| {
+                prepare_upload(writer, account, request)
+            })
+            .await
         }
-        ApiOperation::Status => handle(payload, |request| status(writer, account, request)).await,
-        ApiOperation::Errors => handle(payload, |request| errors(writer, account, request)).await,
+        ApiOperation::Status => {
+            handle::<ops::Status, _, _>(payload, |request| status(writer, account, request)).await
+        }
+        ApiOperation::Errors => {
+            handle::<ops::Errors, _, _>(payload, |request| errors(writer, account, request)).await
+        }
         ApiOperation::AttributesList => {
-            handle(payload, |_: Empty| list_attributes(writer, account)).await
+            handle::<ops::AttributesList, _, _>(payload, |_| list_attributes(writer, account)).await
         }
         ApiOperation::AttributesAdd => {
-            handle(payload, |request: AddAttributeRequest| {
+            handle::<ops::AttributesAdd, _, _>(payload, |request| {
                 add_attribute(writer, account, request.attribute)
             })
             .await
         }
         ApiOperation::AttributesRemove => {
-            handle(payload, |request: RemoveAttributeRequest| {
+            handle::<ops::AttributesRemove, _, _>(payload, |request| {
                 remove_attribute(writer, account, request.key)
             })
             .await
         }
         ApiOperation::AttributesSet => {
-            handle(payload, |request| set_attribute(writer, account, request)).await
+            handle::<ops::AttributesSet, _, _>(payload, |request| {
+                set_attribute(writer, account, request)
+            })
+            .await
         }
         ApiOperation::ContactsExport => {
-            handle(payload, |request| export_contacts(writer, account, request)).await
+            handle::<ops::ContactsExport, _, _>(payload, |request| {
+                export_contacts(writer, account, request)
+            })
+            .await
         }
         ApiOperation::FailedRows => {
-            handle(payload, |request| failed_rows(writer, account, request)).await
+            handle::<ops::FailedRows, _, _>(payload, |request| {
+                failed_rows(writer, account, request)
+            })
+            .await
         }
-        ApiOperation::Cancel => handle(payload, |request| cancel(writer, account, request)).await,
-        ApiOperation::Template => handle(payload, |_: Empty| template(writer, account)).await,
-        ApiOperation::Preview => handle(payload, |request| preview(writer, account, request)).await,
+        ApiOperation::Cancel => {
+            handle::<ops::Cancel, _, _>(payload, |request| cancel(writer, account, request)).await
+        }
+        ApiOperation::Template => {
+            handle::<ops::Template, _, _>(payload, |_| template(writer, account)).await
+        }
+        ApiOperation::Preview => {
+            handle::<ops::Preview, _, _>(payload, |request| preview(writer, account, request)).await
+        }
         ApiOperation::ImportsList => {
-            handle(payload, |request| history::list(writer, account, request)).await
+            handle::<ops::ImportsList, _, _>(payload, |request| {
+                history::list(writer, account, request)
+            })
+            .await
         }
         ApiOperation::Undo => {
-            handle(payload, |request| history::undo(writer, account, request)).await
+            handle::<ops::Undo, _, _>(payload, |request| history::undo(writer, account, request))
+                .await
         }
         ApiOperation::UndoConflicts => {
-            handle(payload, |request| {
+            handle::<ops::UndoConflicts, _, _>(payload, |request| {
                 history::conflicts(writer, account, request)
             })
             .await
@@ -182,12 +212,23 @@ async fn dispatch(
     }
 }
 
+/// Decodes the request of operation `O`, runs the operation and encodes the reply (or the
+/// error): the bodies are the ones the contract's table names for `O`.
+async fn handle<O, Handler, Running>(payload: &[u8], handler: Handler) -> Bytes
+where
+    O: Operation,
+    Handler: FnOnce(O::Request) -> Running,
+    Running: Future<Output = Result<O::Reply, ApiError>>,
+{
+    decode_and_run(payload, handler).await
+}
+
 /// Decodes the request, runs the operation and encodes the reply (or the error).
-async fn handle<Request, Reply, Operation, Running>(payload: &[u8], operation: Operation) -> Bytes
+async fn decode_and_run<Request, Reply, Handler, Running>(payload: &[u8], handler: Handler) -> Bytes
 where
     Request: DeserializeOwned,
     Reply: Serialize,
-    Operation: FnOnce(Request) -> Running,
+    Handler: FnOnce(Request) -> Running,
     Running: Future<Output = Result<Reply, ApiError>>,
 {
     let body = if payload.is_empty() {
@@ -196,7 +237,7 @@ where
         payload
     };
     match serde_json::from_slice::<Request>(body) {
-        Ok(request) => encode(operation(request).await),
+        Ok(request) => encode(handler(request).await),
         Err(error) => encode::<Reply>(Err(ApiError::new(
             ApiErrorKind::InvalidRequest,
             format!("bad request: {error}"),
