@@ -60,8 +60,14 @@ impl Deployment {
     }
 
     /// Creates the folder's credentials (keeping any that exist) and writes the configuration.
-    /// `listen` is the address the server listens on, `store` its JetStream store.
-    pub fn init(&self, namespace: &Namespace, listen: &str, store: &Path) -> anyhow::Result<()> {
+    /// `listen` is the address the server listens on, `store` its JetStream store (none: the
+    /// server's `-sd` gives it, as for a folder made by an earlier version).
+    pub fn init(
+        &self,
+        namespace: &Namespace,
+        listen: &str,
+        store: Option<&Path>,
+    ) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.dir.join(TENANTS_FOLDER))
             .with_context(|| format!("creating {}", self.dir.display()))?;
         write_private(
@@ -69,10 +75,12 @@ impl Deployment {
             &format!("{}\n", namespace.name()),
         )?;
         write_private(&self.dir.join("listen"), &format!("{listen}\n"))?;
-        write_private(
-            &self.dir.join(STORE_FILE),
-            &format!("{}\n", store.display()),
-        )?;
+        if let Some(store) = store {
+            write_private(
+                &self.dir.join(STORE_FILE),
+                &format!("{}\n", store.display()),
+            )?;
+        }
         for (service, _) in SERVICES {
             ensure_seed(&self.service_creds(service), service)?;
         }
@@ -111,6 +119,12 @@ impl Deployment {
         }
         tenants.sort();
         Ok(tenants)
+    }
+
+    /// True when an earlier version made the folder: it has a configuration but no store in
+    /// it, so its server takes the store from `-sd`.
+    pub fn store_from_flags(&self) -> bool {
+        self.config().exists() && !self.dir.join(STORE_FILE).exists()
     }
 
     fn write_config(&self) -> anyhow::Result<()> {
@@ -302,7 +316,7 @@ mod tests {
             .init(
                 &Namespace::default(),
                 "127.0.0.1:4222",
-                &dir.join("js store"),
+                Some(&dir.join("js store")),
             )
             .expect("init");
         let writer_key = public_key(&deployment.service_creds("writer")).expect("a seed");
@@ -323,7 +337,7 @@ mod tests {
             .init(
                 &Namespace::default(),
                 "127.0.0.1:4222",
-                &dir.join("js store"),
+                Some(&dir.join("js store")),
             )
             .expect("init again");
         assert_eq!(
@@ -354,7 +368,7 @@ mod tests {
             .init(
                 &Namespace::default(),
                 "127.0.0.1:4222",
-                &dir.join("js store"),
+                Some(&dir.join("js store")),
             )
             .expect("init");
         let mode = std::fs::metadata(deployment.service_creds("ingest"))
@@ -363,5 +377,29 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_folder_an_earlier_version_made_keeps_its_store_from_the_flags() {
+        let dir = scratch("earlier");
+        let deployment = Deployment::at(&dir);
+        deployment
+            .init(&Namespace::default(), "127.0.0.1:4222", None)
+            .expect("init as an earlier version did");
+        assert!(deployment.store_from_flags());
+        let config = std::fs::read_to_string(deployment.config()).expect("config");
+        assert!(
+            config.contains("jetstream: enabled") && !config.contains("store_dir"),
+            "{config}"
+        );
+        deployment
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                Some(&dir.join("js")),
+            )
+            .expect("init with the store");
+        assert!(!deployment.store_from_flags());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

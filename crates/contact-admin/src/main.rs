@@ -33,9 +33,10 @@ enum Command {
         /// The address the server listens on.
         #[arg(long, default_value = "0.0.0.0:4222")]
         listen: String,
-        /// The server's JetStream store, DIR/jetstream when not given. It is written into the
-        /// configuration so that a reload after `tenant add` works: nats-server 2.9 refuses
-        /// one when -sd gave the store.
+        /// The server's JetStream store, DIR/jetstream when not given (a folder made by an
+        /// earlier version keeps taking it from -sd until this is given). It is written into
+        /// the configuration so that a reload after `tenant add` works: nats-server 2.9
+        /// refuses one when -sd gave the store, and refuses to start when both name one.
         #[arg(long)]
         store: Option<PathBuf>,
     },
@@ -83,9 +84,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             store,
         } => {
-            let store = std::path::absolute(store.unwrap_or_else(|| dir.join("jetstream")))?;
             let deployment = Deployment::at(&dir);
-            deployment.init(&Namespace::new(&namespace)?, &listen, &store)?;
+            let store = match store {
+                Some(store) => Some(std::path::absolute(store)?),
+                // Moving the store of a running deployment would start its server empty.
+                None if deployment.store_from_flags() => {
+                    eprintln!(
+                        "contact-import-admin: {} was made by an earlier version: its server keeps the store -sd gives; to name the store here (so that SIGHUP reloads work), run init again with --store set to that folder and drop -sd",
+                        dir.display()
+                    );
+                    None
+                }
+                None => Some(std::path::absolute(dir.join("jetstream"))?),
+            };
+            deployment.init(&Namespace::new(&namespace)?, &listen, store.as_deref())?;
             println!("{}", deployment.config().display());
         }
         Command::Tenant(TenantCommand::Add { account, dir }) => {

@@ -179,7 +179,23 @@ impl ConsumerRole {
             ..Default::default()
         };
         // JetStream creates the durable, or updates it when it exists with another config.
-        Ok(stream.create_consumer(config).await?)
+        match stream.create_consumer(config).await {
+            Ok(consumer) => Ok(consumer),
+            Err(refused) => {
+                // A change the server cannot make to an existing consumer (its ack policy,
+                // say): run on the consumer as it is rather than not at all.
+                let consumer = stream
+                    .get_consumer(self.durable_name())
+                    .await
+                    .map_err(|_| refused.to_string())?;
+                tracing::warn!(
+                    consumer = self.durable_name(),
+                    error = %refused,
+                    "the consumer keeps the settings of the version that made it"
+                );
+                Ok(consumer)
+            }
+        }
     }
 }
 

@@ -12,7 +12,8 @@ const BAR_WIDTH: usize = 24;
 const BAR_TICK: Duration = Duration::from_millis(200);
 
 pub struct Progress {
-    started: Instant,
+    /// When the import left the queue: its rate and time left count from there.
+    running_since: Option<Instant>,
     display: Display,
 }
 
@@ -41,13 +42,18 @@ impl Progress {
             Display::Lines { last: None }
         };
         Self {
-            started: Instant::now(),
+            running_since: None,
             display,
         }
     }
 
     pub fn show(&mut self, status: &ImportStatus) {
-        let elapsed = self.started.elapsed();
+        if status.status != ImportState::Queued && self.running_since.is_none() {
+            self.running_since = Some(Instant::now());
+        }
+        let elapsed = self
+            .running_since
+            .map_or(Duration::ZERO, |since| since.elapsed());
         match &mut self.display {
             Display::Bar(bar) => {
                 if let Some(total) = status.bytes_total {

@@ -101,7 +101,11 @@ impl SecureNats {
         let admin = contact_admin::Deployment::at(&dir);
         let port = nats_server::free_port();
         admin
-            .init(&namespace, &format!("127.0.0.1:{port}"), &dir.join("store"))
+            .init(
+                &namespace,
+                &format!("127.0.0.1:{port}"),
+                Some(&dir.join("store")),
+            )
             .expect("contact-import-admin init");
         for tenant in tenants {
             admin
@@ -119,6 +123,14 @@ impl SecureNats {
             dir,
             server,
         }
+    }
+}
+
+impl Drop for SecureNats {
+    /// The folder holds the credentials and the server's store: nothing of it outlives the
+    /// test (the server, dropped next, is killed).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -9,8 +9,6 @@ use contact_contract::{AccountId, Admission, ImportId};
 use contact_core::admission::{turn, AccountLoad, AdmissionLimits, Turn};
 use sqlx::{Acquire as _, PgConnection};
 
-use crate::imports;
-
 /// A request that has not asked again for this long is forgotten: ingest asks again every few
 /// seconds while it waits (`contact_runtime::Outcome::Queued`), so only a request cancelled
 /// or ended elsewhere stays away this long.
@@ -54,16 +52,24 @@ pub(crate) async fn admit(
         transaction.commit().await?;
         return Ok(Admission::Start);
     }
-    let running = imports::count_running(&mut transaction, account).await?;
-    let (admitted, waiting, ahead): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE admitted_at IS NOT NULL),
+    // One statement, so one snapshot: the writers insert running imports without this lock,
+    // and an import that began to run between two statements would be counted twice (as
+    // running, and as admitted to run), taking a place that is free.
+    let (running, admitted, waiting, ahead): (i64, i64, i64, i64) = sqlx::query_as(
+        "WITH pending AS (
+             SELECT a.import_id, a.requested_at, a.admitted_at
+             FROM import_admissions a
+             WHERE a.account_id = $1
+               AND NOT EXISTS (SELECT 1 FROM imports i
+                               WHERE i.account_id = a.account_id AND i.import_id = a.import_id))
+         SELECT (SELECT count(*) FROM imports WHERE account_id = $1 AND status = 'running'),
+                count(*) FILTER (WHERE admitted_at IS NOT NULL),
                 count(*) FILTER (WHERE admitted_at IS NULL AND import_id <> $2),
                 count(*) FILTER (WHERE admitted_at IS NULL AND import_id <> $2
                                  AND (requested_at, import_id) < (
                                      SELECT coalesce(max(requested_at), clock_timestamp()), $2
-                                     FROM import_admissions
-                                     WHERE account_id = $1 AND import_id = $2))
-         FROM import_admissions WHERE account_id = $1",
+                                     FROM pending WHERE import_id = $2))
+         FROM pending",
     )
     .bind(account.as_str())
     .bind(import.as_str())

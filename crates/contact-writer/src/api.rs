@@ -134,77 +134,94 @@ async fn dispatch(
 ) -> Bytes {
     match operation {
         ApiOperation::PrepareImport => {
-            handle::<ops::PrepareImport, _, _>(payload, |request| {
+            handle::<ops::PrepareImport, _, _>(operation, payload, |request| {
                 prepare_import(writer, account, request)
             })
             .await
         }
         ApiOperation::PrepareUpload => {
-            handle::<ops::PrepareUpload, _, _>(payload, |request| {
+            handle::<ops::PrepareUpload, _, _>(operation, payload, |request| {
                 prepare_upload(writer, account, request)
             })
             .await
         }
         ApiOperation::Status => {
-            handle::<ops::Status, _, _>(payload, |request| status(writer, account, request)).await
+            handle::<ops::Status, _, _>(operation, payload, |request| {
+                status(writer, account, request)
+            })
+            .await
         }
         ApiOperation::Errors => {
-            handle::<ops::Errors, _, _>(payload, |request| errors(writer, account, request)).await
+            handle::<ops::Errors, _, _>(operation, payload, |request| {
+                errors(writer, account, request)
+            })
+            .await
         }
         ApiOperation::AttributesList => {
-            handle::<ops::AttributesList, _, _>(payload, |_| list_attributes(writer, account)).await
+            handle::<ops::AttributesList, _, _>(operation, payload, |_| {
+                list_attributes(writer, account)
+            })
+            .await
         }
         ApiOperation::AttributesAdd => {
-            handle::<ops::AttributesAdd, _, _>(payload, |request| {
+            handle::<ops::AttributesAdd, _, _>(operation, payload, |request| {
                 add_attribute(writer, account, request.attribute)
             })
             .await
         }
         ApiOperation::AttributesRemove => {
-            handle::<ops::AttributesRemove, _, _>(payload, |request| {
+            handle::<ops::AttributesRemove, _, _>(operation, payload, |request| {
                 remove_attribute(writer, account, request.key)
             })
             .await
         }
         ApiOperation::AttributesSet => {
-            handle::<ops::AttributesSet, _, _>(payload, |request| {
+            handle::<ops::AttributesSet, _, _>(operation, payload, |request| {
                 set_attribute(writer, account, request)
             })
             .await
         }
         ApiOperation::ContactsExport => {
-            handle::<ops::ContactsExport, _, _>(payload, |request| {
+            handle::<ops::ContactsExport, _, _>(operation, payload, |request| {
                 export_contacts(writer, account, request)
             })
             .await
         }
         ApiOperation::FailedRows => {
-            handle::<ops::FailedRows, _, _>(payload, |request| {
+            handle::<ops::FailedRows, _, _>(operation, payload, |request| {
                 failed_rows(writer, account, request)
             })
             .await
         }
         ApiOperation::Cancel => {
-            handle::<ops::Cancel, _, _>(payload, |request| cancel(writer, account, request)).await
+            handle::<ops::Cancel, _, _>(operation, payload, |request| {
+                cancel(writer, account, request)
+            })
+            .await
         }
         ApiOperation::Template => {
-            handle::<ops::Template, _, _>(payload, |_| template(writer, account)).await
+            handle::<ops::Template, _, _>(operation, payload, |_| template(writer, account)).await
         }
         ApiOperation::Preview => {
-            handle::<ops::Preview, _, _>(payload, |request| preview(writer, account, request)).await
+            handle::<ops::Preview, _, _>(operation, payload, |request| {
+                preview(writer, account, request)
+            })
+            .await
         }
         ApiOperation::ImportsList => {
-            handle::<ops::ImportsList, _, _>(payload, |request| {
+            handle::<ops::ImportsList, _, _>(operation, payload, |request| {
                 history::list(writer, account, request)
             })
             .await
         }
         ApiOperation::Undo => {
-            handle::<ops::Undo, _, _>(payload, |request| history::undo(writer, account, request))
-                .await
+            handle::<ops::Undo, _, _>(operation, payload, |request| {
+                history::undo(writer, account, request)
+            })
+            .await
         }
         ApiOperation::UndoConflicts => {
-            handle::<ops::UndoConflicts, _, _>(payload, |request| {
+            handle::<ops::UndoConflicts, _, _>(operation, payload, |request| {
                 history::conflicts(writer, account, request)
             })
             .await
@@ -214,12 +231,23 @@ async fn dispatch(
 
 /// Decodes the request of operation `O`, runs the operation and encodes the reply (or the
 /// error): the bodies are the ones the contract's table names for `O`.
-async fn handle<O, Handler, Running>(payload: &[u8], handler: Handler) -> Bytes
+async fn handle<O, Handler, Running>(
+    operation: ApiOperation,
+    payload: &[u8],
+    handler: Handler,
+) -> Bytes
 where
     O: Operation,
     Handler: FnOnce(O::Request) -> Running,
     Running: Future<Output = Result<O::Reply, ApiError>>,
 {
+    // The dispatch pairs each subject's operation with its type by hand; the contract test
+    // calls every operation, so a wrong pair fails it here.
+    debug_assert_eq!(
+        O::OPERATION,
+        operation,
+        "dispatched to another operation's type"
+    );
     decode_and_run(payload, handler).await
 }
 

@@ -221,17 +221,6 @@ pub async fn select_in_namespace(
     .await
 }
 
-/// How many imports of `account` are running now.
-pub async fn count_running(
-    connection: &mut PgConnection,
-    account: &AccountId,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM imports WHERE account_id = $1 AND status = 'running'")
-        .bind(account.as_str())
-        .fetch_one(connection)
-        .await
-}
-
 /// One page of the account's imports, newest first, after `before` (created_at, import id).
 pub async fn list_page(
     connection: &mut PgConnection,
