@@ -86,3 +86,23 @@ async fn small_imports_of_other_accounts_finish_while_a_large_one_runs() {
     assert_eq!(large_summary.created, 100_000);
     system.stop().await;
 }
+
+/// An account comes into being on its first use, and its first uses may come at once (two
+/// replicas of ingest preparing two requests, a client listing attributes): every one of
+/// them finds the account with all its standard attributes, never an account half made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_first_uses_of_an_account_at_once_all_find_its_standard_attributes() {
+    let system = TestSystem::start().await;
+    let account = AccountId::new(contact_tests::unique("fresh-")).expect("valid");
+    let client = system.client_for(&account).await;
+    let mut calls = JoinSet::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        calls.spawn(async move { client.attributes().await.expect("attributes") });
+    }
+    let standard = contact_core::mapping::standard_attributes().len();
+    while let Some(attributes) = calls.join_next().await {
+        assert_eq!(attributes.expect("the call ran").len(), standard);
+    }
+    system.stop().await;
+}

@@ -7,7 +7,7 @@ use contact_core::mapping::{
     standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
 };
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{Acquire as _, PgConnection, Row};
 
 use crate::Writer;
 
@@ -58,24 +58,27 @@ pub enum AccountAdmission {
 }
 
 /// Creates the account with the standard attributes unless it exists. Safe under concurrency:
-/// the second of two first uses waits on the primary key and then finds the account made.
+/// the account and its attributes commit together, and the second of two first uses waits on
+/// the primary key and then finds the account made, attributes included. (Committed apart,
+/// the second could read an account without attributes and refuse a valid import.)
 pub async fn ensure_account(
     connection: &mut PgConnection,
     account: &AccountId,
 ) -> sqlx::Result<()> {
+    let mut transaction = connection.begin().await?;
     let created = sqlx::query(
         "INSERT INTO accounts (account_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING account_id",
     )
     .bind(account.as_str())
-    .fetch_optional(&mut *connection)
+    .fetch_optional(&mut *transaction)
     .await?;
     if created.is_some() {
         for (position, attribute) in standard_attributes().iter().enumerate() {
-            insert_attribute(connection, account, attribute, position as i32).await?;
+            insert_attribute(&mut transaction, account, attribute, position as i32).await?;
         }
         tracing::info!(%account, "account created with the standard attributes");
     }
-    Ok(())
+    transaction.commit().await
 }
 
 /// The advisory lock of a lane of an account's contacts, as SQL over the expressions that
