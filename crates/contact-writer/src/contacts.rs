@@ -381,6 +381,101 @@ pub async fn insert_new_and_advance(
     Ok(())
 }
 
+/// Rewrites changed contacts ($2-$6), deletes the keys they lost ($7-$9) and inserts the keys
+/// they gained ($10-$12), recording what each link changed for undo ($13 the import, then the
+/// change columns). Rows are reached by their physical address, found by index probes:
+/// neither a join method nor a stale generic plan can turn the change into a scan.
+static UPDATE_LIVE: LazyLock<String> = LazyLock::new(|| {
+    let removed_keys = exact_keys("contact_keys", "k.account_id = $1", 7);
+    format!(
+        "WITH changed AS (
+                 UPDATE contacts AS c
+                 SET attributes = row.attributes::jsonb, contact_type = row.contact_type,
+                     category = row.category,
+                     tags = ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb)),
+                     updated_at = now()
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                      AS row(contact_id, attributes, contact_type, category, tags)
+                 WHERE c.ctid = ANY(ARRAY(
+                           SELECT found.ctid FROM UNNEST($2::bigint[]) AS wanted(contact_id)
+                           CROSS JOIN LATERAL (
+                               SELECT c.ctid FROM contacts c
+                               WHERE c.account_id = $1 AND c.contact_id = wanted.contact_id LIMIT 1) AS found))
+                   AND c.contact_id = row.contact_id),
+             recorded AS (
+                 INSERT INTO import_changes AS kept (account_id, import_id, contact_id,
+                     values_before, values_written, type_changed, type_before, type_written,
+                     category_changed, category_before, category_written, tags_added)
+                 SELECT $1, $13, change.contact_id, change.values_before::jsonb,
+                        change.values_written::jsonb, change.type_changed, change.type_before,
+                        change.type_written, change.category_changed, change.category_before,
+                        change.category_written,
+                        ARRAY(SELECT jsonb_array_elements_text(change.tags_added::jsonb))
+                 FROM UNNEST($14::bigint[], $15::text[], $16::text[], $17::boolean[], $18::text[],
+                             $19::text[], $20::boolean[], $21::text[], $22::text[], $23::text[])
+                      AS change(contact_id, values_before, values_written, type_changed,
+                                type_before, type_written, category_changed, category_before,
+                                category_written, tags_added)
+                 ON CONFLICT (account_id, import_id, contact_id) DO UPDATE SET
+                     values_before = EXCLUDED.values_before || kept.values_before,
+                     values_written = kept.values_written || EXCLUDED.values_written,
+                     type_before = CASE WHEN kept.type_changed THEN kept.type_before ELSE EXCLUDED.type_before END,
+                     type_written = CASE WHEN EXCLUDED.type_changed THEN EXCLUDED.type_written ELSE kept.type_written END,
+                     type_changed = kept.type_changed OR EXCLUDED.type_changed,
+                     category_before = CASE WHEN kept.category_changed THEN kept.category_before ELSE EXCLUDED.category_before END,
+                     category_written = CASE WHEN EXCLUDED.category_changed THEN EXCLUDED.category_written ELSE kept.category_written END,
+                     category_changed = kept.category_changed OR EXCLUDED.category_changed,
+                     tags_added = ARRAY(SELECT DISTINCT tag FROM unnest(kept.tags_added || EXCLUDED.tags_added) AS tag ORDER BY tag)),
+             removed AS (
+                 DELETE FROM contact_keys
+                 WHERE ctid = ANY({removed_keys}))
+             INSERT INTO contact_keys (account_id, attribute, value, contact_id)
+             SELECT $1, key.attribute, key.value, key.contact_id
+             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
+    )
+});
+
+/// The same in a dry run's overlay ($13 its import id).
+static UPDATE_DRY_RUN: LazyLock<String> = LazyLock::new(|| {
+    let removed_keys = exact_keys("dry_run_keys", "k.account_id = $1 AND k.import_id = $13", 7);
+    format!(
+        "WITH changed AS (
+                 INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
+                 SELECT $1, $13, row.contact_id, row.attributes::jsonb, row.contact_type, row.category,
+                        ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb))
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                      AS row(contact_id, attributes, contact_type, category, tags)
+                 ON CONFLICT (account_id, import_id, contact_id) DO UPDATE
+                 SET attributes = EXCLUDED.attributes, contact_type = EXCLUDED.contact_type,
+                     category = EXCLUDED.category, tags = EXCLUDED.tags),
+             removed AS (
+                 DELETE FROM dry_run_keys
+                 WHERE ctid = ANY({removed_keys}))
+             INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
+             SELECT $1, $13, key.attribute, key.value, key.contact_id
+             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
+    )
+});
+
+/// The physical addresses of the keys `(contact_id, attribute, value)` given as three arrays,
+/// parameters `$first` to `$first + 2`, in `table` (aliased `k`) where `scope` holds: one
+/// index probe per key, a `LIMIT 1` each, so that the deletion is exact (one row per key) and
+/// never a scan, with no unique index to rely on.
+pub(crate) fn exact_keys(table: &str, scope: &str, first: usize) -> String {
+    let (ids, attributes, values) = (first, first + 1, first + 2);
+    format!(
+        "ARRAY(
+             SELECT found.ctid
+             FROM UNNEST(${ids}::bigint[], ${attributes}::text[], ${values}::text[])
+                  AS gone(contact_id, attribute, value)
+             CROSS JOIN LATERAL (
+                 SELECT k.ctid FROM {table} k
+                 WHERE {scope} AND k.attribute = gone.attribute
+                   AND k.value = gone.value AND k.contact_id = gone.contact_id
+                 LIMIT 1) AS found)"
+    )
+}
+
 /// Writes the new state of linked contacts that changed, and rewrites only the identifier
 /// keys whose values changed, in one statement; with a `change_log`, the same statement
 /// records what the import changed in each contact (merged with what its earlier chunks
@@ -437,85 +532,8 @@ pub async fn update(
         }
     }
     let sql = match target {
-        // Rows are reached by their physical address, found by index probes: neither a
-        // join method nor a stale generic plan can turn the change into a scan.
-        Target::Live => {
-            "WITH changed AS (
-                 UPDATE contacts AS c
-                 SET attributes = row.attributes::jsonb, contact_type = row.contact_type,
-                     category = row.category,
-                     tags = ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb)),
-                     updated_at = now()
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-                      AS row(contact_id, attributes, contact_type, category, tags)
-                 WHERE c.ctid = ANY(ARRAY(
-                           SELECT found.ctid FROM UNNEST($2::bigint[]) AS wanted(contact_id)
-                           CROSS JOIN LATERAL (
-                               SELECT c.ctid FROM contacts c
-                               WHERE c.account_id = $1 AND c.contact_id = wanted.contact_id LIMIT 1) AS found))
-                   AND c.contact_id = row.contact_id),
-             recorded AS (
-                 INSERT INTO import_changes AS kept (account_id, import_id, contact_id,
-                     values_before, values_written, type_changed, type_before, type_written,
-                     category_changed, category_before, category_written, tags_added)
-                 SELECT $1, $13, change.contact_id, change.values_before::jsonb,
-                        change.values_written::jsonb, change.type_changed, change.type_before,
-                        change.type_written, change.category_changed, change.category_before,
-                        change.category_written,
-                        ARRAY(SELECT jsonb_array_elements_text(change.tags_added::jsonb))
-                 FROM UNNEST($14::bigint[], $15::text[], $16::text[], $17::boolean[], $18::text[],
-                             $19::text[], $20::boolean[], $21::text[], $22::text[], $23::text[])
-                      AS change(contact_id, values_before, values_written, type_changed,
-                                type_before, type_written, category_changed, category_before,
-                                category_written, tags_added)
-                 ON CONFLICT (account_id, import_id, contact_id) DO UPDATE SET
-                     values_before = EXCLUDED.values_before || kept.values_before,
-                     values_written = kept.values_written || EXCLUDED.values_written,
-                     type_before = CASE WHEN kept.type_changed THEN kept.type_before ELSE EXCLUDED.type_before END,
-                     type_written = CASE WHEN EXCLUDED.type_changed THEN EXCLUDED.type_written ELSE kept.type_written END,
-                     type_changed = kept.type_changed OR EXCLUDED.type_changed,
-                     category_before = CASE WHEN kept.category_changed THEN kept.category_before ELSE EXCLUDED.category_before END,
-                     category_written = CASE WHEN EXCLUDED.category_changed THEN EXCLUDED.category_written ELSE kept.category_written END,
-                     category_changed = kept.category_changed OR EXCLUDED.category_changed,
-                     tags_added = ARRAY(SELECT DISTINCT tag FROM unnest(kept.tags_added || EXCLUDED.tags_added) AS tag ORDER BY tag)),
-             removed AS (
-                 DELETE FROM contact_keys
-                 WHERE ctid = ANY(ARRAY(
-                     SELECT found.ctid
-                     FROM UNNEST($7::bigint[], $8::text[], $9::text[]) AS gone(contact_id, attribute, value)
-                     CROSS JOIN LATERAL (
-                         SELECT k.ctid FROM contact_keys k
-                         WHERE k.account_id = $1 AND k.attribute = gone.attribute
-                           AND k.value = gone.value AND k.contact_id = gone.contact_id
-                         LIMIT 1) AS found)))
-             INSERT INTO contact_keys (account_id, attribute, value, contact_id)
-             SELECT $1, key.attribute, key.value, key.contact_id
-             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
-        }
-        Target::DryRun(_) => {
-            "WITH changed AS (
-                 INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
-                 SELECT $1, $13, row.contact_id, row.attributes::jsonb, row.contact_type, row.category,
-                        ARRAY(SELECT jsonb_array_elements_text(row.tags::jsonb))
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-                      AS row(contact_id, attributes, contact_type, category, tags)
-                 ON CONFLICT (account_id, import_id, contact_id) DO UPDATE
-                 SET attributes = EXCLUDED.attributes, contact_type = EXCLUDED.contact_type,
-                     category = EXCLUDED.category, tags = EXCLUDED.tags),
-             removed AS (
-                 DELETE FROM dry_run_keys
-                 WHERE ctid = ANY(ARRAY(
-                     SELECT found.ctid
-                     FROM UNNEST($7::bigint[], $8::text[], $9::text[]) AS gone(contact_id, attribute, value)
-                     CROSS JOIN LATERAL (
-                         SELECT k.ctid FROM dry_run_keys k
-                         WHERE k.account_id = $1 AND k.import_id = $13 AND k.attribute = gone.attribute
-                           AND k.value = gone.value AND k.contact_id = gone.contact_id
-                         LIMIT 1) AS found)))
-             INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
-             SELECT $1, $13, key.attribute, key.value, key.contact_id
-             FROM UNNEST($10::bigint[], $11::text[], $12::text[]) AS key(contact_id, attribute, value)"
-        }
+        Target::Live => UPDATE_LIVE.as_str(),
+        Target::DryRun(_) => UPDATE_DRY_RUN.as_str(),
     };
     let import = match (target, &change_log) {
         (Target::DryRun(import), _) => Some(import.as_str()),

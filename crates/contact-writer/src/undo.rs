@@ -10,6 +10,7 @@
 //! batch holds more than `batch` contacts in memory, whatever the import's size.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use contact_contract::{AccountId, ImportId, ImportState};
@@ -275,6 +276,16 @@ async fn restore_batch(
     Ok(true)
 }
 
+/// Deletes contacts ($2) and their keys ($3-$5).
+static REMOVE_CONTACTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH gone AS (
+             DELETE FROM contacts WHERE account_id = $1 AND contact_id = ANY($2))
+         DELETE FROM contact_keys WHERE ctid = ANY({})",
+        contacts::exact_keys("contact_keys", "k.account_id = $1", 3)
+    )
+});
+
 /// Removes up to `batch` contacts the import created, in id order from the cursor, keeping
 /// (and reporting) those something changed after the import; false when none is left.
 async fn remove_batch(
@@ -334,26 +345,14 @@ async fn remove_batch(
         }
     }
     // Keys are reached by their full value, as the lookup index holds them.
-    sqlx::query(
-        "WITH gone AS (
-             DELETE FROM contacts WHERE account_id = $1 AND contact_id = ANY($2))
-         DELETE FROM contact_keys
-         WHERE ctid = ANY(ARRAY(
-             SELECT found.ctid
-             FROM UNNEST($3::bigint[], $4::text[], $5::text[]) AS gone_key(contact_id, attribute, value)
-             CROSS JOIN LATERAL (
-                 SELECT k.ctid FROM contact_keys k
-                 WHERE k.account_id = $1 AND k.attribute = gone_key.attribute
-                   AND k.value = gone_key.value AND k.contact_id = gone_key.contact_id
-                 LIMIT 1) AS found))",
-    )
-    .bind(account.as_str())
-    .bind(&removed)
-    .bind(&key_ids)
-    .bind(&key_attributes)
-    .bind(&key_values)
-    .execute(&mut *connection)
-    .await?;
+    sqlx::query(&REMOVE_CONTACTS)
+        .bind(account.as_str())
+        .bind(&removed)
+        .bind(&key_ids)
+        .bind(&key_attributes)
+        .bind(&key_values)
+        .execute(&mut *connection)
+        .await?;
     insert_conflicts(connection, account, import, &conflicts).await?;
     sqlx::query(
         "UPDATE imports SET undo_next_contact = $3, undo_removed = undo_removed + $4,
