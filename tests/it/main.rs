@@ -12,6 +12,7 @@ mod limits;
 mod lookup_plan;
 mod messages;
 mod operations;
+mod ordering;
 mod policies;
 mod reading;
 mod replicas;

@@ -124,18 +124,16 @@ impl ConsumerRole {
     }
 
     /// How long a message may stay unacknowledged before JetStream redelivers it (after a
-    /// replica dies). A handler at work extends it with progress acks, however long it takes.
+    /// replica dies): what a crash costs the imports whose messages the replica held. A
+    /// handler at work extends it with progress acks every third of it, however long the
+    /// work takes, so it can be short.
     pub fn ack_wait(self) -> Duration {
-        match self {
-            Self::Ingest | Self::Mapper => Duration::from_secs(10),
-            Self::Writer => Duration::from_secs(15),
-        }
+        Duration::from_secs(6)
     }
 
-    /// Messages handed out and not yet settled. Lane parts that wait for an earlier part of
-    /// their lane count here while they wait: the writer's bound stays well above what ingest
-    /// lets one import have in flight, so waiting parts never keep their predecessors from
-    /// being delivered.
+    /// Messages handed out and not yet settled. This bound is not what keeps an import moving
+    /// (a writer parks a part that waits for its lane and settles its message within about a
+    /// second: see the writer's `chunk` module); it only caps what one consumer has out.
     pub fn max_ack_pending(self) -> i64 {
         match self {
             // Requests waiting for their account's turn are pending too: room for every

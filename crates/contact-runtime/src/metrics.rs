@@ -16,6 +16,7 @@ pub struct Metrics {
     messages: IntCounterVec,
     handler_seconds: HistogramVec,
     imports_running: IntGauge,
+    imports_without_progress: IntGauge,
     consumer_pending: IntGaugeVec,
 }
 
@@ -58,6 +59,11 @@ impl Metrics {
             "contact_import_imports_running",
             "Imports running in the deployment, as the writer's database holds them",
         )?;
+        let imports_without_progress = IntGauge::new(
+            "contact_import_imports_without_progress",
+            "Running imports of the deployment none of whose lanes moved on for a minute, as the \
+             writer's database holds them (every writer reports the same number: take the max)",
+        )?;
         let consumer_pending = IntGaugeVec::new(
             Opts::new(
                 "contact_import_consumer_pending",
@@ -69,6 +75,7 @@ impl Metrics {
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(handler_seconds.clone()))?;
         registry.register(Box::new(imports_running.clone()))?;
+        registry.register(Box::new(imports_without_progress.clone()))?;
         registry.register(Box::new(consumer_pending.clone()))?;
         Ok(Self {
             registry,
@@ -76,6 +83,7 @@ impl Metrics {
             messages,
             handler_seconds,
             imports_running,
+            imports_without_progress,
             consumer_pending,
         })
     }
@@ -99,6 +107,10 @@ impl Metrics {
 
     pub fn set_imports_running(&self, running: i64) {
         self.imports_running.set(running);
+    }
+
+    pub fn set_imports_without_progress(&self, imports: i64) {
+        self.imports_without_progress.set(imports);
     }
 
     pub fn set_consumer_pending(&self, consumer: &str, pending: u64) {

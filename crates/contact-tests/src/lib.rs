@@ -153,6 +153,8 @@ pub struct TestSystem {
     pub running_per_account: u32,
     /// How many start requests of one account may wait for their turn.
     pub queued_per_account: u32,
+    /// Lane transactions at once in each writer started from now on (`WRITER_CONCURRENCY`).
+    pub writer_concurrency: usize,
     /// Copies of each stream the services ask JetStream to keep.
     pub jetstream_replicas: usize,
     /// Services started from now on serve /healthz, /readyz and /metrics on a free port.
@@ -322,6 +324,7 @@ impl TestSystem {
             undo_resume_seconds: 30,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             queued_per_account: contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT,
+            writer_concurrency: 4,
             jetstream_replicas,
             serve_http: false,
             http_addrs: Vec::new(),
@@ -366,7 +369,7 @@ impl TestSystem {
             database_url: self.database_url.clone(),
             namespace: self.namespace_name.clone(),
             jetstream_replicas: self.jetstream_replicas,
-            concurrency: 4,
+            concurrency: self.writer_concurrency,
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
             undo_resume_seconds: self.undo_resume_seconds,

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use contact_contract::{
-    AccountId, FailedRow, ImportId, ImportRequest, MappingPlan, RowError, ValidatedChunk,
+    convert_all, AccountId, FailedRow, ImportId, ImportRequest, MappingPlan, RowError,
+    ValidatedChunk,
 };
 use contact_core::lanes::LANES;
 use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, IdBlock, MergeOptions};
@@ -21,15 +22,33 @@ use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
 
 use crate::contacts::{self, ChangeLog, KeyHolders, Target};
-use crate::{accounts, imports, Writer};
+use crate::{accounts, imports, parking, Writer};
+
+/// What to do with a part whose lane has not reached it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenBehind {
+    /// Say so: the caller holds the part a moment longer, waiting for the lane.
+    Report,
+    /// Park it in the database for its lane (see `parking`), so that its message can go.
+    Park,
+}
 
 /// What became of one lane of a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartDisposition {
-    /// Committed; `lane_done` when it was the last chunk its lane had to apply.
-    Applied { lane_done: bool },
+    /// Committed: the lane applies `next_chunk` now; `lane_done` when there is none,
+    /// `next_parked` when that chunk's part waits parked (the caller goes on with it).
+    Applied {
+        next_chunk: u32,
+        lane_done: bool,
+        next_parked: bool,
+    },
     /// Applied before: a redelivery.
     AlreadyApplied,
+    /// Parked for its lane, which has not reached it: whoever moves the lane to it applies it.
+    Parked,
+    /// No part is parked at the lane's next chunk.
+    NothingParked,
     /// The import is over (completed, failed or cancelled): nothing more is written.
     ImportClosed,
     /// The lane has not reached this chunk: it applies `next_chunk` next.
@@ -81,19 +100,31 @@ struct LaneGate {
     lanes_locked: bool,
 }
 
-/// Applies lane `lane` of `chunk` if the lane has reached it. `records` are the lane's rows:
-/// taken when they are written, left in place otherwise. `lane_count` is how many lanes the
-/// chunk was split into.
-pub async fn apply_lane(
-    writer: &Writer,
-    chunk: &ValidatedChunk,
-    lane_count: usize,
+impl LaneGate {
+    fn import_closed(&self) -> bool {
+        contact_contract::ImportState::parse(&self.status).is_none_or(|state| state.is_terminal())
+    }
+
+    fn next_chunk(&self) -> u32 {
+        self.next_chunk.max(0) as u32
+    }
+}
+
+/// The lane's gate, or why the lane cannot be written now.
+enum LaneLock {
+    Open(Box<LaneGate>),
+    Refused(PartDisposition),
+}
+
+/// Locks `lane` of the import in the caller's transaction (never waiting for the lock) and
+/// reads its gate; says why not when the lane cannot be written now.
+async fn lock_lane(
+    transaction: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
     lane: u32,
-    records: &mut Option<Vec<ValidRecord>>,
-) -> anyhow::Result<PartDisposition> {
-    let (account, import) = (&chunk.account, &chunk.import_id);
-    let mut connection = writer.pool.acquire().await?;
-    let mut transaction = connection.begin().await?;
+    chunk_index: u32,
+) -> anyhow::Result<LaneLock> {
     let all_lanes: Vec<i32> = (0..LANES as i32).collect();
     let gate: Option<LaneGate> = match sqlx::query_as(&LANE_GATE)
         .bind(account.as_str())
@@ -105,45 +136,74 @@ pub async fn apply_lane(
     {
         Ok(gate) => gate,
         Err(error) if is_lock_not_available(&error) => {
-            return Ok(PartDisposition::Busy("its lane is locked"))
+            return Ok(LaneLock::Refused(PartDisposition::Busy(
+                "its lane is locked",
+            )))
         }
         Err(error) => return Err(error.into()),
     };
     let Some(gate) = gate else {
-        drop(transaction);
-        return Ok(
-            match imports::load(&mut connection, account, import).await? {
+        return Ok(LaneLock::Refused(
+            match imports::load(transaction, account, import).await? {
                 None => PartDisposition::UnknownImport,
                 Some(row) if row.state().is_terminal() => PartDisposition::ImportClosed,
                 Some(row) if lane >= row.lanes.max(0) as u32 => {
                     PartDisposition::Unwritable(format!(
-                        "chunk {} has lane {lane} but its import has {} lanes",
-                        chunk.chunk_index, row.lanes
+                        "chunk {chunk_index} has lane {lane} but its import has {} lanes",
+                        row.lanes
                     ))
                 }
                 // Registered, or closed, between the two reads.
                 Some(_) => PartDisposition::Busy("its import changed a moment ago"),
             },
-        );
+        ));
     };
-    let state = contact_contract::ImportState::parse(&gate.status);
-    if state.is_none_or(|state| state.is_terminal()) {
-        return Ok(PartDisposition::ImportClosed);
+    if gate.import_closed() {
+        return Ok(LaneLock::Refused(PartDisposition::ImportClosed));
     }
-    let index = i64::from(chunk.chunk_index);
-    if index < i64::from(gate.next_chunk) {
+    Ok(LaneLock::Open(Box::new(gate)))
+}
+
+/// Applies lane `lane` of `chunk` if the lane has reached it, or parks it when it has not and
+/// `when_behind` says so. `records` are the lane's rows: taken when they are written or
+/// parked, left in place otherwise. `lane_count` is how many lanes the chunk was split into.
+pub async fn apply_lane(
+    writer: &Writer,
+    chunk: &ValidatedChunk,
+    lane_count: usize,
+    lane: u32,
+    records: &mut Option<Vec<ValidRecord>>,
+    when_behind: WhenBehind,
+) -> anyhow::Result<PartDisposition> {
+    let (account, import) = (&chunk.account, &chunk.import_id);
+    let mut connection = writer.pool.acquire().await?;
+    let mut transaction = connection.begin().await?;
+    let gate = match lock_lane(&mut transaction, account, import, lane, chunk.chunk_index).await? {
+        LaneLock::Open(gate) => gate,
+        LaneLock::Refused(disposition) => return Ok(disposition),
+    };
+    let index = chunk.chunk_index;
+    if index < gate.next_chunk() {
         return Ok(PartDisposition::AlreadyApplied);
-    }
-    if index > i64::from(gate.next_chunk) {
-        return Ok(PartDisposition::Behind {
-            next_chunk: gate.next_chunk.max(0) as u32,
-        });
     }
     if lane_count as i32 != gate.lanes {
         return Ok(PartDisposition::Unwritable(format!(
-            "chunk {} was split in {lane_count} lanes, its import in {}",
-            chunk.chunk_index, gate.lanes
+            "chunk {index} was split in {lane_count} lanes, its import in {}",
+            gate.lanes
         )));
+    }
+    if index > gate.next_chunk() {
+        return Ok(match when_behind {
+            WhenBehind::Report => PartDisposition::Behind {
+                next_chunk: gate.next_chunk(),
+            },
+            WhenBehind::Park => {
+                let part = lane_part(chunk, lane_count, lane, records.take().unwrap_or_default());
+                parking::park(&mut transaction, &part, lane).await?;
+                transaction.commit().await?;
+                PartDisposition::Parked
+            }
+        });
     }
     if !gate.lanes_locked {
         return Ok(PartDisposition::Busy(
@@ -151,7 +211,75 @@ pub async fn apply_lane(
         ));
     }
     let records = records.take().unwrap_or_default();
-    let written = match write_lane(&mut transaction, &gate, chunk, lane, records).await {
+    write_and_commit(transaction, &gate, chunk, lane, records).await
+}
+
+/// Applies the part parked for `lane` of the import at the lane's next chunk, if there is one.
+pub async fn apply_parked(
+    writer: &Writer,
+    account: &AccountId,
+    import: &ImportId,
+    lane: u32,
+) -> anyhow::Result<PartDisposition> {
+    let mut connection = writer.pool.acquire().await?;
+    let mut transaction = connection.begin().await?;
+    let gate = match lock_lane(&mut transaction, account, import, lane, 0).await? {
+        LaneLock::Open(gate) => gate,
+        LaneLock::Refused(disposition) => return Ok(disposition),
+    };
+    if !gate.lanes_locked {
+        return Ok(PartDisposition::Busy(
+            "another import of the account is writing its lane",
+        ));
+    }
+    let next = gate.next_chunk();
+    let Some(mut part) = parking::take(&mut transaction, account, import, lane, next).await? else {
+        return Ok(PartDisposition::NothingParked);
+    };
+    let Some(records) = part.lanes.get_mut(lane as usize).map(std::mem::take) else {
+        return Ok(PartDisposition::Unwritable(format!(
+            "the part of chunk {next} parked for lane {lane} has no such lane"
+        )));
+    };
+    write_and_commit(transaction, &gate, &part, lane, convert_all(records)).await
+}
+
+/// `chunk` with only the records of `lane` (and, in lane 0, the chunk's row errors and
+/// failed rows, which travel with that lane): what is parked for the lane.
+fn lane_part(
+    chunk: &ValidatedChunk,
+    lane_count: usize,
+    lane: u32,
+    records: Vec<ValidRecord>,
+) -> ValidatedChunk {
+    let mut lanes = vec![Vec::new(); lane_count];
+    lanes[lane as usize] = convert_all(records);
+    let (errors, failed) = if lane == 0 {
+        (chunk.errors.clone(), chunk.failed.clone())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    ValidatedChunk {
+        schema: chunk.schema,
+        account: chunk.account.clone(),
+        import_id: chunk.import_id.clone(),
+        chunk_index: chunk.chunk_index,
+        lanes,
+        errors,
+        failed,
+        end_offset: chunk.end_offset,
+    }
+}
+
+/// Writes the lane's part of `chunk` and commits it with the move of the lane's cursor.
+async fn write_and_commit(
+    mut transaction: sqlx::Transaction<'_, sqlx::Postgres>,
+    gate: &LaneGate,
+    chunk: &ValidatedChunk,
+    lane: u32,
+    records: Vec<ValidRecord>,
+) -> anyhow::Result<PartDisposition> {
+    let written = match write_lane(&mut transaction, gate, chunk, lane, records).await {
         Ok(written) => written,
         Err(error) if can_never_be_written(&error) => {
             return Ok(PartDisposition::Unwritable(format!(
@@ -161,12 +289,26 @@ pub async fn apply_lane(
         }
         Err(error) => return Err(error),
     };
+    // Under the lane's row lock: a part parked for the next chunk is either seen here, or
+    // was turned away (busy) and finds the lane moved on when it tries again.
+    let next_parked = parking::moved_on(
+        &mut transaction,
+        &chunk.account,
+        &chunk.import_id,
+        lane,
+        chunk.chunk_index,
+    )
+    .await?;
     transaction.commit().await?;
     count_rows(&written);
     let lane_done = gate
         .chunks_total
         .is_some_and(|total| gate.next_chunk + 1 >= total);
-    Ok(PartDisposition::Applied { lane_done })
+    Ok(PartDisposition::Applied {
+        next_chunk: chunk.chunk_index + 1,
+        lane_done,
+        next_parked,
+    })
 }
 
 /// Everything one lane of the chunk changes, inside its transaction: contacts and keys, the

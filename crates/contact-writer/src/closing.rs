@@ -11,7 +11,7 @@ use contact_contract::{AccountId, ImportEventKind, ImportId, ImportRequest, Impo
 use sqlx::{Acquire as _, PgConnection};
 
 use crate::imports::{self, ImportRow};
-use crate::{accounts, events, Writer};
+use crate::{accounts, events, parking, Writer};
 
 /// Completes the import if every lane has applied every chunk; otherwise does nothing.
 pub async fn try_complete(
@@ -35,6 +35,7 @@ pub async fn try_complete(
                     None,
                 )
                 .await?;
+                parking::discard(&mut transaction, account, import).await?;
                 transaction.commit().await?;
                 true
             }
@@ -62,6 +63,7 @@ pub async fn close_running(
         match imports::lock(&mut transaction, account, import).await? {
             Some(row) if row.state() == ImportState::Running => {
                 imports::set_closed(&mut transaction, account, import, state, reason).await?;
+                parking::discard(&mut transaction, account, import).await?;
                 transaction.commit().await?;
             }
             _ => return Ok(None),

@@ -12,6 +12,8 @@ use contact_core::merge::{IdBlock, OutcomeCounts};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
+use crate::parking;
+
 /// One import with the sums of its lanes.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImportRow {
@@ -41,30 +43,38 @@ pub struct ImportRow {
     pub failed: i64,
     /// How far into the file every lane has applied.
     pub bytes_done: i64,
-    /// The chunk the slowest lane applies next: every chunk before it is applied in full.
-    pub chunks_applied: i64,
+    /// The chunk each lane applies next, by lane (every chunk before the smallest is applied
+    /// in full).
+    pub lane_cursors: Vec<i32>,
+    /// Lane parts that came before their lane reached them, parked until it does.
+    pub parts_parked: i64,
 }
 
 /// The columns of [`ImportRow`]: the import and the sums of its lanes.
-const SELECT_IMPORT: &str = "
-    SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
-           i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
-           i.finished_at, i.lanes, i.first_contact_id, i.repeat_of,
-           lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
-           lanes.failed, lanes.bytes_done, lanes.chunks_applied
-    FROM imports i
-    CROSS JOIN LATERAL (
-        SELECT COALESCE(sum(l.next_chunk), 0)::bigint AS parts_applied,
-               COALESCE(sum(l.created), 0)::bigint AS created,
-               COALESCE(sum(l.linked), 0)::bigint AS linked,
-               COALESCE(sum(l.duplicated), 0)::bigint AS duplicated,
-               COALESCE(sum(l.skipped), 0)::bigint AS skipped,
-               COALESCE(sum(l.failed), 0)::bigint AS failed,
-               COALESCE(min(l.bytes_done), 0)::bigint AS bytes_done,
-               COALESCE(min(l.next_chunk), 0)::bigint AS chunks_applied,
-               max(l.updated_at) AS updated_at
-        FROM import_lanes l
-        WHERE l.account_id = i.account_id AND l.import_id = i.import_id) AS lanes";
+static SELECT_IMPORT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
+                i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
+                i.finished_at, i.lanes, i.first_contact_id, i.repeat_of,
+                lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
+                lanes.failed, lanes.bytes_done, lanes.lane_cursors,
+                {} AS parts_parked
+         FROM imports i
+         CROSS JOIN LATERAL (
+             SELECT COALESCE(sum(l.next_chunk), 0)::bigint AS parts_applied,
+                    COALESCE(sum(l.created), 0)::bigint AS created,
+                    COALESCE(sum(l.linked), 0)::bigint AS linked,
+                    COALESCE(sum(l.duplicated), 0)::bigint AS duplicated,
+                    COALESCE(sum(l.skipped), 0)::bigint AS skipped,
+                    COALESCE(sum(l.failed), 0)::bigint AS failed,
+                    COALESCE(min(l.bytes_done), 0)::bigint AS bytes_done,
+                    COALESCE(array_agg(l.next_chunk ORDER BY l.lane), '{{}}') AS lane_cursors,
+                    max(l.updated_at) AS updated_at
+             FROM import_lanes l
+             WHERE l.account_id = i.account_id AND l.import_id = i.import_id) AS lanes",
+        parking::PARKED_PARTS_OF_IMPORT
+    )
+});
 
 impl ImportRow {
     pub fn state(&self) -> ImportState {
@@ -146,17 +156,47 @@ impl ImportRow {
         if self.state() != ImportState::Running {
             return None;
         }
-        let next = self.chunks_applied.max(0);
-        Some(match self.chunks_total {
-            Some(total) if i64::from(total) <= next => {
-                "the end of the import to be recorded".to_string()
-            }
-            Some(total) => format!("chunk {} of {total} to be validated and written", next + 1),
-            None => format!(
-                "chunk {} to be validated and written (ingest is still reading the file)",
-                next + 1
-            ),
-        })
+        Some(waiting_for(
+            self.chunks_total,
+            &self.lane_cursors,
+            self.parts_parked,
+        ))
+    }
+}
+
+/// What an import whose lanes apply `lane_cursors` next waits for: the chunk the slowest lane
+/// needs (numbered from 1, as people count), which lanes wait for it when not all of them do,
+/// and how many later parts wait parked meanwhile.
+fn waiting_for(chunks_total: Option<i32>, lane_cursors: &[i32], parts_parked: i64) -> String {
+    let next = lane_cursors.iter().copied().min().unwrap_or(0).max(0);
+    let waiting_lanes: Vec<String> = lane_cursors
+        .iter()
+        .enumerate()
+        .filter(|(_, &cursor)| cursor.max(0) == next)
+        .map(|(lane, _)| lane.to_string())
+        .collect();
+    let lanes = if waiting_lanes.len() == lane_cursors.len() {
+        String::new()
+    } else if waiting_lanes.len() == 1 {
+        format!(" for lane {}", waiting_lanes[0])
+    } else {
+        let (last, others) = waiting_lanes.split_last().expect("two lanes or more");
+        format!(" for lanes {} and {last}", others.join(", "))
+    };
+    let parked = match parts_parked {
+        0 => String::new(),
+        1 => "; 1 later part is parked until then".to_string(),
+        parts => format!("; {parts} later parts are parked until then"),
+    };
+    match chunks_total {
+        Some(total) if total <= next => "the end of the import to be recorded".to_string(),
+        Some(total) => {
+            format!("chunk {} of {total} to be validated and written{lanes}{parked}", next + 1)
+        }
+        None => format!(
+            "chunk {} to be validated and written{lanes}{parked} (ingest is still reading the file)",
+            next + 1
+        ),
     }
 }
 
@@ -166,7 +206,8 @@ pub async fn load(
     import: &ImportId,
 ) -> sqlx::Result<Option<ImportRow>> {
     sqlx::query_as(&format!(
-        "{SELECT_IMPORT} WHERE i.account_id = $1 AND i.import_id = $2"
+        "{} WHERE i.account_id = $1 AND i.import_id = $2",
+        *SELECT_IMPORT
     ))
     .bind(account.as_str())
     .bind(import.as_str())
@@ -212,8 +253,9 @@ pub async fn select_in_namespace(
     limit: i64,
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(&format!(
-        "{SELECT_IMPORT} WHERE (i.namespace = $1 OR i.namespace IS NULL) AND ({condition})
-         ORDER BY i.created_at LIMIT $2"
+        "{} WHERE (i.namespace = $1 OR i.namespace IS NULL) AND ({condition})
+         ORDER BY i.created_at LIMIT $2",
+        *SELECT_IMPORT
     ))
     .bind(namespace.name())
     .bind(limit)
@@ -231,10 +273,11 @@ pub async fn list_page(
     limit: u32,
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(&format!(
-        "{SELECT_IMPORT} WHERE i.account_id = $1 AND ($2::text IS NULL OR i.status = $2)
+        "{} WHERE i.account_id = $1 AND ($2::text IS NULL OR i.status = $2)
              AND ($3::text IS NULL OR i.file_sha256 = $3)
              AND ($4::timestamptz IS NULL OR (i.created_at, i.import_id) < ($4, $5::text))
-         ORDER BY i.created_at DESC, i.import_id DESC LIMIT $6"
+         ORDER BY i.created_at DESC, i.import_id DESC LIMIT $6",
+        *SELECT_IMPORT
     ))
     .bind(account.as_str())
     .bind(status.map(ImportState::as_str))
@@ -433,4 +476,51 @@ pub async fn mark_summary_published(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waiting_for;
+
+    fn check(chunks_total: Option<i32>, lane_cursors: &[i32], parked: i64, expected: &str) {
+        assert_eq!(waiting_for(chunks_total, lane_cursors, parked), expected);
+    }
+
+    #[test]
+    fn a_running_import_names_the_chunk_its_slowest_lanes_wait_for() {
+        check(Some(1), &[0], 0, "chunk 1 of 1 to be validated and written");
+        check(
+            Some(169),
+            &[125, 125, 125, 125],
+            43,
+            "chunk 126 of 169 to be validated and written; 43 later parts are parked until then",
+        );
+        check(
+            Some(12),
+            &[7, 5, 9, 5],
+            1,
+            "chunk 6 of 12 to be validated and written for lanes 1 and 3; 1 later part is parked until then",
+        );
+        check(
+            Some(12),
+            &[7, 5, 9, 7],
+            0,
+            "chunk 6 of 12 to be validated and written for lane 1",
+        );
+    }
+
+    #[test]
+    fn an_import_whose_file_is_still_read_says_so() {
+        check(
+            None,
+            &[2, 3],
+            0,
+            "chunk 3 to be validated and written for lane 0 (ingest is still reading the file)",
+        );
+    }
+
+    #[test]
+    fn an_import_with_every_chunk_applied_waits_for_its_end_to_be_recorded() {
+        check(Some(4), &[4, 4], 0, "the end of the import to be recorded");
+    }
 }

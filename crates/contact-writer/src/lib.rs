@@ -5,8 +5,10 @@
 //! Replicas share the work, and share one import: the mapper splits every chunk into lanes
 //! by the hash of its rows' match keys, each lane is applied in file order, and different
 //! lanes are applied at once by whichever replicas take them. A lane part that arrives before
-//! its turn goes back to JetStream to wait; each part commits in one transaction with the move
-//! of its lane's cursor, so a redelivered part changes nothing.
+//! its turn waits a moment in hand, then is parked in the database for its lane and its
+//! message acknowledged (see `chunk` for why this keeps every import moving); each part
+//! commits in one transaction with the move of its lane's cursor, so a redelivered part
+//! changes nothing.
 
 mod accounts;
 mod admission;
@@ -18,6 +20,7 @@ mod contacts;
 mod events;
 mod history;
 mod imports;
+mod parking;
 mod pipeline;
 mod probe;
 mod signals;
@@ -102,8 +105,9 @@ pub struct Settings {
     /// at once.
     #[arg(long, env = "IMPORTS_QUEUED_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT)]
     pub queued_per_account: u32,
-    /// How often to look for chunks left waiting by a replica that stopped.
-    #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 5)]
+    /// How often to look for work a replica that stopped left undone (parts parked for a lane it
+    /// had just moved on, an import it had just finished).
+    #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 2)]
     pub sweep_seconds: u64,
 }
 

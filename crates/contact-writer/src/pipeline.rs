@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_nats::jetstream::Message;
 use contact_contract::{
-    ControlEvent, ImportControl, ImportEventKind, ImportRequest, ImportState, ImportSubjectKind,
-    ValidatedChunk, SCHEMA_VERSION,
+    AccountId, ControlEvent, ImportControl, ImportEventKind, ImportId, ImportRequest, ImportState,
+    ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
 };
 use contact_core::lanes::lane_count;
 use contact_runtime::{MessageHandler, Outcome};
@@ -102,6 +102,25 @@ impl MessageHandler for PipelineHandler {
     }
 }
 
+/// What follows lane parts applied: the import's progress is announced, and when a lane
+/// applied its last chunk the import may be complete.
+pub(crate) async fn after_progress(
+    writer: &Writer,
+    account: &AccountId,
+    import: &ImportId,
+    last_lane_done: bool,
+) -> anyhow::Result<()> {
+    if let Some(row) = imports::load(&mut *writer.pool.acquire().await?, account, import).await? {
+        if let Err(error) = events::send_progress(writer, &row).await {
+            tracing::warn!(error = format!("{error:#}"), "progress event not sent");
+        }
+    }
+    if last_lane_done {
+        closing::try_complete(writer, account, import).await?;
+    }
+    Ok(())
+}
+
 /// Decodes a body and checks that it agrees with its subject and schema.
 fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> Result<T, String> {
     let body: T = serde_json::from_slice(payload)
@@ -120,16 +139,7 @@ impl PipelineHandler {
         let index = chunk.chunk_index;
         Ok(match chunk::apply_chunk(writer, chunk).await? {
             ChunkApplied::Done { last_lane_done } => {
-                if let Some(row) =
-                    imports::load(&mut *writer.pool.acquire().await?, &account, &import).await?
-                {
-                    if let Err(error) = events::send_progress(writer, &row).await {
-                        tracing::warn!(error = format!("{error:#}"), "progress event not sent");
-                    }
-                }
-                if last_lane_done {
-                    closing::try_complete(writer, &account, &import).await?;
-                }
+                after_progress(writer, &account, &import, last_lane_done).await?;
                 Outcome::Done
             }
             ChunkApplied::ImportClosed => Outcome::Duplicate,

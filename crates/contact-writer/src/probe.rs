@@ -1,5 +1,6 @@
 //! What the writer's /readyz checks (NATS connected, PostgreSQL answering) and the gauges its
-//! /metrics reads from elsewhere (the consumer's backlog, imports running).
+//! /metrics reads from elsewhere (the consumer's backlog, imports running, imports without
+//! progress).
 
 use contact_contract::Namespace;
 use contact_runtime::http::{NatsProbe, Probe};
@@ -23,6 +24,28 @@ impl WriterProbe {
     }
 }
 
+/// An import none of whose lanes moved on for this long counts as without progress: far beyond
+/// what a healthy import waits (a part waits in hand a second, then is parked), far below the
+/// watchdog's `IMPORT_STALL_SECONDS`, so that an alert comes before the watchdog fails it.
+const WITHOUT_PROGRESS_AFTER_SECONDS: f64 = 60.0;
+
+impl WriterProbe {
+    async fn imports_without_progress(&self) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM imports i
+             WHERE i.namespace = $1 AND i.status = 'running'
+               AND i.updated_at < now() - make_interval(secs => $2)
+               AND NOT EXISTS (SELECT 1 FROM import_lanes l
+                               WHERE l.account_id = i.account_id AND l.import_id = i.import_id
+                                 AND l.updated_at >= now() - make_interval(secs => $2))",
+        )
+        .bind(self.namespace.name())
+        .bind(WITHOUT_PROGRESS_AFTER_SECONDS)
+        .fetch_one(&self.pool)
+        .await
+    }
+}
+
 impl Probe for WriterProbe {
     async fn ready(&self) -> Result<(), String> {
         self.nats.ready().await?;
@@ -37,6 +60,10 @@ impl Probe for WriterProbe {
         match self.imports_running().await {
             Ok(running) => metrics().set_imports_running(running),
             Err(error) => tracing::debug!(%error, "cannot count the running imports"),
+        }
+        match self.imports_without_progress().await {
+            Ok(stuck) => metrics().set_imports_without_progress(stuck),
+            Err(error) => tracing::debug!(%error, "cannot count the imports without progress"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The sweep: what a crash between a commit and what follows it can leave undone, and the
 //! watchdog. Every few seconds each writer completes the imports of its namespace whose lanes
-//! are all done, publishes summaries a crash held back, clears the overlays of finished dry
+//! are all done, applies the parts parked for lanes that a stopped writer had moved on,
+//! publishes summaries a crash held back, clears the overlays of finished dry
 //! runs, goes on with undos left halfway, and ends the running imports that made no progress
 //! for too long, saying what they were waiting for.
 //! Each writer sweeps only the imports of its own namespace, since it publishes their events
@@ -13,7 +14,8 @@ use contact_runtime::Shutdown;
 
 use contact_contract::{AccountId, ImportId, ImportState};
 
-use crate::{closing, history, imports, Writer};
+use crate::chunk::{self, ChunkApplied, ParkedApplied};
+use crate::{closing, history, imports, parking, pipeline, Writer};
 
 /// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
 const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
@@ -123,6 +125,7 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
             );
         }
     }
+    apply_parked_parts_left_behind(writer).await;
     // An undo that cannot go on now must not keep the overlays from being cleared.
     if let Err(error) = resume_undo(writer).await {
         tracing::warn!(
@@ -131,6 +134,61 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
         );
     }
     clear_finished_dry_runs(writer).await
+}
+
+/// Applies the parts parked for lanes that have reached them: a writer that moved such a lane
+/// on stopped before it went on with them.
+async fn apply_parked_parts_left_behind(writer: &Writer) {
+    let ready = async {
+        let mut connection = writer.pool.acquire().await?;
+        anyhow::Ok(
+            parking::lanes_with_their_next_part_parked(&mut connection, &writer.namespace, 100)
+                .await?,
+        )
+    };
+    let ready = match ready.await {
+        Ok(ready) => ready,
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "sweep could not look for parked parts"
+            );
+            return;
+        }
+    };
+    for (account_id, import_id, lane) in ready {
+        let applied = async {
+            let (account, import) = (
+                AccountId::new(account_id.clone())?,
+                ImportId::new(import_id.clone())?,
+            );
+            match chunk::apply_parked_parts(writer, &account, &import, lane.max(0) as u32).await? {
+                ParkedApplied::Lane { lane_done } => {
+                    pipeline::after_progress(writer, &account, &import, lane_done).await?
+                }
+                ParkedApplied::Ended(ChunkApplied::Unwritable(reason)) => {
+                    closing::close_running(
+                        writer,
+                        &account,
+                        &import,
+                        ImportState::Failed,
+                        Some(&reason),
+                    )
+                    .await?;
+                }
+                ParkedApplied::Ended(_) => {}
+            }
+            anyhow::Ok(())
+        };
+        if let Err(error) = applied.await {
+            tracing::warn!(
+                account = account_id,
+                import = import_id,
+                error = format!("{error:#}"),
+                "sweep could not apply the parts parked for a lane"
+            );
+        }
+    }
 }
 
 /// An undo nobody has moved on for a while (the client that started it went away, or a
