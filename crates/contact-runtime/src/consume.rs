@@ -67,7 +67,8 @@ const PANICS_BEFORE_GIVING_UP: i64 = 5;
 
 /// Acks, naks or terms `message` as `outcome` says, failing its import first when the outcome
 /// asks for it, and counts it (handled since `started`). Redeliveries back off with the
-/// delivery count, from half a second to half a minute.
+/// delivery count, from half a second to four seconds: a dependency that comes back is used
+/// again within seconds.
 pub async fn settle<H: MessageHandler>(
     handler: &H,
     message: &Message,
@@ -171,10 +172,16 @@ fn not_yet_delay(delivered: i64) -> Duration {
     (Duration::from_millis(10) * 2u32.saturating_pow(doublings.min(7))).min(Duration::from_secs(1))
 }
 
+/// The delay before a transient failure is tried again: doubling from half a second, and no
+/// more than [`LONGEST_RETRY_DELAY`], so that a message whose dependency (PostgreSQL, the
+/// writer) was down for minutes is handled within seconds of its coming back.
 fn retry_delay(delivered: i64) -> Duration {
     let exponent = delivered.clamp(1, 7) as u32 - 1;
-    (Duration::from_millis(500) * 2u32.pow(exponent)).min(Duration::from_secs(30))
+    (Duration::from_millis(500) * 2u32.pow(exponent)).min(LONGEST_RETRY_DELAY)
 }
+
+/// See [`retry_delay`].
+pub const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(4);
 
 /// Messages held beyond the running ones: each waits for a slot, so a handler that finishes
 /// starts the next message at once instead of after a round trip to the server. Kept to one:
@@ -347,13 +354,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_delay_grows_from_half_a_second_to_half_a_minute() {
+    fn retry_delay_grows_from_half_a_second_to_four_seconds() {
         let delays: Vec<u64> = (1..=9)
             .map(|delivered| retry_delay(delivered).as_millis() as u64)
             .collect();
         assert_eq!(
             delays,
-            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+            vec![500, 1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000]
         );
         assert_eq!(retry_delay(0), Duration::from_millis(500));
     }

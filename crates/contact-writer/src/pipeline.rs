@@ -22,8 +22,9 @@ use crate::imports;
 use crate::{accounts, closing, events, Writer};
 
 /// Deliveries after which a chunk whose import never registered is given up: its import is
-/// failed instead of waiting for ever (about ten minutes of growing retry delays).
-const DELIVERIES_BEFORE_GIVING_UP: i64 = 25;
+/// failed instead of waiting for ever (about ten minutes of retry delays of up to four
+/// seconds).
+const DELIVERIES_BEFORE_GIVING_UP: i64 = 150;
 
 pub struct PipelineHandler {
     writer: Arc<Writer>,
