@@ -1,5 +1,5 @@
 //! What a benchmark run stands on: a database of its own, and the three services as child
-//! processes of this build, whose peak memory the kernel keeps.
+//! processes of this build, whose peak memory and CPU time the kernel keeps.
 
 use std::fmt;
 use std::process::Stdio;
@@ -62,6 +62,29 @@ impl fmt::Display for PeakMemory {
     }
 }
 
+/// CPU seconds each service has used (several replicas: their sum), in start order.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCpu(pub Vec<(String, f64)>);
+
+impl ServiceCpu {
+    /// What each service used between `earlier` and `self`.
+    pub fn since(&self, earlier: &ServiceCpu) -> ServiceCpu {
+        ServiceCpu(
+            self.0
+                .iter()
+                .map(|(name, seconds)| {
+                    let before = earlier
+                        .0
+                        .iter()
+                        .find(|(known, _)| known == name)
+                        .map_or(0.0, |(_, before)| *before);
+                    (name.clone(), seconds - before)
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The three services as child processes, from the same build as this binary.
 pub struct Services {
     children: Vec<(String, Child)>,
@@ -106,6 +129,22 @@ impl Services {
             }
         }
         Ok(Self { children })
+    }
+
+    /// Reads each child's user and system time; call it while they run (a stopped child's
+    /// `/proc` entry is gone once it is reaped).
+    pub fn cpu_seconds(&self) -> ServiceCpu {
+        let mut totals: Vec<(String, f64)> = Vec::new();
+        for (name, child) in &self.children {
+            let Some(pid) = child.id() else { continue };
+            let seconds = crate::cpu::process_cpu_seconds(pid).unwrap_or(0.0);
+            let short = name.trim_start_matches("contact-").to_string();
+            match totals.iter_mut().find(|(known, _)| *known == short) {
+                Some((_, total)) => *total += seconds,
+                None => totals.push((short, seconds)),
+            }
+        }
+        ServiceCpu(totals)
     }
 
     fn peak_memory(&self) -> PeakMemory {

@@ -203,6 +203,14 @@ impl From<PhoneRegion> for String {
 }
 
 fn normalize_email(trimmed: &str) -> Result<String, String> {
+    // Checked first: an address copied from a web page or a word processor can carry a
+    // character nobody sees, which would make two addresses that look the same match no key.
+    if let Some((character, name)) = find_invisible_character(trimmed) {
+        return Err(format!(
+            "contains an invisible character U+{:04X} ({name})",
+            character as u32
+        ));
+    }
     let lower_cased = trimmed.to_lowercase();
     if is_valid_email(&lower_cased) {
         Ok(lower_cased)
@@ -211,6 +219,40 @@ fn normalize_email(trimmed: &str) -> Result<String, String> {
     } else {
         Err("not a valid email address".to_owned())
     }
+}
+
+/// Characters that print as nothing (or only steer the direction of text) but are not
+/// whitespace, so trimming keeps them: the zero-width characters, the byte order mark inside a
+/// text (the one that starts a file is gone before cells are read), the bidirectional controls
+/// and the soft hyphen. Each with the name its Unicode chart gives it, for the row error.
+const INVISIBLE_CHARACTERS: &[(char, &str)] = &[
+    ('\u{00AD}', "soft hyphen"),
+    ('\u{200B}', "zero width space"),
+    ('\u{200C}', "zero width non-joiner"),
+    ('\u{200D}', "zero width joiner"),
+    ('\u{200E}', "left-to-right mark"),
+    ('\u{200F}', "right-to-left mark"),
+    ('\u{202A}', "left-to-right embedding"),
+    ('\u{202B}', "right-to-left embedding"),
+    ('\u{202C}', "pop directional formatting"),
+    ('\u{202D}', "left-to-right override"),
+    ('\u{202E}', "right-to-left override"),
+    ('\u{2060}', "word joiner"),
+    ('\u{2066}', "left-to-right isolate"),
+    ('\u{2067}', "right-to-left isolate"),
+    ('\u{2068}', "first strong isolate"),
+    ('\u{2069}', "pop directional isolate"),
+    ('\u{FEFF}', "zero width no-break space, the byte order mark"),
+];
+
+/// The first invisible character of `text`, with its name.
+fn find_invisible_character(text: &str) -> Option<(char, &'static str)> {
+    text.chars().find_map(|character| {
+        INVISIBLE_CHARACTERS
+            .iter()
+            .find(|(invisible, _)| *invisible == character)
+            .copied()
+    })
 }
 
 /// RFC 5321 caps a whole address at 254 characters.
@@ -541,6 +583,114 @@ mod tests {
                 ("+48 501 234 567", Err(PHONE)),
                 ("(22) 123-45-67", Err(PHONE)),
             ],
+        );
+    }
+
+    #[test]
+    fn an_email_holding_an_invisible_character_is_refused_with_the_character_named() {
+        let reason =
+            |code_and_name: &str| format!("contains an invisible character {code_and_name}");
+        let table: &[(&str, String)] = &[
+            (
+                "jan\u{200B}@example.com",
+                reason("U+200B (zero width space)"),
+            ),
+            (
+                "jan@exam\u{200B}ple.com",
+                reason("U+200B (zero width space)"),
+            ),
+            (
+                "ja\u{200C}n@example.com",
+                reason("U+200C (zero width non-joiner)"),
+            ),
+            (
+                "ja\u{200D}n@example.com",
+                reason("U+200D (zero width joiner)"),
+            ),
+            ("jan\u{2060}@example.com", reason("U+2060 (word joiner)")),
+            (
+                "jan@example.com\u{FEFF}",
+                reason("U+FEFF (zero width no-break space, the byte order mark)"),
+            ),
+            (
+                "\u{FEFF}jan@example.com",
+                reason("U+FEFF (zero width no-break space, the byte order mark)"),
+            ),
+            (
+                "\u{202A}jan@example.com",
+                reason("U+202A (left-to-right embedding)"),
+            ),
+            (
+                "\u{202B}jan@example.com",
+                reason("U+202B (right-to-left embedding)"),
+            ),
+            (
+                "jan@example.com\u{202C}",
+                reason("U+202C (pop directional formatting)"),
+            ),
+            (
+                "\u{202D}jan@example.com",
+                reason("U+202D (left-to-right override)"),
+            ),
+            (
+                "moc.elpmaxe@naj\u{202E}",
+                reason("U+202E (right-to-left override)"),
+            ),
+            (
+                "\u{2066}jan@example.com",
+                reason("U+2066 (left-to-right isolate)"),
+            ),
+            (
+                "\u{2067}jan@example.com",
+                reason("U+2067 (right-to-left isolate)"),
+            ),
+            (
+                "\u{2068}jan@example.com",
+                reason("U+2068 (first strong isolate)"),
+            ),
+            (
+                "jan@example.com\u{2069}",
+                reason("U+2069 (pop directional isolate)"),
+            ),
+            (
+                "\u{200E}jan@example.com",
+                reason("U+200E (left-to-right mark)"),
+            ),
+            (
+                "jan@example.com\u{200F}",
+                reason("U+200F (right-to-left mark)"),
+            ),
+            (
+                "jan\u{00AD}kowalski@example.com",
+                reason("U+00AD (soft hyphen)"),
+            ),
+            (
+                " Jan\u{200B}\u{00AD}@Example.com ",
+                reason("U+200B (zero width space)"),
+            ),
+        ];
+        for (raw, expected_reason) in table {
+            check(&AttributeType::Email, raw, Err(expected_reason));
+        }
+    }
+
+    #[test]
+    fn an_invisible_character_is_named_in_the_row_error_of_its_cell() {
+        check_record(
+            &["jan\u{200B}@example.com", "", "", "", ""],
+            Err(&[(
+                Some("Email"),
+                Some("jan\u{200B}@example.com"),
+                "contains an invisible character U+200B (zero width space)",
+            )]),
+        );
+    }
+
+    #[test]
+    fn visible_non_ascii_letters_in_the_local_part_are_still_accepted() {
+        check_type(
+            &AttributeType::Email,
+            &[("Łukasz@example.com", Ok(Some("łukasz@example.com")))],
         );
     }
 
