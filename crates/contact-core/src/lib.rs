@@ -14,6 +14,7 @@ pub mod file_reader;
 pub mod lanes;
 pub mod mapping;
 pub mod merge;
+pub mod phone;
 pub mod preview;
 pub mod sniff;
 pub mod suggest;

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use crate::csv_parser::RawRecord;
 use crate::mapping::{AttributeType, MappingPlan};
+use crate::phone::{self, Shortcut};
 use crate::template::strip_formula_guard;
 
 /// The country whose numbering plan applies to phone numbers written without a country code.
@@ -306,6 +307,12 @@ fn normalize_phone(trimmed: &str, region: PhoneRegion) -> Result<String, String>
     if trimmed.contains('@') {
         return Err("looks like an email address, not a phone number".to_owned());
     }
+    let invalid = || format!("not a valid phone number for region {region}");
+    match phone::polish_number(trimmed, region) {
+        Some(Shortcut::Valid(e164)) => return Ok(e164),
+        Some(Shortcut::Invalid) => return Err(invalid()),
+        None => {}
+    }
     match phonenumber::parse(Some(region.0), trimmed) {
         Ok(number) if phonenumber::is_valid(&number) => {
             // E.164 is "+", the country code and the national number (with the leading zeros
@@ -313,7 +320,7 @@ fn normalize_phone(trimmed: &str, region: PhoneRegion) -> Result<String, String>
             // a fifth of the cost of a phone cell, to print the same.
             Ok(format!("+{}{}", number.code().value(), number.national()))
         }
-        _ => Err(format!("not a valid phone number for region {region}")),
+        _ => Err(invalid()),
     }
 }
 
