@@ -2,6 +2,7 @@
 //! each test in its own namespace and account. One binary, a module per flow.
 
 mod bad_input;
+mod campaign;
 mod cli;
 mod contract;
 mod faults;

@@ -568,3 +568,91 @@ impl TestSystem {
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
+
+/// Services as child processes (to kill with SIGKILL, as a node failure would), and the
+/// events stream read back as stored.
+impl TestSystem {
+    /// Starts `service` (a binary of this workspace, e.g. `contact-mapper`) as a child process
+    /// in the system's namespace, on its NATS and database, with `env` set over the defaults
+    /// (`RUST_LOG=warn`); stderr is appended to `log` when given, inherited otherwise. Killed
+    /// when dropped.
+    pub fn spawn_service(
+        &self,
+        service: &str,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> tokio::process::Child {
+        let role = service.trim_start_matches("contact-");
+        let mut command = tokio::process::Command::new(workspace_binary(service));
+        command
+            .env("NATS_URL", self.deployment.url())
+            .env("DATABASE_URL", &self.database_url)
+            .env("CONTACT_IMPORT_NAMESPACE", &self.namespace_name)
+            .env("JETSTREAM_REPLICAS", self.jetstream_replicas.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(creds) = self.deployment.for_service(role).creds {
+            command.env("NATS_CREDS", creds);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        if let Some(log) = log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap_or_else(|error| panic!("opening {}: {error}", log.display()));
+            command.stderr(file);
+        }
+        command
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {service}: {error}"))
+    }
+
+    /// Every event of the import in the order the events stream stored them (not necessarily
+    /// their `sequence` order: several writers publish), read one by one with direct gets,
+    /// which any replica of the stream answers.
+    pub async fn stored_events(
+        &self,
+        import_id: &ImportId,
+    ) -> anyhow::Result<Vec<contact_contract::ImportEvent>> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let jetstream = async_nats::jetstream::new(self.client.nats().clone());
+        let subject =
+            self.namespace
+                .import_subject(ImportSubjectKind::Events, &self.account, import_id);
+        let stream = jetstream
+            .get_stream_no_info(self.namespace.events_stream())
+            .await
+            .context("opening the events stream")?;
+        let reading = async {
+            let mut events = Vec::new();
+            let mut next = 1;
+            loop {
+                match stream
+                    .direct_get_next_for_subject(subject.clone(), Some(next))
+                    .await
+                {
+                    Ok(message) => {
+                        next = message.sequence + 1;
+                        let event =
+                            serde_json::from_slice(&message.payload).with_context(|| {
+                                format!("event at stream sequence {}", message.sequence)
+                            })?;
+                        events.push(event);
+                    }
+                    Err(error) if error.kind() == DirectGetErrorKind::NotFound => {
+                        return Ok(events)
+                    }
+                    // No replica answered yet: ask again.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), reading)
+            .await
+            .context("reading the import's events took over 30 s")?
+    }
+}
