@@ -1,9 +1,9 @@
 //! The contact-import CLI as scripts use it: its outputs, exit codes and messages.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use contact_tests::TestSystem;
+use contact_tests::{Replicas, TestSystem};
 
 fn cli_binary() -> PathBuf {
     contact_tests::workspace_binary("contact-import")
@@ -43,8 +43,16 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The whole of standard output as exactly one JSON document (whitespace around it aside):
+/// what `| jq` needs.
+pub fn one_json_document(output: &Output) -> serde_json::Value {
+    let text = stdout(output);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}): {text:?}"))
+}
+
 #[tokio::test]
-async fn import_follow_json_ends_with_the_summary_object_and_exit_zero() {
+async fn import_follow_json_prints_only_the_summary_object_and_exits_zero() {
     let system = TestSystem::start().await;
     let file = system.file(
         "cli.csv",
@@ -66,12 +74,9 @@ async fn import_follow_json_ends_with_the_summary_object_and_exit_zero() {
     )
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
-    let text = stdout(&output);
-    let lines: Vec<&str> = text.lines().collect();
-    let import_id = lines.first().expect("the import id first");
-    let summary: serde_json::Value =
-        serde_json::from_str(lines.last().expect("a last line")).expect("JSON");
-    assert_eq!(summary["import_id"], *import_id);
+    let summary = one_json_document(&output);
+    let import_id = summary["import_id"].as_str().expect("the import id");
+    assert!(!import_id.is_empty());
     assert_eq!(summary["account"], system.account.as_str());
     assert_eq!(summary["status"], "completed");
     for (field, value) in [
@@ -268,4 +273,283 @@ async fn preview_json_and_template_follow_the_documented_shape() {
     );
     assert_eq!(template.lines().count(), 2);
     system.stop().await;
+}
+
+/// The CLI's exit codes, as the README's table and `--help` give them.
+mod exit_code {
+    pub const SUCCESS: i32 = 0;
+    pub const USAGE: i32 = 2;
+    pub const IMPORT_NOT_COMPLETED: i32 = 3;
+    pub const UNAVAILABLE: i32 = 4;
+}
+
+/// Runs the CLI in `dir`, so that a test can see which files it made there.
+async fn cli_in(system: &TestSystem, dir: &Path, arguments: &[&str]) -> Output {
+    tokio::process::Command::new(cli_binary())
+        .args([
+            "--nats-url",
+            &system.nats.url,
+            "--account",
+            system.account.as_str(),
+        ])
+        .args(arguments)
+        .env("CONTACT_IMPORT_NAMESPACE", &system.namespace_name)
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+/// Runs the CLI, fails the test unless it succeeds, and returns its whole stdout parsed as
+/// one JSON document.
+async fn json_of(system: &TestSystem, arguments: &[&str]) -> serde_json::Value {
+    let output = cli(system, arguments).await;
+    assert_eq!(
+        output.status.code(),
+        Some(exit_code::SUCCESS),
+        "contact-import {arguments:?}: {}",
+        stderr(&output)
+    );
+    one_json_document(&output)
+}
+
+#[tokio::test]
+async fn every_json_output_is_exactly_one_json_document() {
+    // No ingest at first: an import started stays queued, so that it can be cancelled.
+    let mut system = TestSystem::start_with(Replicas {
+        ingest: 0,
+        ..Replicas::default()
+    })
+    .await;
+    let path = system.file(
+        "json.csv",
+        "email,city\nj1@example.com,Kraków\nj2@example.com,Gdańsk\n",
+    );
+    let path = path.to_str().expect("utf-8 path");
+
+    let preview = json_of(&system, &["preview", path, "--json"]).await;
+    assert_eq!(preview["header"], serde_json::json!(["email", "city"]));
+
+    let queued = json_of(&system, &["import", path, "--json"]).await;
+    assert_eq!(queued["status"], "queued");
+    let queued_id = queued["import_id"]
+        .as_str()
+        .expect("an import id")
+        .to_string();
+    let status = json_of(&system, &["status", &queued_id, "--json"]).await;
+    assert_eq!(status["import_id"], queued_id.as_str());
+    let cancelled = json_of(&system, &["cancel", &queued_id, "--json"]).await;
+    assert_eq!(cancelled["status"], "cancelled");
+
+    system.start_ingest().await.expect("ingest starts");
+    let summary = json_of(&system, &["import", path, "--follow", "--json"]).await;
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["created"], 2);
+    let imported_id = summary["import_id"].as_str().expect("an import id");
+
+    let attributes = json_of(&system, &["attributes", "list", "--json"]).await;
+    assert!(attributes
+        .as_array()
+        .expect("an array")
+        .iter()
+        .any(|attribute| attribute["key"] == "email"));
+    let imports = json_of(&system, &["imports", "list", "--json"]).await;
+    assert_eq!(imports.as_array().expect("an array").len(), 2);
+
+    let undone = json_of(&system, &["undo", imported_id, "--json"]).await;
+    assert_eq!(undone["status"], "undone");
+    assert_eq!(undone["contacts_removed"], 2);
+    assert_eq!(undone["kept"], serde_json::json!([]));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn exit_codes_tell_a_failed_import_from_an_unreachable_system_and_a_usage_error() {
+    let system = TestSystem::start().await;
+    let path = system.file("codes.csv", "email\ncode@example.com\n");
+    let path = path.to_str().expect("utf-8 path");
+
+    // The import is started, and the pipeline fails it: a tag over the 100-character limit.
+    let long_tag = "t".repeat(101);
+    for json in [false, true] {
+        let mut arguments = vec!["import", path, "--tag", &long_tag, "--follow"];
+        if json {
+            arguments.push("--json");
+        }
+        let failed = cli(&system, &arguments).await;
+        assert_eq!(
+            failed.status.code(),
+            Some(exit_code::IMPORT_NOT_COMPLETED),
+            "{}",
+            stderr(&failed)
+        );
+        if json {
+            assert_eq!(one_json_document(&failed)["status"], "failed");
+        } else {
+            assert!(stderr(&failed).contains("failed: "), "{}", stderr(&failed));
+        }
+    }
+
+    // Usage and input: clap's refusal, a name that is no import id, nothing to change.
+    for arguments in [
+        vec!["import"],
+        vec!["import", path, "--duplicates", "merge"],
+        vec!["status", "not an id"],
+        vec!["attributes", "set", "email"],
+        vec!["status", "no-such-import"],
+    ] {
+        let refused = cli(&system, &arguments).await;
+        assert_eq!(
+            refused.status.code(),
+            Some(exit_code::USAGE),
+            "{arguments:?}: {}",
+            stderr(&refused)
+        );
+        assert!(refused.stdout.is_empty(), "{arguments:?}");
+    }
+
+    // Nothing listens on the port: NATS is unreachable.
+    let unreachable = tokio::process::Command::new(cli_binary())
+        .args(["--nats-url", "nats://127.0.0.1:1", "status", "x", "--json"])
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert_eq!(
+        unreachable.status.code(),
+        Some(exit_code::UNAVAILABLE),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(unreachable.stdout.is_empty());
+
+    // NATS answers, but no contact-writer serves this namespace: no reply.
+    let unanswered = tokio::process::Command::new(cli_binary())
+        .args(["--nats-url", &system.nats.url, "attributes", "list"])
+        .env("CONTACT_IMPORT_NAMESPACE", contact_tests::unique("nobody"))
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert_eq!(
+        unanswered.status.code(),
+        Some(exit_code::UNAVAILABLE),
+        "{}",
+        stderr(&unanswered)
+    );
+    assert!(
+        stderr(&unanswered).contains("no contact-writer is answering"),
+        "{}",
+        stderr(&unanswered)
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_dash_as_output_writes_to_stdout_and_no_file_named_dash() {
+    let system = TestSystem::start().await;
+    let path = system.file(
+        "dash.csv",
+        "email,city\nd@example.com,Kraków\nnope,Gdańsk\n",
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        run_cli(
+            &system,
+            &[
+                "import",
+                path.to_str().expect("utf-8"),
+                "--follow",
+                "--json",
+            ],
+        )
+        .await
+        .trim(),
+    )
+    .expect("the summary");
+    let import_id = summary["import_id"].as_str().expect("an import id");
+    let dir = system.scratch_path("cwd");
+    std::fs::create_dir_all(&dir).expect("a working directory");
+
+    let template = cli_in(&system, &dir, &["template", "-o", "-"]).await;
+    assert!(template.status.success(), "{}", stderr(&template));
+    assert!(
+        stdout(&template).starts_with("email,mobile,first_name,"),
+        "{}",
+        stdout(&template)
+    );
+
+    // On stdout the error file has no byte order mark: it goes to another program.
+    let errors = cli_in(&system, &dir, &["errors", import_id, "-o", "-"]).await;
+    assert!(errors.status.success(), "{}", stderr(&errors));
+    assert_eq!(
+        stdout(&errors),
+        "email,city,line,column,reason\nnope,Gdańsk,3,email,email: not a valid email address\n"
+    );
+
+    for format in ["jsonl", "csv"] {
+        let export = cli_in(
+            &system,
+            &dir,
+            &["contacts", "export", "--format", format, "-o", "-"],
+        )
+        .await;
+        assert!(export.status.success(), "{}", stderr(&export));
+        assert!(stdout(&export).contains("d@example.com"), "{format}");
+    }
+
+    let made: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the working directory")
+        .map(|entry| entry.expect("an entry").file_name())
+        .collect();
+    assert!(made.is_empty(), "files made: {made:?}");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn every_binary_tells_its_version_and_the_cli_its_exit_codes_and_completions() {
+    let version = env!("CARGO_PKG_VERSION");
+    for binary in [
+        "contact-import",
+        "contact-ingest",
+        "contact-mapper",
+        "contact-writer",
+        "contact-import-admin",
+        "contact-import-bench",
+    ] {
+        let output = tokio::process::Command::new(contact_tests::workspace_binary(binary))
+            .arg("--version")
+            .output()
+            .await
+            .expect("the binary runs");
+        assert!(output.status.success(), "{binary}: {}", stderr(&output));
+        assert_eq!(stdout(&output).trim(), format!("{binary} {version}"));
+    }
+
+    let help = tokio::process::Command::new(cli_binary())
+        .arg("--help")
+        .output()
+        .await
+        .expect("the CLI runs");
+    let help = stdout(&help);
+    for code in ["0", "1", "2", "3", "4"] {
+        assert!(help.contains(&format!("\n  {code}  ")), "{help}");
+    }
+
+    for (shell, expected) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef contact-import"),
+        ("fish", "complete -c contact-import"),
+    ] {
+        // No NATS is needed for it: the port is closed.
+        let output = tokio::process::Command::new(cli_binary())
+            .args(["--nats-url", "nats://127.0.0.1:1", "completions", shell])
+            .output()
+            .await
+            .expect("the CLI runs");
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        assert!(script.contains(expected), "{shell}: {script}");
+        assert!(
+            script.contains("undo"),
+            "{shell}: every command is completed"
+        );
+    }
 }

@@ -54,6 +54,7 @@ enum Scenario {
 #[derive(Debug, Parser)]
 #[command(
     name = "contact-import-bench",
+    version,
     about = "Throughput and memory of imports against plain SQL, each run on a fresh database"
 )]
 struct Settings {

@@ -320,3 +320,67 @@ pub async fn remove_namespace(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLES: [ConsumerRole; 3] = [
+        ConsumerRole::Ingest,
+        ConsumerRole::Mapper,
+        ConsumerRole::Writer,
+    ];
+
+    /// The seconds of every "(ack wait N s)" that follows `after` in `text`.
+    fn stated_ack_waits(text: &str, after: &str) -> Vec<u64> {
+        text.match_indices(after)
+            .filter_map(|(at, _)| {
+                let rest = text[at + after.len()..].strip_prefix(" (ack wait ")?;
+                let (seconds, _) = rest.split_once(" s)")?;
+                Some(seconds.parse().expect("whole seconds"))
+            })
+            .collect()
+    }
+
+    /// The AsyncAPI document's table of streams states each durable consumer's ack wait;
+    /// operators size their drains by it, so it must be the one the code configures.
+    #[test]
+    fn the_asyncapi_document_states_the_ack_waits_the_consumers_get() {
+        let document = include_str!("../../../docs/asyncapi.yaml");
+        for role in ROLES {
+            let quoted = format!("`{}`", role.durable_name());
+            assert_eq!(
+                stated_ack_waits(document, &quoted),
+                vec![role.ack_wait().as_secs()],
+                "the ack wait docs/asyncapi.yaml states for consumer {quoted}"
+            );
+        }
+    }
+
+    /// Each Kubernetes Deployment's grace period comment names its service's ack wait.
+    #[test]
+    fn the_kubernetes_manifests_state_the_same_ack_waits() {
+        let manifests = [
+            (
+                ConsumerRole::Ingest,
+                include_str!("../../../deploy/k8s/ingest.yaml"),
+            ),
+            (
+                ConsumerRole::Mapper,
+                include_str!("../../../deploy/k8s/mapper.yaml"),
+            ),
+            (
+                ConsumerRole::Writer,
+                include_str!("../../../deploy/k8s/writer.yaml"),
+            ),
+        ];
+        for (role, manifest) in manifests {
+            assert_eq!(
+                stated_ack_waits(manifest, "finish"),
+                vec![role.ack_wait().as_secs()],
+                "the ack wait the {} manifest states",
+                role.durable_name()
+            );
+        }
+    }
+}

@@ -4,23 +4,22 @@
 //! neutralized (OWASP CSV injection); the importer undoes that when the file comes back.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::Context as _;
 use contact_contract::{FailedRowReport, ImportId};
 use contact_core::template::neutralize_formula;
 use contact_import::{Client, FailedRowsItem};
 
+use crate::output::Output;
+
 /// A UTF-8 byte order mark: spreadsheets need it to show Polish letters right.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-pub async fn write(
-    client: &Client,
-    import_id: &ImportId,
-    output: Option<&Path>,
-) -> anyhow::Result<()> {
-    let mut sink = crate::open_output(output)?;
-    if output.is_some() {
+/// Writes the import's error file; a file gets the byte order mark, standard output (a pipe
+/// into another program) does not.
+pub async fn write(client: &Client, import_id: &ImportId, output: &Output) -> anyhow::Result<()> {
+    let mut sink = output.open()?;
+    if output.is_file() {
         sink.write_all(UTF8_BOM)?;
     }
     let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(sink);

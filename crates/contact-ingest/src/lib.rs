@@ -36,6 +36,7 @@ pub use upload::UploadReader;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "contact-ingest",
+    version,
     about = "Reads uploaded CSV files and splits them into chunks"
 )]
 pub struct Settings {

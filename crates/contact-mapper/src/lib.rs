@@ -29,6 +29,7 @@ use tracing::Instrument as _;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "contact-mapper",
+    version,
     about = "Validates and normalizes imported rows"
 )]
 pub struct Settings {

@@ -53,6 +53,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "contact-writer",
+    version,
     about = "Persists imported contacts to PostgreSQL"
 )]
 pub struct Settings {
