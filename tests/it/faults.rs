@@ -29,7 +29,7 @@ fn spawn(system: &TestSystem, service: &str) -> Child {
 }
 
 /// 20,000 rows, a quarter of them duplicates of earlier ones, some invalid.
-fn file() -> String {
+pub(super) fn file() -> String {
     let mut file = String::from("email,first_name,city,birthday\n");
     for index in 0..20_000 {
         let person = if index % 4 == 3 { index / 2 } else { index };
@@ -60,7 +60,7 @@ async fn contacts_of(client: &Client) -> Vec<Contact> {
     contacts
 }
 
-fn counters(summary: &ImportStatus) -> [u64; 6] {
+pub(super) fn counters(summary: &ImportStatus) -> [u64; 6] {
     [
         summary.rows_total,
         summary.created,
@@ -130,7 +130,7 @@ async fn start_and_await_rows(system: &TestSystem, path: &std::path::Path, rows:
     import_id
 }
 
-fn fault_options() -> ImportOptions {
+pub(super) fn fault_options() -> ImportOptions {
     ImportOptions {
         tags: ["fault".to_string()].into(),
         ..ImportOptions::default()
@@ -139,7 +139,10 @@ fn fault_options() -> ImportOptions {
 
 /// The same file imported without interruption into another account of `system`'s
 /// deployment: the reference the interrupted run must equal.
-async fn uninterrupted_run(system: &TestSystem, path: &std::path::Path) -> (ImportStatus, Client) {
+pub(super) async fn uninterrupted_run(
+    system: &TestSystem,
+    path: &std::path::Path,
+) -> (ImportStatus, Client) {
     let calm_account = AccountId::new(unique("calm-")).expect("valid");
     let calm = system.client_for(&calm_account).await;
     let summary = system.import_file(&calm, path, fault_options()).await;
@@ -150,13 +153,17 @@ async fn uninterrupted_run(system: &TestSystem, path: &std::path::Path) -> (Impo
 /// Every event the import stored, in the order the stream holds them: read one by one with
 /// direct gets, which any replica answers (a consumer would need the stream's leader, which
 /// may still be being elected after a node died).
-async fn stored_events(system: &TestSystem, import_id: &ImportId) -> Vec<ImportEvent> {
+pub(super) async fn stored_events(
+    system: &TestSystem,
+    client: &Client,
+    import_id: &ImportId,
+) -> Vec<ImportEvent> {
     use async_nats::jetstream::stream::DirectGetErrorKind;
     let jetstream = jetstream::new(system.client.nats().clone());
     let subject =
         system
             .namespace
-            .import_subject(ImportSubjectKind::Events, &system.account, import_id);
+            .import_subject(ImportSubjectKind::Events, client.account(), import_id);
     let stream = jetstream
         .get_stream_no_info(system.namespace.events_stream())
         .await
@@ -184,11 +191,31 @@ async fn stored_events(system: &TestSystem, import_id: &ImportId) -> Vec<ImportE
     .expect("the import's events, read within 30 s")
 }
 
-/// The data and counters equal the uninterrupted run's, and whatever order the events were
+/// The data, counters and row errors equal the uninterrupted run's, and whatever order the events were
 /// stored in, the summary is the one event with the highest sequence and says what status
 /// says.
-async fn assert_same_as_uninterrupted(
+pub(super) async fn assert_same_as_uninterrupted(
     system: &TestSystem,
+    import_id: &ImportId,
+    interrupted: &ImportStatus,
+    uninterrupted: &ImportStatus,
+    calm: &Client,
+) {
+    assert_same_as_uninterrupted_in(
+        system,
+        &system.client,
+        import_id,
+        interrupted,
+        uninterrupted,
+        calm,
+    )
+    .await;
+}
+
+/// As [`assert_same_as_uninterrupted`], for an import of `client`'s account.
+pub(super) async fn assert_same_as_uninterrupted_in(
+    system: &TestSystem,
+    client: &Client,
     import_id: &ImportId,
     interrupted: &ImportStatus,
     uninterrupted: &ImportStatus,
@@ -203,9 +230,22 @@ async fn assert_same_as_uninterrupted(
     assert_eq!(counters(interrupted)[0], 20_000);
     let expected = contacts_of(calm).await;
     assert_eq!(expected.len() as u64, uninterrupted.created);
-    assert_eq!(contacts_of(&system.client).await, expected);
+    assert_eq!(contacts_of(client).await, expected);
+    let mut expected_errors = Vec::new();
+    calm.errors(&uninterrupted.import_id, |error| {
+        expected_errors.push(error)
+    })
+    .await
+    .expect("the uninterrupted run's row errors");
+    assert_eq!(expected_errors.len() as u64, uninterrupted.failed);
+    let mut errors = Vec::new();
+    client
+        .errors(import_id, |error| errors.push(error))
+        .await
+        .expect("the interrupted run's row errors");
+    assert_eq!(errors, expected_errors);
 
-    let events = stored_events(system, import_id).await;
+    let events = stored_events(system, client, import_id).await;
     let summaries: Vec<&ImportEvent> = events
         .iter()
         .filter(|event| event.kind == ImportEventKind::Summary)

@@ -3,6 +3,7 @@
 //! its own namespace (streams, bucket, consumers) and account, and stops them cleanly.
 
 pub mod nats_server;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 
