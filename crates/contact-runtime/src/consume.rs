@@ -183,6 +183,11 @@ fn retry_delay(delivered: i64) -> Duration {
 /// See [`retry_delay`].
 pub const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(4);
 
+/// How long one pull request waits for messages. Short, because a pull sent to a node that
+/// then stops answering (a stream leader killed or cut off) is lost: the next one, to the
+/// new leader, goes out this much later at the most.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+
 /// Messages held beyond the running ones: each waits for a slot, so a handler that finishes
 /// starts the next message at once instead of after a round trip to the server. Kept to one:
 /// a message held here is out of other replicas' reach until this one settles it (or dies and
@@ -216,7 +221,7 @@ pub async fn run_consumer<H: MessageHandler>(
         let batch = consumer
             .batch()
             .max_messages(slots.len())
-            .expires(Duration::from_secs(5))
+            .expires(PULL_EXPIRES)
             .messages()
             .await;
         let mut messages = match batch {
