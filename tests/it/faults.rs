@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_nats::jetstream;
 use contact_contract::{
     AccountId, ImportEvent, ImportEventKind, ImportId, ImportOptions, ImportState, ImportStatus,
-    ImportSubjectKind,
 };
 use contact_import::Client;
 use contact_tests::{unique, workspace_binary, NatsCluster, NatsServer, Replicas, TestSystem};
@@ -158,37 +157,10 @@ pub(super) async fn stored_events(
     client: &Client,
     import_id: &ImportId,
 ) -> Vec<ImportEvent> {
-    use async_nats::jetstream::stream::DirectGetErrorKind;
-    let jetstream = jetstream::new(system.client.nats().clone());
-    let subject =
-        system
-            .namespace
-            .import_subject(ImportSubjectKind::Events, client.account(), import_id);
-    let stream = jetstream
-        .get_stream_no_info(system.namespace.events_stream())
+    system
+        .stored_events_of(client.account(), import_id)
         .await
-        .expect("the events stream");
-    tokio::time::timeout(Duration::from_secs(30), async {
-        let mut events = Vec::new();
-        let mut next = 1;
-        loop {
-            match stream
-                .direct_get_next_for_subject(subject.clone(), Some(next))
-                .await
-            {
-                Ok(message) => {
-                    next = message.sequence + 1;
-                    events
-                        .push(serde_json::from_slice(&message.payload).expect("a readable event"));
-                }
-                Err(error) if error.kind() == DirectGetErrorKind::NotFound => return events,
-                // No replica answered yet: ask again.
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    })
-    .await
-    .expect("the import's events, read within 30 s")
+        .expect("the import's events, read within 30 s")
 }
 
 /// The data, counters and row errors equal the uninterrupted run's, and whatever order the events were

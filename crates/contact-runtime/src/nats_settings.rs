@@ -97,9 +97,7 @@ impl NatsSettings {
         // A node cut off without a word (a partition, not a closed socket) is noticed after
         // two pings without an answer: 2 x 10 s, not the library's 2 x 60 s, so that a
         // connection moves to a node that still answers within seconds.
-        options = options
-            .name(client_name)
-            .ping_interval(PING_INTERVAL);
+        options = options.name(client_name).ping_interval(PING_INTERVAL);
         if let Some(user) = &self.user {
             options =
                 options.user_and_password(user.clone(), self.password.clone().unwrap_or_default());

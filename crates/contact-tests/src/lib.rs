@@ -619,11 +619,20 @@ impl TestSystem {
         &self,
         import_id: &ImportId,
     ) -> anyhow::Result<Vec<contact_contract::ImportEvent>> {
+        self.stored_events_of(&self.account, import_id).await
+    }
+
+    /// [`Self::stored_events`] of an import of another account of the deployment.
+    pub async fn stored_events_of(
+        &self,
+        account: &AccountId,
+        import_id: &ImportId,
+    ) -> anyhow::Result<Vec<contact_contract::ImportEvent>> {
         use async_nats::jetstream::stream::DirectGetErrorKind;
         let jetstream = async_nats::jetstream::new(self.client.nats().clone());
-        let subject =
-            self.namespace
-                .import_subject(ImportSubjectKind::Events, &self.account, import_id);
+        let subject = self
+            .namespace
+            .import_subject(ImportSubjectKind::Events, account, import_id);
         let stream = jetstream
             .get_stream_no_info(self.namespace.events_stream())
             .await
