@@ -22,6 +22,7 @@ use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
 
 use crate::contacts::{self, ChangeLog, KeyHolders, Target};
+use crate::parking::ParkedPart;
 use crate::{accounts, imports, parking, Writer};
 
 /// What to do with a part whose lane has not reached it yet.
@@ -233,8 +234,16 @@ pub async fn apply_parked(
         ));
     }
     let next = gate.next_chunk();
-    let Some(mut part) = parking::take(&mut transaction, account, import, lane, next).await? else {
-        return Ok(PartDisposition::NothingParked);
+    let mut part = match parking::take(&mut transaction, account, import, lane, next).await? {
+        None => return Ok(PartDisposition::NothingParked),
+        Some(ParkedPart::Readable(part)) => part,
+        // Rolled back with the transaction: it stays parked for an upgraded writer.
+        Some(ParkedPart::OfLaterSchema) => {
+            return Ok(PartDisposition::Busy(
+                "its part was parked by a newer writer",
+            ))
+        }
+        Some(ParkedPart::Unreadable(reason)) => return Ok(PartDisposition::Unwritable(reason)),
     };
     let Some(records) = part.lanes.get_mut(lane as usize).map(std::mem::take) else {
         return Ok(PartDisposition::Unwritable(format!(

@@ -22,8 +22,10 @@
 //! A parked part is applied by whichever transaction moves its lane to it: that transaction
 //! looks for it under the lane's row lock before it commits (so a part is either parked
 //! before, and seen, or turned away as busy, and finds the lane moved on when it retries),
-//! and its caller goes on with it here. A writer that stops between the two leaves the part
-//! for the sweep, which applies parked parts their lane has reached.
+//! and its caller goes on with it here, for a few seconds at the most
+//! ([`PARKED_PARTS_IN_HAND`]) so that this handling too stays bounded. A writer that stops
+//! between the two, or leaves parts at the end of that time, leaves them to the sweep, which
+//! applies the parked parts of lanes that reached them and stood still for a moment.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -155,12 +157,11 @@ pub async fn apply_chunk(
                 PartDisposition::Unwritable(reason) => return Ok(ChunkApplied::Unwritable(reason)),
             }
         }
-        let applied_after = join_all(
-            parked_next
-                .into_iter()
-                .map(|lane| apply_parked_parts(writer, account, import, lane)),
-        )
-        .await;
+        let applied_after =
+            join_all(parked_next.into_iter().map(|lane| {
+                apply_parked_parts(writer, account, import, lane, PARKED_PARTS_IN_HAND)
+            }))
+            .await;
         for applied in applied_after {
             match applied? {
                 ParkedApplied::Lane { lane_done } => last_lane_done |= lane_done,
@@ -170,7 +171,9 @@ pub async fn apply_chunk(
         if behind.is_empty() && busy.is_empty() {
             break;
         }
-        if Instant::now() >= given_up_at
+        // Lanes still behind are parked on the next round; only a lane held by others for
+        // the whole wait, or a stop, sends the message back.
+        if (!busy.is_empty() && Instant::now() >= given_up_at)
             || (writer.shutdown.is_triggered() && when_behind == WhenBehind::Park)
         {
             return Ok(ChunkApplied::StillWaiting(format!(
@@ -224,16 +227,24 @@ pub enum ParkedApplied {
     Ended(ChunkApplied),
 }
 
+/// How long a message's handler goes on with the parts parked after its own, before it
+/// leaves the rest to the sweep: the handling of one message stays bounded in time however
+/// many parts a late predecessor finds parked.
+const PARKED_PARTS_IN_HAND: Duration = Duration::from_secs(5);
+
 /// Applies the parts parked for `lane` of the import, one transaction each, for as long as the
-/// lane's next chunk is parked.
+/// lane's next chunk is parked, for at most about `budget` (then the sweep goes on, as it
+/// does after a writer stopped).
 pub async fn apply_parked_parts(
     writer: &Writer,
     account: &AccountId,
     import: &ImportId,
     lane: u32,
+    budget: Duration,
 ) -> anyhow::Result<ParkedApplied> {
     let mut lane_done = false;
     let mut busy_since: Option<Instant> = None;
+    let stop_at = Instant::now() + budget;
     loop {
         let disposition = {
             let _slot = writer
@@ -254,16 +265,19 @@ pub async fn apply_parked_parts(
                 lane_done |= done;
                 busy_since = None;
                 signals::announce(writer, account, import, lane, next_chunk).await;
-                if !next_parked {
+                if !next_parked || Instant::now() >= stop_at || writer.shutdown.is_triggered() {
                     return Ok(ParkedApplied::Lane { lane_done });
                 }
             }
             PartDisposition::Busy(_) => {
-                // A transaction on the lane now is another writer applying or parking a part
-                // of it; one that moves it on looks for the parked part itself, and the sweep
-                // covers a writer that stops.
+                // Another transaction holds the lane (or the account's lane locks): if it moves
+                // the lane on, its writer goes on with the parked part; whatever it is, the
+                // sweep applies a part left at the lane's cursor.
                 let since = *busy_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= LONGEST_WAIT_FOR_BUSY_LANE || writer.shutdown.is_triggered() {
+                if since.elapsed() >= LONGEST_WAIT_FOR_BUSY_LANE
+                    || Instant::now() >= stop_at
+                    || writer.shutdown.is_triggered()
+                {
                     return Ok(ParkedApplied::Lane { lane_done });
                 }
                 tokio::time::sleep(RECHECK_BUSY).await;

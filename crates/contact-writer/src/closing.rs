@@ -2,8 +2,8 @@
 //! cancelling one, and announcing the end with the summary. The one place that fails an
 //! import: ingest's rejections, unreadable messages and unwritable parts all end here.
 //!
-//! Closing takes the import's row lock, which waits for the lane parts being applied (each
-//! holds a share lock while it commits) and keeps new ones out; the counters read after it are
+//! Closing takes the import's row lock and marks every lane closed, which waits for the lane
+//! parts being applied (each holds its lane's row while it commits) and keeps new ones out; the counters read after it are
 //! therefore exactly what was written. Completing is tried after every lane's last part and
 //! after ingest's `finished`: whichever commits last sees every lane done.
 

@@ -57,6 +57,15 @@ pub async fn moved_on(
     .await
 }
 
+/// What was parked for a lane at one chunk, as read back.
+pub enum ParkedPart {
+    Readable(ValidatedChunk),
+    /// Written by a writer of a later schema: for an upgraded writer to apply.
+    OfLaterSchema,
+    /// It cannot be read: its import cannot go on.
+    Unreadable(String),
+}
+
 /// Takes the part parked for `lane` at chunk `chunk_index` out of the table, if there is one;
 /// it is gone only if the caller commits.
 pub async fn take(
@@ -65,7 +74,7 @@ pub async fn take(
     import: &ImportId,
     lane: u32,
     chunk_index: u32,
-) -> anyhow::Result<Option<ValidatedChunk>> {
+) -> sqlx::Result<Option<ParkedPart>> {
     let body: Option<Vec<u8>> = sqlx::query_scalar(
         "DELETE FROM parked_lane_parts
          WHERE account_id = $1 AND import_id = $2 AND lane = $3 AND chunk_index = $4
@@ -77,7 +86,17 @@ pub async fn take(
     .bind(chunk_index as i32)
     .fetch_optional(transaction)
     .await?;
-    Ok(body.map(|body| serde_json::from_slice(&body)).transpose()?)
+    Ok(body.map(|body| {
+        if contact_contract::written_by_newer_version(&body) {
+            return ParkedPart::OfLaterSchema;
+        }
+        match serde_json::from_slice(&body) {
+            Ok(part) => ParkedPart::Readable(part),
+            Err(error) => ParkedPart::Unreadable(format!(
+                "the part of chunk {chunk_index} parked for lane {lane} cannot be read: {error}"
+            )),
+        }
+    }))
 }
 
 /// Forgets every part parked for an import that is ending (in the transaction that ends it):
@@ -95,8 +114,9 @@ pub async fn discard(
     Ok(())
 }
 
-/// The open lanes of `namespace` whose next chunk waits parked: what a writer that stopped
-/// between moving a lane on and applying the part after it leaves behind.
+/// The open lanes of `namespace` whose next chunk waits parked and that nobody moved for a
+/// moment: what a writer that stopped between moving a lane on and applying the part after
+/// it leaves behind (or one that stopped applying parked parts at the end of its time).
 pub async fn lanes_with_their_next_part_parked(
     connection: &mut PgConnection,
     namespace: &Namespace,
@@ -108,7 +128,10 @@ pub async fn lanes_with_their_next_part_parked(
          JOIN import_lanes l ON l.account_id = p.account_id AND l.import_id = p.import_id
                             AND l.lane = p.lane AND l.next_chunk = p.chunk_index AND l.open
          JOIN imports i ON i.account_id = p.account_id AND i.import_id = p.import_id
-         WHERE i.namespace = $1 OR i.namespace IS NULL
+         WHERE (i.namespace = $1 OR i.namespace IS NULL)
+           -- A lane that moved a moment ago is being worked on: its writer goes on with it.
+           AND l.updated_at < now() - interval '2 seconds'
+         ORDER BY p.parked_at
          LIMIT $2",
     )
     .bind(namespace.name())

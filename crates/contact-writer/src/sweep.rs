@@ -20,6 +20,10 @@ use crate::{closing, history, imports, parking, pipeline, Writer};
 /// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
 const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
 
+/// How long a sweep goes on with the parked parts of one lane: the rest of the sweep waits
+/// meanwhile, and the next sweep goes on.
+const PARKED_PARTS_PER_LANE: Duration = Duration::from_secs(2);
+
 /// Rows of a finished dry run's overlay deleted per statement, so that clearing a large one
 /// never holds a long transaction.
 const OVERLAY_ROWS_PER_DELETE: i64 = 10_000;
@@ -136,8 +140,9 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     clear_finished_dry_runs(writer).await
 }
 
-/// Applies the parts parked for lanes that have reached them: a writer that moved such a lane
-/// on stopped before it went on with them.
+/// Applies the parts parked for lanes that have reached them and stood still for a moment: a
+/// writer that moved such a lane on stopped before it went on with them, or left them at the
+/// end of its time.
 async fn apply_parked_parts_left_behind(writer: &Writer) {
     let ready = async {
         let mut connection = writer.pool.acquire().await?;
@@ -162,7 +167,10 @@ async fn apply_parked_parts_left_behind(writer: &Writer) {
                 AccountId::new(account_id.clone())?,
                 ImportId::new(import_id.clone())?,
             );
-            match chunk::apply_parked_parts(writer, &account, &import, lane.max(0) as u32).await? {
+            let lane = lane.max(0) as u32;
+            match chunk::apply_parked_parts(writer, &account, &import, lane, PARKED_PARTS_PER_LANE)
+                .await?
+            {
                 ParkedApplied::Lane { lane_done } => {
                     pipeline::after_progress(writer, &account, &import, lane_done).await?
                 }
