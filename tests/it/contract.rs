@@ -286,11 +286,15 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
     // Everything published in the namespace, and every reply to a request published there:
     // the services take theirs on `_INBOX`, a tenant's client on its own prefix. A connection
     // of its own, which outlives the services.
+    // `_INBOX.>` also carries every JetStream delivery of every test running beside this one
+    // (the fault tests' imports among them): room for all of it, so that a burst never fills
+    // the subscription and has the client drop a message of this test.
     let capture = system
         .nats
         .connect_options("contract-capture", None)
         .await
         .expect("options")
+        .subscription_capacity(1 << 20)
         .connect(system.nats.servers()[0])
         .await
         .expect("NATS");
