@@ -10,7 +10,16 @@ fn cli_binary() -> PathBuf {
 }
 
 pub async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
-    tokio::process::Command::new(cli_binary())
+    cli_command(system, arguments)
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+/// The CLI as the test system's tenant, with `arguments`.
+fn cli_command(system: &TestSystem, arguments: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(cli_binary());
+    command
         .args([
             "--nats-url",
             &system.nats.url,
@@ -18,10 +27,8 @@ pub async fn cli(system: &TestSystem, arguments: &[&str]) -> Output {
             system.account.as_str(),
         ])
         .args(arguments)
-        .env("CONTACT_IMPORT_NAMESPACE", &system.namespace_name)
-        .output()
-        .await
-        .expect("the CLI runs")
+        .env("CONTACT_IMPORT_NAMESPACE", &system.namespace_name);
+    command
 }
 
 /// Runs the CLI and fails the test if it fails.
@@ -285,15 +292,7 @@ mod exit_code {
 
 /// Runs the CLI in `dir`, so that a test can see which files it made there.
 async fn cli_in(system: &TestSystem, dir: &Path, arguments: &[&str]) -> Output {
-    tokio::process::Command::new(cli_binary())
-        .args([
-            "--nats-url",
-            &system.nats.url,
-            "--account",
-            system.account.as_str(),
-        ])
-        .args(arguments)
-        .env("CONTACT_IMPORT_NAMESPACE", &system.namespace_name)
+    cli_command(system, arguments)
         .current_dir(dir)
         .output()
         .await

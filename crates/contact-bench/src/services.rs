@@ -39,6 +39,21 @@ impl FreshDatabase {
         })
     }
 
+    /// Runs `work` on a database of its own, created for it and dropped after it, whatever
+    /// `work` returned.
+    pub async fn around<T, Work>(
+        database_url: &str,
+        work: impl FnOnce(String) -> Work,
+    ) -> anyhow::Result<T>
+    where
+        Work: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let database = Self::create(database_url).await?;
+        let result = work(database.url.clone()).await;
+        database.drop().await?;
+        result
+    }
+
     pub async fn drop(self) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&format!("{}/postgres", self.server)).await?;
         sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))

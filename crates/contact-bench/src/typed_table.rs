@@ -20,10 +20,7 @@ pub async fn timed_on_fresh_database(
     database_url: &str,
     file: &GeneratedFile,
 ) -> anyhow::Result<Duration> {
-    let database = FreshDatabase::create(database_url).await?;
-    let elapsed = timed(&database.url, file).await;
-    database.drop().await?;
-    elapsed
+    FreshDatabase::around(database_url, |url| async move { timed(&url, file).await }).await
 }
 
 async fn timed(database_url: &str, file: &GeneratedFile) -> anyhow::Result<Duration> {
