@@ -217,7 +217,22 @@ pub(super) async fn assert_same_as_uninterrupted_in(
         .expect("the interrupted run's row errors");
     assert_eq!(errors, expected_errors);
 
-    let events = stored_events(system, client, import_id).await;
+    // Status can say "completed" a moment before the summary is stored: a writer publishes
+    // it after the commit, and retries while a stream leader is being elected.
+    let events = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let events = stored_events(system, client, import_id).await;
+            if events
+                .iter()
+                .any(|event| event.kind == ImportEventKind::Summary)
+            {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the summary is stored within 30 s of the end");
     let summaries: Vec<&ImportEvent> = events
         .iter()
         .filter(|event| event.kind == ImportEventKind::Summary)
