@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{AccountId, ApiError, ApiOperation, ApiReply, Namespace};
+use crate::{AccountId, ApiError, ApiReply, Namespace};
 use crate::{
     AddAttributeRequest, AttributeDef, CancelRequest, ContactsPage, Empty, ErrorsPage,
     ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest, ImportStatus,
@@ -33,12 +33,66 @@ pub trait OperationVisitor {
     fn visit<O: Operation>(&mut self);
 }
 
-macro_rules! operations {
-    ($($operation:ident: $request:ty => $reply:ty),* $(,)?) => {
+/// The table of API operations, the one place they are listed: for each, its
+/// [`ApiOperation`] variant, the last tokens of its subject, the name of the function that
+/// serves it, and its request and reply bodies. It hands the table to `$callback`, a macro
+/// that makes something of every operation: the contract makes the enum and the [`ops`] types
+/// from it, the writer its dispatch, so adding an operation is adding a line here (and the
+/// function that serves it).
+#[macro_export]
+macro_rules! api_operations {
+    ($callback:ident) => {
+        $callback! {
+            PrepareImport "import.prepare" prepare_import: PrepareImportRequest => PrepareImportReply,
+            PrepareUpload "import.upload" prepare_upload: PrepareUploadRequest => UploadTarget,
+            Status "import.status" status: StatusRequest => ImportStatus,
+            Errors "import.errors" errors: ErrorsRequest => ErrorsPage,
+            FailedRows "import.failed_rows" failed_rows: FailedRowsRequest => FailedRowsPage,
+            Cancel "import.cancel" cancel: CancelRequest => ImportStatus,
+            Template "import.template" template: Empty => TemplateReply,
+            Preview "import.preview" preview: PreviewRequest => Preview,
+            AttributesList "attributes.list" list_attributes: Empty => Vec<AttributeDef>,
+            AttributesAdd "attributes.add" add_attribute: AddAttributeRequest => AttributeDef,
+            AttributesSet "attributes.set" set_attribute: SetAttributeRequest => AttributeDef,
+            AttributesRemove "attributes.remove" remove_attribute: RemoveAttributeRequest => RemoveAttributeRequest,
+            ContactsExport "contacts.export" export_contacts: ExportContactsRequest => ContactsPage,
+            ImportsList "imports.list" list_imports: ImportsListRequest => ImportsPage,
+            Undo "import.undo" undo: UndoRequest => UndoReport,
+            UndoConflicts "import.undo_conflicts" undo_conflicts: UndoConflictsRequest => UndoConflictsPage,
+        }
+    };
+}
+
+macro_rules! define_operations {
+    ($($operation:ident $token:literal $serve:ident: $request:ty => $reply:ty),* $(,)?) => {
+        /// The request/reply operations the writer serves.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ApiOperation {
+            $($operation,)*
+        }
+
+        impl ApiOperation {
+            pub const ALL: &'static [ApiOperation] = &[$(Self::$operation,)*];
+
+            /// The last tokens of the operation's subject.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$operation => $token,)*
+                }
+            }
+
+            pub(crate) fn from_subject_token(token: &str) -> Option<Self> {
+                match token {
+                    $($token => Some(Self::$operation),)*
+                    _ => None,
+                }
+            }
+        }
+
         /// One type per API operation, named like its [`ApiOperation`] variant.
         pub mod ops {
             $(
-                #[doc = concat!("`", stringify!($operation), "`: ", stringify!($request), " → ", stringify!($reply), ".")]
+                #[doc = concat!("`", $token, "`: ", stringify!($request), " → ", stringify!($reply), ".")]
                 #[derive(Debug)]
                 pub enum $operation {}
             )*
@@ -59,24 +113,7 @@ macro_rules! operations {
     };
 }
 
-operations! {
-    PrepareImport: PrepareImportRequest => PrepareImportReply,
-    PrepareUpload: PrepareUploadRequest => UploadTarget,
-    Status: StatusRequest => ImportStatus,
-    Errors: ErrorsRequest => ErrorsPage,
-    FailedRows: FailedRowsRequest => FailedRowsPage,
-    Cancel: CancelRequest => ImportStatus,
-    Template: Empty => TemplateReply,
-    Preview: PreviewRequest => Preview,
-    AttributesList: Empty => Vec<AttributeDef>,
-    AttributesAdd: AddAttributeRequest => AttributeDef,
-    AttributesSet: SetAttributeRequest => AttributeDef,
-    AttributesRemove: RemoveAttributeRequest => RemoveAttributeRequest,
-    ContactsExport: ExportContactsRequest => ContactsPage,
-    ImportsList: ImportsListRequest => ImportsPage,
-    Undo: UndoRequest => UndoReport,
-    UndoConflicts: UndoConflictsRequest => UndoConflictsPage,
-}
+api_operations!(define_operations);
 
 /// Why an API call got no answer; the variants are what a caller decides on.
 #[derive(Debug, thiserror::Error)]
@@ -162,5 +199,20 @@ mod tests {
         let mut collect = Collect(Vec::new());
         visit_operations(&mut collect);
         assert_eq!(collect.0, ApiOperation::ALL);
+    }
+
+    #[test]
+    fn every_subject_token_names_its_operation_and_no_other() {
+        let mut tokens: Vec<&str> = ApiOperation::ALL.iter().map(|op| op.as_str()).collect();
+        for operation in ApiOperation::ALL {
+            assert_eq!(
+                ApiOperation::from_subject_token(operation.as_str()),
+                Some(*operation)
+            );
+        }
+        tokens.sort_unstable();
+        tokens.dedup();
+        assert_eq!(tokens.len(), ApiOperation::ALL.len());
+        assert_eq!(ApiOperation::from_subject_token("import"), None);
     }
 }

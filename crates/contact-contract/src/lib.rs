@@ -14,12 +14,13 @@ pub mod trace;
 mod values;
 mod wire;
 
+pub use api::ApiOperation;
 pub use names::{
     import_of_subject, message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace,
 };
 pub use setup::{
-    ensure_streams, ensure_uploads_bucket, remove_namespace, ApiOperation, ConsumerRole,
-    OperatorOperation, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
+    ensure_streams, ensure_uploads_bucket, remove_namespace, ConsumerRole, OperatorOperation,
+    CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
 pub use trace::{TraceParent, TRACEPARENT_HEADER};
 pub use values::*;

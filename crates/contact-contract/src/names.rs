@@ -429,7 +429,7 @@ mod tests {
     fn api_subjects_parse_back_to_their_operation() {
         let namespace = Namespace::new("t1").expect("valid");
         let (account, _) = ids();
-        for operation in crate::ApiOperation::ALL {
+        for &operation in crate::ApiOperation::ALL {
             let subject = namespace.api_subject(&account, operation);
             assert_eq!(
                 namespace.parse_api_subject(&subject),

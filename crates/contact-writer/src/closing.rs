@@ -10,8 +10,11 @@
 use contact_contract::{AccountId, ImportEventKind, ImportId, ImportRequest, ImportState};
 use sqlx::{Acquire as _, PgConnection};
 
-use crate::imports::{self, ImportRow};
-use crate::{accounts, events, parking, Writer};
+use crate::context::Writer;
+use crate::db::imports::{self, ImportRow};
+use crate::db::parking;
+use crate::db::{accounts, lanes};
+use crate::events;
 
 /// Completes the import if every lane has applied every chunk; otherwise does nothing.
 pub async fn try_complete(
@@ -25,7 +28,7 @@ pub async fn try_complete(
         match imports::lock(&mut transaction, account, import).await? {
             Some(row)
                 if row.state() == ImportState::Running
-                    && imports::all_lanes_done(&mut transaction, account, import).await? =>
+                    && lanes::all_lanes_done(&mut transaction, account, import).await? =>
             {
                 imports::set_closed(
                     &mut transaction,

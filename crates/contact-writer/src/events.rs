@@ -11,8 +11,8 @@ use contact_contract::{
 };
 use contact_runtime::publish::{publish_json, send_json};
 
-use crate::imports::ImportRow;
-use crate::Writer;
+use crate::context::Writer;
+use crate::db::imports::ImportRow;
 
 /// Publishes `kind` for the import as `row` describes it and waits until the stream has it.
 /// Safe to repeat: the message id names the event, so JetStream drops a repeat.

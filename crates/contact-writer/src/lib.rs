@@ -10,22 +10,14 @@
 //! commits in one transaction with the move of its lane's cursor, so a redelivered part
 //! changes nothing.
 
-mod accounts;
-mod admission;
 mod api;
-mod apply;
-mod chunk;
 mod closing;
-mod contacts;
+mod context;
+mod db;
 mod events;
-mod history;
-mod imports;
-mod parking;
 mod pipeline;
 mod probe;
-mod signals;
 mod sweep;
-mod undo;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -38,13 +30,15 @@ use contact_contract::{ConsumerRole, Namespace};
 use contact_core::validate::PhoneRegion;
 use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::{connect, run_consumer, NatsSettings, Shutdown};
-use sqlx::PgPool;
 
-pub use accounts::{ensure_account, AccountAdmission};
+pub use context::WriterStats;
+pub use db::accounts::{ensure_account, AccountAdmission};
 #[doc(hidden)]
-pub use contacts::{explain_fetch_by_keys, KeyHolders, Target};
+pub use db::contacts::{explain_fetch_by_keys, KeyHolders, Target};
 #[doc(hidden)]
-pub use undo::{begin as begin_undo, run_batches as run_undo_batches};
+pub use db::undo::{begin as begin_undo, run_batches as run_undo_batches};
+
+use context::{LaneSignals, Writer};
 
 /// The writer's schema migrations, applied at start; exposed for tools that prepare a database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -112,40 +106,8 @@ pub struct Settings {
     pub sweep_seconds: u64,
 }
 
-/// What one writer replica has done, for tests and operators that ask a running replica.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Lanes of chunks this replica applied.
-    pub lanes_applied: std::sync::atomic::AtomicU64,
-}
-
 /// Chunks a replica holds per lane transaction it runs: most wait for a lane of theirs.
 const CHUNKS_IN_HAND_PER_SLOT: usize = 4;
-
-/// Everything a handler needs; cheap to share.
-pub(crate) struct Writer {
-    pub(crate) pool: PgPool,
-    pub(crate) client: async_nats::Client,
-    pub(crate) jetstream: jetstream::Context,
-    pub(crate) namespace: Namespace,
-    pub(crate) phone_region: PhoneRegion,
-    pub(crate) stats: Arc<WriterStats>,
-    /// Lane transactions at once: each holds a connection for its duration.
-    pub(crate) database_slots: tokio::sync::Semaphore,
-    pub(crate) signals: signals::LaneSignals,
-    pub(crate) shutdown: Shutdown,
-    pub(crate) accounts: AccountAdmission,
-    /// How long a running import may go without progress (the watchdog).
-    pub(crate) stall: Duration,
-    /// How long an undo may sit untouched before the sweep goes on with it.
-    pub(crate) undo_resume_after: Duration,
-    /// How many imports one account may run at once.
-    pub(crate) running_per_account: u32,
-    /// How many start requests of one account may wait for their turn.
-    pub(crate) queued_per_account: u32,
-    /// Registered accounts already looked up.
-    pub(crate) admitted: std::sync::Mutex<std::collections::HashSet<contact_contract::AccountId>>,
-}
 
 pub struct Application {
     writer: Arc<Writer>,
@@ -200,7 +162,7 @@ impl Application {
                 phone_region,
                 stats: Arc::default(),
                 database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
-                signals: signals::LaneSignals::default(),
+                signals: LaneSignals::default(),
                 shutdown: shutdown.clone(),
                 accounts: settings.accounts,
                 admitted: Default::default(),
@@ -230,7 +192,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("contact-writer is applying chunks and serving the API");
         let api = tokio::spawn(api::serve(self.writer.clone(), self.shutdown.clone()));
-        let signals = tokio::spawn(signals::listen(self.writer.clone(), self.shutdown.clone()));
+        let signals = tokio::spawn(pipeline::signals::listen(
+            self.writer.clone(),
+            self.shutdown.clone(),
+        ));
         let sweeper = tokio::spawn(sweep::sweep_forever(
             self.writer.clone(),
             self.sweep_every,

@@ -7,6 +7,8 @@ use contact_runtime::http::{NatsProbe, Probe};
 use contact_runtime::metrics::metrics;
 use sqlx::PgPool;
 
+use crate::db::imports;
+
 pub(crate) struct WriterProbe {
     pub(crate) nats: NatsProbe,
     pub(crate) pool: PgPool,
@@ -15,12 +17,7 @@ pub(crate) struct WriterProbe {
 
 impl WriterProbe {
     async fn imports_running(&self) -> sqlx::Result<i64> {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM imports WHERE namespace = $1 AND status = 'running'",
-        )
-        .bind(self.namespace.name())
-        .fetch_one(&self.pool)
-        .await
+        imports::running_in_namespace(&mut *self.pool.acquire().await?, &self.namespace).await
     }
 }
 
@@ -31,17 +28,11 @@ const WITHOUT_PROGRESS_AFTER_SECONDS: f64 = 60.0;
 
 impl WriterProbe {
     async fn imports_without_progress(&self) -> sqlx::Result<i64> {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM imports i
-             WHERE i.namespace = $1 AND i.status = 'running'
-               AND i.updated_at < now() - make_interval(secs => $2)
-               AND NOT EXISTS (SELECT 1 FROM import_lanes l
-                               WHERE l.account_id = i.account_id AND l.import_id = i.import_id
-                                 AND l.updated_at >= now() - make_interval(secs => $2))",
+        imports::without_lane_moves_for(
+            &mut *self.pool.acquire().await?,
+            &self.namespace,
+            WITHOUT_PROGRESS_AFTER_SECONDS,
         )
-        .bind(self.namespace.name())
-        .bind(WITHOUT_PROGRESS_AFTER_SECONDS)
-        .fetch_one(&self.pool)
         .await
     }
 }

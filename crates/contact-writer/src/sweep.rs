@@ -14,8 +14,12 @@ use contact_runtime::Shutdown;
 
 use contact_contract::{AccountId, ImportId, ImportState};
 
-use crate::chunk::{self, ChunkApplied, ParkedApplied};
-use crate::{closing, history, imports, parking, pipeline, Writer};
+use crate::api::history;
+use crate::closing;
+use crate::context::Writer;
+use crate::db::{contacts, imports, parking};
+use crate::pipeline;
+use crate::pipeline::chunk::{self, ChunkApplied, ParkedApplied};
 
 /// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
 const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
@@ -46,36 +50,9 @@ pub async fn sweep_forever(writer: Arc<Writer>, every: Duration, shutdown: Shutd
 async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
     let mut connection = writer.pool.acquire().await?;
     // Imports whose last part committed but whose completion a crash interrupted.
-    let done = imports::select_in_namespace(
-        &mut connection,
-        &writer.namespace,
-        "i.status = 'running' AND i.chunks_total IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM import_lanes l
-                         WHERE l.account_id = i.account_id AND l.import_id = i.import_id
-                           AND l.next_chunk < i.chunks_total)",
-        100,
-    )
-    .await?;
-    // Summaries that a crash kept from going out after their commit.
-    let unannounced = imports::select_in_namespace(
-        &mut connection,
-        &writer.namespace,
-        "i.status <> 'running' AND NOT i.summary_published",
-        100,
-    )
-    .await?;
-    // The watchdog's.
-    let stalled = imports::select_in_namespace(
-        &mut connection,
-        &writer.namespace,
-        &format!(
-            "i.status = 'running'
-             AND GREATEST(i.updated_at, lanes.updated_at) < now() - interval '{} seconds'",
-            writer.stall.as_secs()
-        ),
-        100,
-    )
-    .await?;
+    let done = imports::done_but_running(&mut connection, &writer.namespace, 100).await?;
+    let unannounced = imports::ended_unannounced(&mut connection, &writer.namespace, 100).await?;
+    let stalled = imports::stalled(&mut connection, &writer.namespace, writer.stall, 100).await?;
     drop(connection);
     for row in stalled {
         let reason = format!(
@@ -203,15 +180,11 @@ async fn apply_parked_parts_left_behind(writer: &Writer) {
 /// writer stopped during a batch) goes on here for a bounded time; the one left longest
 /// first, the others at later sweeps.
 async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
-    let abandoned: Option<(String, String)> = sqlx::query_as(
-        "SELECT account_id, import_id FROM imports
-         WHERE status = 'undoing' AND (namespace = $1 OR namespace IS NULL)
-           AND updated_at < now() - make_interval(secs => $2)
-         ORDER BY updated_at LIMIT 1",
+    let abandoned = imports::undo_left_alone(
+        &mut *writer.pool.acquire().await?,
+        &writer.namespace,
+        writer.undo_resume_after,
     )
-    .bind(writer.namespace.name())
-    .bind(writer.undo_resume_after.as_secs_f64())
-    .fetch_optional(&writer.pool)
     .await?;
     if let Some((account, import)) = abandoned {
         let (account, import) = (AccountId::new(account)?, ImportId::new(import)?);
@@ -220,46 +193,24 @@ async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the overlays of dry runs that ended, a batch at a time.
+/// Deletes the overlays of ended dry runs, a few thousand rows per statement.
 async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
-    let finished: Vec<(String, String)> = sqlx::query_as(
-        "SELECT account_id, import_id FROM imports
-         WHERE overlay_pending AND status <> 'running' AND (namespace = $1 OR namespace IS NULL)
-         LIMIT 100",
-    )
-    .bind(writer.namespace.name())
-    .fetch_all(&writer.pool)
-    .await?;
+    let mut connection = writer.pool.acquire().await?;
+    let finished = imports::dry_runs_to_clear(&mut connection, &writer.namespace, 100).await?;
     for (account, import) in finished {
-        for table in ["dry_run_keys", "dry_run_contacts"] {
-            loop {
-                let deleted = sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                         SELECT ctid FROM {table} WHERE account_id = $1 AND import_id = $2 LIMIT $3))"
-                ))
-                .bind(&account)
-                .bind(&import)
-                .bind(OVERLAY_ROWS_PER_DELETE)
-                .execute(&writer.pool)
-                .await?
-                .rows_affected();
-                if deleted < OVERLAY_ROWS_PER_DELETE as u64 {
-                    break;
-                }
-            }
-        }
-        sqlx::query(
-            "UPDATE imports SET overlay_pending = false WHERE account_id = $1 AND import_id = $2",
+        while contacts::delete_dry_run_overlay(
+            &mut connection,
+            &account,
+            &import,
+            OVERLAY_ROWS_PER_DELETE,
         )
-        .bind(&account)
-        .bind(&import)
-        .execute(&writer.pool)
-        .await?;
+        .await?
+        {}
+        imports::mark_overlay_cleared(&mut connection, &account, &import).await?;
     }
     Ok(())
 }
 
-/// "90 seconds", "10 minutes": how long, in the words of a failure reason.
 fn spoken_duration(duration: std::time::Duration) -> String {
     let seconds = duration.as_secs();
     if seconds < 120 {

@@ -19,7 +19,7 @@ use contact_core::undo::{restore, ChangedField, ImportChange};
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection, PgPool};
 
-use crate::{accounts, contacts, imports};
+use super::{accounts, contacts, imports};
 
 /// Contacts one batch restores or removes: small enough for a short transaction.
 pub const UNDO_BATCH: i64 = 1000;
@@ -500,4 +500,46 @@ pub async fn run_batches(
         }
     }
     Ok(false)
+}
+
+/// How far the import's undo went: its state, contacts removed, restored and kept, and the
+/// conflicts recorded.
+pub async fn progress(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<(String, i64, i64, i64, i64)>> {
+    sqlx::query_as(
+        "SELECT status, undo_removed, undo_restored, undo_kept,
+                (SELECT count(*) FROM undo_conflicts c
+                 WHERE c.account_id = $1 AND c.import_id = $2)
+         FROM imports WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
+    .await
+}
+
+/// Up to `limit` conflicts of the import's undo after `(contact id, field)`, in that order:
+/// each a contact id, the field, its value now and the value the import wrote.
+pub async fn conflicts_page(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    after: (i64, &str),
+    limit: u32,
+) -> sqlx::Result<Vec<(i64, String, Option<String>, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT contact_id, field, current_value, imported_value FROM undo_conflicts
+         WHERE account_id = $1 AND import_id = $2 AND (contact_id, field) > ($3, $4::text COLLATE \"C\")
+         ORDER BY contact_id, field LIMIT $5",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(after.0)
+    .bind(after.1)
+    .bind(i64::from(limit))
+    .fetch_all(connection)
+    .await
 }

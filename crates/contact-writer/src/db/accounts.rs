@@ -9,42 +9,14 @@ use contact_core::mapping::{
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection, Row};
 
-use crate::Writer;
+use super::unavailable;
 
-/// Whether an API request may name `account`. In an open deployment any account comes into
-/// being on first use; in one whose accounts are registered, only those the operator
-/// registered are served (each is looked up once, then remembered).
-pub async fn admit(writer: &Writer, account: &AccountId) -> Result<(), ApiError> {
-    if writer.accounts == AccountAdmission::Open
-        || writer
-            .admitted
-            .lock()
-            .expect("never poisoned")
-            .contains(account)
-    {
-        return Ok(());
-    }
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1)")
-            .bind(account.as_str())
-            .fetch_one(&writer.pool)
-            .await
-            .map_err(unavailable)?;
-    if !known {
-        return Err(ApiError::new(
-            ApiErrorKind::NotFound,
-            format!(
-                "account {account} is not registered: an operator registers it \
-                 (contact-import-admin tenant register {account})"
-            ),
-        ));
-    }
-    writer
-        .admitted
-        .lock()
-        .expect("never poisoned")
-        .insert(account.clone());
-    Ok(())
+/// True when the account exists.
+pub async fn exists(connection: &mut PgConnection, account: &AccountId) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1)")
+        .bind(account.as_str())
+        .fetch_one(connection)
+        .await
 }
 
 /// How accounts come into being.
@@ -273,15 +245,6 @@ async fn insert_attribute(
     .execute(connection)
     .await?;
     Ok(())
-}
-
-/// A database failure seen by an API caller: worth retrying, details stay in our log.
-pub(crate) fn unavailable(error: sqlx::Error) -> ApiError {
-    tracing::error!(%error, "database error while serving the API");
-    ApiError::new(
-        ApiErrorKind::Unavailable,
-        "the contact base is not available right now",
-    )
 }
 
 /// Removes an attribute, its values from every contact of the account and its duplicate keys.

@@ -34,8 +34,9 @@ use contact_contract::{convert_all, AccountId, ImportId, ValidatedChunk};
 use contact_core::validate::ValidRecord;
 use futures::future::join_all;
 
-use crate::apply::{self, PartDisposition, WhenBehind};
-use crate::{signals, Writer};
+use crate::context::Writer;
+use crate::pipeline::lane::{self, PartDisposition, WhenBehind};
+use crate::pipeline::signals;
 
 /// How long a part waits in hand for a lane of its that does not move before it is parked.
 /// Long enough for the usual wait (the part before it, in another slot or replica, being
@@ -121,7 +122,7 @@ pub async fn apply_chunk(
                         .expect("the slots are never closed");
                     let lane = lane as u32;
                     let disposition =
-                        apply::apply_lane(writer, chunk, lane_count, lane, records, when_behind)
+                        lane::apply_lane(writer, chunk, lane_count, lane, records, when_behind)
                             .await;
                     (lane, disposition)
                 }),
@@ -252,7 +253,7 @@ pub async fn apply_parked_parts(
                 .acquire()
                 .await
                 .expect("the slots are never closed");
-            apply::apply_parked(writer, account, import, lane).await?
+            lane::apply_parked(writer, account, import, lane).await?
         };
         tracing::trace!(lane, ?disposition, "parked part tried");
         match disposition {

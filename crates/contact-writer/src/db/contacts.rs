@@ -25,7 +25,7 @@ use sqlx::query::QueryAs;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres};
 
-use crate::imports::LaneAdvance;
+use super::imports::LaneAdvance;
 
 /// Where a chunk's contacts go.
 #[derive(Debug, Clone, Copy)]
@@ -659,4 +659,29 @@ pub async fn export_page(
             updated_at: row.updated_at,
         })
         .collect())
+}
+
+/// Deletes up to `rows` rows of the dry run's overlay from each of its tables; returns whether
+/// any table may hold more.
+pub async fn delete_dry_run_overlay(
+    connection: &mut PgConnection,
+    account: &str,
+    import: &str,
+    rows: i64,
+) -> sqlx::Result<bool> {
+    let mut more = false;
+    for table in ["dry_run_keys", "dry_run_contacts"] {
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM {table} WHERE account_id = $1 AND import_id = $2 LIMIT $3))"
+        ))
+        .bind(account)
+        .bind(import)
+        .bind(rows)
+        .execute(&mut *connection)
+        .await?
+        .rows_affected();
+        more |= deleted >= rows as u64;
+    }
+    Ok(more)
 }

@@ -8,22 +8,19 @@
 //! that another transaction holds is reported as busy.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
 
-use contact_contract::{
-    convert_all, AccountId, FailedRow, ImportId, ImportRequest, MappingPlan, RowError,
-    ValidatedChunk,
-};
-use contact_core::lanes::LANES;
+use contact_contract::{convert_all, AccountId, ImportId, ValidatedChunk};
 use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, IdBlock, MergeOptions};
 use contact_core::validate::ValidRecord;
 use contact_runtime::metrics::metrics;
-use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection};
 
-use crate::contacts::{self, ChangeLog, KeyHolders, Target};
-use crate::parking::ParkedPart;
-use crate::{accounts, imports, parking, Writer};
+use crate::context::Writer;
+use crate::db::contacts::{self, ChangeLog, KeyHolders, Target};
+use crate::db::lanes::{self, LaneGate};
+use crate::db::parking::ParkedPart;
+use crate::db::row_errors;
+use crate::db::{self, imports, parking};
 
 /// What to do with a part whose lane has not reached it yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,53 +61,6 @@ pub enum PartDisposition {
     Unwritable(String),
 }
 
-/// Reads what a lane's transaction needs and locks the lane. The lane's row lock makes this
-/// the lane's only writer, and keeps the import from closing until it commits (closing marks
-/// every lane row). The lane locks of the account are taken if free; the one lane of a
-/// single-lane import may hold a key of any lane, so it takes every lane lock.
-static LANE_GATE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT i.status, i.request, i.plan, i.lanes, i.first_contact_id, i.bytes_total, i.chunks_total, l.next_chunk,
-                ARRAY(SELECT a.key FROM attributes a
-                      WHERE a.account_id = i.account_id AND a.identifier ORDER BY a.key) AS identifier_keys,
-                CASE WHEN (i.request -> 'options' ->> 'dry_run')::boolean THEN true
-                     ELSE (SELECT bool_and(pg_try_advisory_xact_lock({}))
-                           FROM UNNEST(CASE WHEN i.lanes = 1 THEN $4 ELSE ARRAY[$3] END) AS wanted)
-                END AS lanes_locked
-         FROM imports i
-         JOIN import_lanes l ON l.account_id = i.account_id AND l.import_id = i.import_id
-         WHERE i.account_id = $1 AND i.import_id = $2 AND l.lane = $3 AND l.open
-         FOR NO KEY UPDATE OF l NOWAIT",
-        accounts::lane_lock("i.account_id", "wanted")
-    )
-});
-
-/// What a lane's transaction reads and locks before it writes.
-#[derive(sqlx::FromRow)]
-struct LaneGate {
-    status: String,
-    request: Json<ImportRequest>,
-    plan: Option<Json<MappingPlan>>,
-    lanes: i32,
-    first_contact_id: Option<i64>,
-    bytes_total: Option<i64>,
-    chunks_total: Option<i32>,
-    next_chunk: i32,
-    identifier_keys: Vec<String>,
-    /// The account's lane locks this lane needs, taken if free (a dry run needs none).
-    lanes_locked: bool,
-}
-
-impl LaneGate {
-    fn import_closed(&self) -> bool {
-        contact_contract::ImportState::parse(&self.status).is_none_or(|state| state.is_terminal())
-    }
-
-    fn next_chunk(&self) -> u32 {
-        self.next_chunk.max(0) as u32
-    }
-}
-
 /// The lane's gate, or why the lane cannot be written now.
 enum LaneLock {
     Open(Box<LaneGate>),
@@ -126,17 +76,9 @@ async fn lock_lane(
     lane: u32,
     chunk_index: u32,
 ) -> anyhow::Result<LaneLock> {
-    let all_lanes: Vec<i32> = (0..LANES as i32).collect();
-    let gate: Option<LaneGate> = match sqlx::query_as(&LANE_GATE)
-        .bind(account.as_str())
-        .bind(import.as_str())
-        .bind(lane as i32)
-        .bind(&all_lanes)
-        .fetch_optional(&mut *transaction)
-        .await
-    {
+    let gate = match lanes::lock_lane(transaction, account, import, lane).await {
         Ok(gate) => gate,
-        Err(error) if is_lock_not_available(&error) => {
+        Err(error) if db::is_lock_not_available(&error) => {
             return Ok(LaneLock::Refused(PartDisposition::Busy(
                 "its lane is locked",
             )))
@@ -290,7 +232,7 @@ async fn write_and_commit(
 ) -> anyhow::Result<PartDisposition> {
     let written = match write_lane(&mut transaction, gate, chunk, lane, records).await {
         Ok(written) => written,
-        Err(error) if can_never_be_written(&error) => {
+        Err(error) if db::can_never_be_written(&error) => {
             return Ok(PartDisposition::Unwritable(format!(
                 "chunk {} of the file could not be written: {error:#}",
                 chunk.chunk_index
@@ -398,90 +340,9 @@ async fn write_lane(
         change_log,
     )
     .await?;
-    insert_row_errors(transaction, account, import, errors).await?;
-    insert_failed_rows(transaction, account, import, failed).await?;
+    row_errors::insert_row_errors(transaction, account, import, errors).await?;
+    row_errors::insert_failed_rows(transaction, account, import, failed).await?;
     Ok(advance)
-}
-
-fn is_lock_not_available(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|database| database.code())
-        .is_some_and(|code| code == "55P03")
-}
-
-/// True for a failure that repeating cannot cure: the lane's data breaks a limit or a rule of
-/// the database (SQLSTATE classes 22, 23 and 54). Anything else (a lost connection, a
-/// deadlock, a restart) is tried again.
-fn can_never_be_written(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<sqlx::Error>()
-            .and_then(sqlx::Error::as_database_error)
-            .and_then(|database| database.code())
-            .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54")))
-    })
-}
-
-async fn insert_failed_rows(
-    connection: &mut PgConnection,
-    account: &AccountId,
-    import: &ImportId,
-    failed: &[FailedRow],
-) -> anyhow::Result<()> {
-    if failed.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<i64> = failed.iter().map(|row| row.line as i64).collect();
-    // One JSON array per row: UNNEST cannot take an array of arrays of different lengths.
-    let fields: Vec<String> = failed
-        .iter()
-        .map(|row| serde_json::to_string(&row.fields))
-        .collect::<Result<_, _>>()?;
-    sqlx::query(
-        "INSERT INTO failed_rows (account_id, import_id, line, fields)
-         SELECT $1, $2, row.line, ARRAY(SELECT jsonb_array_elements_text(row.fields::jsonb))
-         FROM UNNEST($3::bigint[], $4::text[]) AS row(line, fields)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .bind(lines)
-    .bind(fields)
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-async fn insert_row_errors(
-    connection: &mut PgConnection,
-    account: &AccountId,
-    import: &ImportId,
-    errors: &[RowError],
-) -> sqlx::Result<()> {
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<i64> = errors.iter().map(|error| error.line as i64).collect();
-    let columns: Vec<Option<&str>> = errors.iter().map(|error| error.column.as_deref()).collect();
-    let values: Vec<Option<&str>> = errors.iter().map(|error| error.value.as_deref()).collect();
-    let reasons: Vec<&str> = errors.iter().map(|error| error.reason.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO row_errors (account_id, import_id, line, column_name, value, reason)
-         SELECT $1, $2, error.line, error.column_name, error.value, error.reason
-         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[])
-              WITH ORDINALITY AS error(line, column_name, value, reason, position)
-         ORDER BY error.position",
-    )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .bind(lines)
-    .bind(columns)
-    .bind(values)
-    .bind(reasons)
-    .execute(connection)
-    .await?;
-    Ok(())
 }
 
 /// Counts what the committed lane part did with its rows (dry runs included: their rows

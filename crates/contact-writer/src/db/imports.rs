@@ -12,7 +12,7 @@ use contact_core::merge::{IdBlock, OutcomeCounts};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use crate::parking;
+use super::parking;
 
 /// One import with the sums of its lanes.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -246,7 +246,7 @@ pub async fn lock(
 }
 
 /// Imports of `namespace` that match `condition` (SQL over `i` and `lanes`), oldest first.
-pub async fn select_in_namespace(
+async fn select_in_namespace(
     connection: &mut PgConnection,
     namespace: &Namespace,
     condition: &str,
@@ -260,6 +260,143 @@ pub async fn select_in_namespace(
     .bind(namespace.name())
     .bind(limit)
     .fetch_all(connection)
+    .await
+}
+
+/// Running imports whose every lane applied every chunk of the file: a writer stopped between
+/// the last commit and completing the import.
+pub async fn done_but_running(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    select_in_namespace(
+        connection,
+        namespace,
+        "i.status = 'running' AND i.chunks_total IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM import_lanes l
+                         WHERE l.account_id = i.account_id AND l.import_id = i.import_id
+                           AND l.next_chunk < i.chunks_total)",
+        limit,
+    )
+    .await
+}
+
+/// Imports that ended without their summary going out.
+pub async fn ended_unannounced(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    select_in_namespace(
+        connection,
+        namespace,
+        "i.status <> 'running' AND NOT i.summary_published",
+        limit,
+    )
+    .await
+}
+
+/// Running imports that neither the import nor any lane of it changed for `stall`.
+pub async fn stalled(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    stall: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    select_in_namespace(
+        connection,
+        namespace,
+        &format!(
+            "i.status = 'running'
+             AND GREATEST(i.updated_at, lanes.updated_at) < now() - interval '{} seconds'",
+            stall.as_secs()
+        ),
+        limit,
+    )
+    .await
+}
+
+/// The undo that nobody moved on for the longest, if one stood still for `after`.
+pub async fn undo_left_alone(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    after: std::time::Duration,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as(
+        "SELECT account_id, import_id FROM imports
+         WHERE status = 'undoing' AND (namespace = $1 OR namespace IS NULL)
+           AND updated_at < now() - make_interval(secs => $2)
+         ORDER BY updated_at LIMIT 1",
+    )
+    .bind(namespace.name())
+    .bind(after.as_secs_f64())
+    .fetch_optional(connection)
+    .await
+}
+
+/// Dry runs that ended with their overlay of contacts and keys still to be deleted.
+pub async fn dry_runs_to_clear(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT account_id, import_id FROM imports
+         WHERE overlay_pending AND status <> 'running' AND (namespace = $1 OR namespace IS NULL)
+         LIMIT $2",
+    )
+    .bind(namespace.name())
+    .bind(limit)
+    .fetch_all(connection)
+    .await
+}
+
+/// Records that the dry run's overlay is deleted.
+pub async fn mark_overlay_cleared(
+    connection: &mut PgConnection,
+    account: &str,
+    import: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET overlay_pending = false WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account)
+    .bind(import)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// How many imports of the namespace run.
+pub async fn running_in_namespace(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM imports WHERE namespace = $1 AND status = 'running'")
+        .bind(namespace.name())
+        .fetch_one(connection)
+        .await
+}
+
+/// How many running imports of the namespace neither changed nor moved a lane on for
+/// `seconds`.
+pub async fn without_lane_moves_for(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    seconds: f64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM imports i
+         WHERE i.namespace = $1 AND i.status = 'running'
+           AND i.updated_at < now() - make_interval(secs => $2)
+           AND NOT EXISTS (SELECT 1 FROM import_lanes l
+                           WHERE l.account_id = i.account_id AND l.import_id = i.import_id
+                             AND l.updated_at >= now() - make_interval(secs => $2))",
+    )
+    .bind(namespace.name())
+    .bind(seconds)
+    .fetch_one(connection)
     .await
 }
 
@@ -417,26 +554,6 @@ pub struct LaneAdvance {
     pub counts: OutcomeCounts,
     pub failed_rows: usize,
     pub end_offset: u64,
-}
-
-/// True when every lane of the import has applied every chunk of the file.
-pub async fn all_lanes_done(
-    connection: &mut PgConnection,
-    account: &AccountId,
-    import: &ImportId,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT i.chunks_total IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM import_lanes l
-                                WHERE l.account_id = i.account_id AND l.import_id = i.import_id
-                                  AND l.next_chunk < i.chunks_total)
-         FROM imports i WHERE i.account_id = $1 AND i.import_id = $2",
-    )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .fetch_optional(connection)
-    .await
-    .map(|done| done.unwrap_or(false))
 }
 
 /// Ends a running import as `state` in the caller's transaction, which holds [`lock`].

@@ -4,6 +4,10 @@
 //! A chunk is done when each of its lanes is applied (see [`chunk`]); then its progress is
 //! announced, and after a lane's last chunk the import may be complete.
 
+pub mod chunk;
+mod lane;
+pub mod signals;
+
 use std::sync::Arc;
 
 use async_nats::jetstream::Message;
@@ -17,9 +21,12 @@ use serde::de::DeserializeOwned;
 use sqlx::Acquire as _;
 use tracing::Instrument as _;
 
-use crate::chunk::{self, ChunkApplied};
-use crate::imports;
-use crate::{accounts, closing, events, Writer};
+use crate::closing;
+use crate::context::Writer;
+use crate::db::accounts;
+use crate::db::imports;
+use crate::events;
+use chunk::ChunkApplied;
 
 /// Deliveries after which a chunk whose import never registered is given up: its import is
 /// failed instead of waiting for ever (about ten minutes of retry delays of up to four

@@ -9,9 +9,11 @@ use contact_contract::{
     UndoConflictsRequest, UndoField, UndoReport, UndoRequest,
 };
 
-use crate::accounts::unavailable;
-use crate::undo::{self, BatchOutcome, UndoRefused, KEPT_CONTACT, UNDO_BATCH};
-use crate::{api, imports, Writer};
+use super::imports::queued_request;
+use crate::context::Writer;
+use crate::db::imports;
+use crate::db::unavailable;
+use crate::db::undo::{self, BatchOutcome, UndoRefused, KEPT_CONTACT, UNDO_BATCH};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -22,7 +24,7 @@ const MAX_CURSOR_FIELD_BYTES: usize = 256;
 /// the client's request timeout. The client calls again while the undo goes on.
 const UNDO_CALL_BUDGET: Duration = Duration::from_secs(5);
 
-pub async fn list(
+pub async fn list_imports(
     writer: &Writer,
     account: &AccountId,
     request: ImportsListRequest,
@@ -69,10 +71,7 @@ pub async fn undo(
     let begun = undo::begin(&writer.pool, account, import).await;
     if let Err(UndoRefused::NotFound { .. }) = &begun {
         // Its request may still wait for an ingest replica.
-        if api::queued_request(writer, account, import)
-            .await?
-            .is_some()
-        {
+        if queued_request(writer, account, import).await?.is_some() {
             return Err(ApiError::new(
                 ApiErrorKind::Conflict,
                 format!("import {import} is queued: an import is undone once it has ended (cancel it first)"),
@@ -125,17 +124,9 @@ async fn report(
     import: &ImportId,
 ) -> Result<UndoReport, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
-    let row: Option<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT status, undo_removed, undo_restored, undo_kept,
-                (SELECT count(*) FROM undo_conflicts c
-                 WHERE c.account_id = $1 AND c.import_id = $2)
-         FROM imports WHERE account_id = $1 AND import_id = $2",
-    )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(unavailable)?;
+    let row = undo::progress(&mut connection, account, import)
+        .await
+        .map_err(unavailable)?;
     let Some((status, removed, restored, kept, conflicts)) = row else {
         return Err(ApiError::new(
             ApiErrorKind::NotFound,
@@ -153,7 +144,7 @@ async fn report(
     })
 }
 
-pub async fn conflicts(
+pub async fn undo_conflicts(
     writer: &Writer,
     account: &AccountId,
     request: UndoConflictsRequest,
@@ -173,17 +164,13 @@ pub async fn conflicts(
         Some(cursor) => (cursor.contact_id, cursor.field.as_str()),
         None => (i64::MIN, ""),
     };
-    let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT contact_id, field, current_value, imported_value FROM undo_conflicts
-         WHERE account_id = $1 AND import_id = $2 AND (contact_id, field) > ($3, $4::text COLLATE \"C\")
-         ORDER BY contact_id, field LIMIT $5",
+    let rows = undo::conflicts_page(
+        &mut connection,
+        account,
+        &request.import_id,
+        (after_id, after_field),
+        limit,
     )
-    .bind(account.as_str())
-    .bind(request.import_id.as_str())
-    .bind(after_id)
-    .bind(after_field)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *connection)
     .await
     .map_err(unavailable)?;
     let full = rows.len() == limit as usize;
