@@ -6,6 +6,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash deploy/ensure-infra.sh
 # The deployment files (Kubernetes manifests, KEDA objects, compose) against their schemas.
 bash deploy/validate-manifests.sh
+# The client library stays embeddable: no database, HTTP server, metrics or CLI crates in it.
+if cargo tree -p contact-import-client -e normal --prefix none \
+  | grep -E '^(sqlx|hyper|prometheus|clap|indicatif|tracing-subscriber) '; then
+  echo "contact-import-client must not depend on the crates above" >&2
+  exit 1
+fi
 # The CLI tests run the contact-import binary itself.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

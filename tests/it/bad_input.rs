@@ -100,7 +100,7 @@ async fn an_unclosed_quote_fails_its_record_and_the_rows_after_it_are_read() {
 #[tokio::test]
 async fn an_unreadable_request_is_reported_on_its_import() {
     let system = TestSystem::start().await;
-    let import_id = contact_import::Client::new_import_id();
+    let import_id = contact_import_client::Client::new_import_id();
     let body = format!(
         r#"{{"account":"{}","import_id":"{import_id}","object_name":"x","options":{{"policy":"merge"}}}}"#,
         system.account

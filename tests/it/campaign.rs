@@ -21,7 +21,7 @@ use contact_contract::{
     ConsumerRole, DuplicatePolicy, ExportedContact, ImportEvent, ImportEventKind, ImportId,
     ImportOptions, ImportState, ImportStatus, RowError,
 };
-use contact_import::Client;
+use contact_import_client::Client;
 use contact_tests::{Replicas, TestSystem};
 use tokio::process::Child;
 use tokio::sync::watch;

@@ -11,7 +11,7 @@ use async_nats::jetstream;
 use contact_contract::{
     AccountId, ImportEvent, ImportEventKind, ImportId, ImportOptions, ImportState, ImportStatus,
 };
-use contact_import::Client;
+use contact_import_client::Client;
 use contact_tests::{unique, workspace_binary, NatsCluster, NatsServer, Replicas, TestSystem};
 use tokio::process::{Child, Command};
 

@@ -11,7 +11,7 @@ use contact_contract::{
     ImportStatus, UndoConflict, UndoField,
 };
 use contact_contract::{AttributeDef, AttributeType};
-use contact_import::ClientError;
+use contact_import_client::ClientError;
 use contact_tests::{Replicas, TestSystem};
 
 use crate::cli::{cli, run_cli, stderr, stdout};

@@ -197,7 +197,7 @@ async fn json_is_named_for_what_it_is_and_utf16_without_bom_is_read_as_such() {
 #[tokio::test]
 async fn a_start_request_with_an_empty_object_name_fails_at_once() {
     let system = TestSystem::start().await;
-    let import_id = contact_import::Client::new_import_id();
+    let import_id = contact_import_client::Client::new_import_id();
     let body = format!(
         r#"{{"schema":{},"account":"{}","import_id":"{import_id}","object_name":"","options":{{}}}}"#,
         contact_contract::SCHEMA_VERSION,

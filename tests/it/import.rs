@@ -142,7 +142,7 @@ async fn a_late_subscriber_replays_the_events_and_the_summary_comes_last() {
     let replayed = system
         .client
         .follow(&import_id, std::time::Duration::from_secs(5), |update| {
-            if let contact_import::FollowUpdate::Event(event) = update {
+            if let contact_import_client::FollowUpdate::Event(event) = update {
                 seen.push(event);
             }
         })
@@ -172,7 +172,7 @@ async fn a_late_subscriber_replays_the_events_and_the_summary_comes_last() {
 #[tokio::test]
 async fn publishing_the_same_request_twice_starts_one_import() {
     let system = TestSystem::start().await;
-    let import_id = contact_import::Client::new_import_id();
+    let import_id = contact_import_client::Client::new_import_id();
     let request = system
         .client
         .upload(

@@ -10,7 +10,7 @@ use contact_tests::{unique, Replicas, TestSystem};
 
 /// Waits until `import_id`'s status satisfies `condition`, and returns it.
 async fn status_until(
-    client: &contact_import::Client,
+    client: &contact_import_client::Client,
     import_id: &ImportId,
     condition: impl Fn(&ImportStatus) -> bool,
 ) -> ImportStatus {
@@ -264,7 +264,7 @@ async fn pages_of_large_failed_rows_are_cut_by_size_and_lose_none() {
     system
         .client
         .failed_rows(&summary.import_id, |item| {
-            if let contact_import::FailedRowsItem::Row(row) = item {
+            if let contact_import_client::FailedRowsItem::Row(row) = item {
                 assert_eq!(row.fields[1].len(), 4000);
                 lines.push(row.line);
             }

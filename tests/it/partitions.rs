@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use contact_contract::NatsSettings;
 use contact_contract::{AccountId, ImportId, ImportState, ImportStatus};
-use contact_import::Client;
-use contact_runtime::NatsSettings;
+use contact_import_client::Client;
 use contact_tests::{unique, NatsCluster, TestSystem};
 use tokio::task::JoinHandle;
 

@@ -211,9 +211,10 @@ async fn columns_are_mapped_from_their_values_when_the_header_says_nothing() {
     );
     assert_eq!(preview.suggested_mapping[2].attribute, None);
 
-    let options = contact_import::preflight(&system.client, &path, ImportOptions::default(), true)
-        .await
-        .expect("auto-mapped");
+    let options =
+        contact_import_client::preflight(&system.client, &path, ImportOptions::default(), true)
+            .await
+            .expect("auto-mapped");
     let summary = system.import_file(&system.client, &path, options).await;
     assert_eq!((summary.created, summary.failed), (3, 0), "{summary:?}");
     assert_eq!(summary.unmapped_columns, ["x"]);
@@ -231,7 +232,7 @@ async fn english_headers_from_a_crm_export_are_auto_mapped_and_explicit_maps_win
 a@example.com,Ann,Lee,501234567,Acme,00-001,Opole\n";
     let path = system.file("crm.csv", file);
     let explicit = crate::options(contact_contract::DuplicatePolicy::Link, &["Town=street"]);
-    let options = contact_import::preflight(&system.client, &path, explicit, true)
+    let options = contact_import_client::preflight(&system.client, &path, explicit, true)
         .await
         .expect("auto-mapped");
     let summary = system.import_file(&system.client, &path, options).await;
@@ -265,9 +266,10 @@ async fn a_binary_file_is_refused_by_the_preview_too() {
         ],
     );
     let refused =
-        contact_import::preflight(&system.client, &path, ImportOptions::default(), false).await;
+        contact_import_client::preflight(&system.client, &path, ImportOptions::default(), false)
+            .await;
     match refused {
-        Err(contact_import::PreflightError::Refused(reason)) => {
+        Err(contact_import_client::PreflightError::Refused(reason)) => {
             assert!(reason.contains("not text"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use contact_contract::api::CallError;
+use contact_contract::NatsSettings;
 use contact_contract::{
     AccountId, ImportId, ImportOptions, ImportRequest, ImportState, ImportSubjectKind,
     SCHEMA_VERSION,
 };
-use contact_import::{Client, ClientError};
-use contact_runtime::NatsSettings;
+use contact_import_client::{Client, ClientError};
 use contact_tests::{unique, SecureNats, TestSystem};
 use contact_writer::AccountAdmission;
 use tokio::sync::mpsc;

@@ -2,7 +2,7 @@
 //! import in one account is still being written.
 
 use contact_contract::{AccountId, ImportOptions, ImportState};
-use contact_import::FollowUpdate;
+use contact_import_client::FollowUpdate;
 use contact_tests::TestSystem;
 use tokio::task::JoinSet;
 

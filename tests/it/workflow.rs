@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use contact_contract::DuplicatePolicy;
 use contact_contract::{ImportOptions, ImportState, ImportStatus};
-use contact_import::FollowUpdate;
+use contact_import_client::FollowUpdate;
 use contact_tests::TestSystem;
 
 use crate::{by_email, options};
@@ -219,8 +219,8 @@ bad@example.com,+48 602 222 333,1990-13-13,@bad date\n";
     let rows: Vec<_> = items
         .into_iter()
         .filter_map(|item| match item {
-            contact_import::FailedRowsItem::Row(row) => Some(row),
-            contact_import::FailedRowsItem::Header(header) => {
+            contact_import_client::FailedRowsItem::Row(row) => Some(row),
+            contact_import_client::FailedRowsItem::Header(header) => {
                 assert_eq!(header, ["E-mail", "Telefon", "Urodziny", "Uwagi"]);
                 None
             }

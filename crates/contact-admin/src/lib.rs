@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use contact_contract::permissions::{Party, Permissions, OPERATOR_INBOX_PREFIX};
+use contact_contract::NatsSettings;
 use contact_contract::{AccountId, Namespace, OperatorOperation, RegisterAccountRequest};
-use contact_runtime::NatsSettings;
 
 pub const CONFIG_FILE: &str = "nats-server.conf";
 const NAMESPACE_FILE: &str = "namespace";
@@ -280,7 +280,7 @@ fn ensure_seed(path: &Path, who: &str) -> anyhow::Result<()> {
 fn public_key(path: &Path) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let seed = contact_runtime::nats_settings::user_seed(&text)
+    let seed = contact_contract::connection::user_seed(&text)
         .with_context(|| format!("{} holds no nkey user seed", path.display()))?;
     let pair = nkeys::KeyPair::from_seed(seed)
         .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;

@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
+use contact_contract::NatsSettings;
 use contact_contract::{AccountId, ImportOptions, ImportState, ImportStatus, Namespace};
-use contact_import::Client;
-use contact_runtime::NatsSettings;
+use contact_import_client::Client;
 use sqlx::{Connection as _, PgConnection};
 
 use cpu::MachineCpu;

@@ -5,6 +5,8 @@
 //! reader can refuse what it does not understand instead of misreading it.
 
 pub mod api;
+pub mod connection;
+pub mod gate;
 pub mod limits;
 mod names;
 pub mod permissions;
@@ -15,6 +17,7 @@ mod values;
 mod wire;
 
 pub use api::ApiOperation;
+pub use connection::NatsSettings;
 pub use names::{
     import_of_subject, message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace,
 };
@@ -29,36 +32,5 @@ pub use wire::*;
 /// The version of every wire type in this crate; bumped on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// True when `payload` is a message of a later schema than this build reads. During a rolling
-/// upgrade such a message waits for an upgraded replica rather than being refused: refusing it
-/// would fail the import it belongs to.
-pub fn written_by_newer_version(payload: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Versioned {
-        #[serde(default)]
-        schema: u32,
-    }
-    serde_json::from_slice::<Versioned>(payload)
-        .is_ok_and(|message| message.schema > SCHEMA_VERSION)
-}
-
 /// The header JetStream uses to drop a repeated publish (`Nats-Msg-Id`).
 pub const MESSAGE_ID_HEADER: &str = "Nats-Msg-Id";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_later_schema_counts_as_newer() {
-        let later = format!(
-            r#"{{"schema":{},"kind":"from_the_future"}}"#,
-            SCHEMA_VERSION + 1
-        );
-        assert!(written_by_newer_version(later.as_bytes()));
-        let current = format!(r#"{{"schema":{SCHEMA_VERSION}}}"#);
-        assert!(!written_by_newer_version(current.as_bytes()));
-        assert!(!written_by_newer_version(b"{}"));
-        assert!(!written_by_newer_version(b"not json"));
-    }
-}

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
+use contact_contract::NatsSettings;
 use contact_contract::{AttributeType, ColumnMapping, DuplicatePolicy, ImportState};
-use contact_runtime::NatsSettings;
 
 use crate::exit::ExitStatus;
 use crate::output::Output;

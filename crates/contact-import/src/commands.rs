@@ -11,7 +11,7 @@ use contact_contract::{
     AccountId, AttributeDef, AttributeType, ContactFilter, ImportId, ImportOptions, ImportState,
     ImportStatus, Namespace, SetAttributeRequest,
 };
-use contact_import::{preflight, Client, FollowUpdate};
+use contact_import_client::{preflight, Client, FollowUpdate};
 
 use crate::args::{
     AttributesCommand, Cli, Command, ContactsCommand, ExportFormat, ImportArgs, ImportsCommand,

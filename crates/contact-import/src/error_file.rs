@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use contact_contract::{FailedRowReport, ImportId};
 use contact_core::template::neutralize_formula;
-use contact_import::{Client, FailedRowsItem};
+use contact_import_client::{Client, FailedRowsItem};
 
 use crate::output::Output;
 

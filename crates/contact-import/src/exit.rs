@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use contact_contract::api::CallError;
 use contact_contract::{ApiErrorKind, InvalidName};
-use contact_import::{ClientError, PreflightError};
+use contact_import_client::{ClientError, PreflightError};
 
 /// How a `contact-import` run ended, as scripts see it. The numbers are a contract: never
 /// renumber one, only add.

@@ -12,21 +12,21 @@ mod upload;
 mod window;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::api::{self, ops, CallError};
+use contact_contract::gate::decode_import_message;
 use contact_contract::{
     convert_all, Admission, ConsumerRole, ImportRequest, ImportSubjectKind, Namespace,
     PrepareImportRequest,
 };
 use contact_core::mapping::MappingPlan;
 use contact_core::validate::PhoneRegion;
-use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::publish::publish_rejection;
-use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
+use contact_runtime::service::{self, ServiceSettings};
+use contact_runtime::{run_consumer, MessageHandler, Outcome, Shutdown};
 use tracing::Instrument as _;
 
 pub use split::{split_file, SplitContext, SplitError, SplitReport};
@@ -41,15 +41,7 @@ pub use upload::UploadReader;
 )]
 pub struct Settings {
     #[command(flatten)]
-    pub nats: NatsSettings,
-    #[command(flatten)]
-    pub http: HttpSettings,
-    /// Prefix of every subject and stream (one per deployment).
-    #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
-    pub namespace: String,
-    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
-    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
-    pub jetstream_replicas: usize,
+    pub service: ServiceSettings,
     /// Region of phone numbers written without a country code (ISO 3166 code).
     #[arg(long, env = "PHONE_REGION", default_value = "PL")]
     pub phone_region: String,
@@ -69,37 +61,23 @@ pub struct Application {
 impl Application {
     /// Connects (waiting for NATS if it is down) and makes sure the streams and bucket exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace =
-            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
         let phone_region: PhoneRegion = settings
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
-        let probe = Arc::new(OnceLock::new());
-        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
-        let client = connect::nats(&settings.nats, "contact-ingest", &shutdown).await?;
-        let jetstream = jetstream::new(client.clone());
-        contact_contract::ensure_streams(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the import streams")?;
-        let consumer = ConsumerRole::Ingest
-            .consumer(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the ingest consumer")?;
-        let _ = probe.set(NatsProbe::new(client.clone(), Some(consumer.clone())));
+        let started = service::start(&settings.service, ConsumerRole::Ingest, &shutdown).await?;
+        started.ready(started.nats_probe());
         Ok(Self {
-            consumer,
+            consumer: started.consumer,
             handler: Arc::new(RequestHandler {
-                client,
-                jetstream,
-                namespace,
+                client: started.client,
+                jetstream: started.jetstream,
+                namespace: started.namespace,
                 phone_region,
                 shutdown: shutdown.clone(),
             }),
             concurrency: settings.concurrency,
-            http_addr,
+            http_addr: started.http_addr,
             shutdown,
         })
     }
@@ -142,39 +120,18 @@ impl MessageHandler for RequestHandler {
     }
 
     async fn handle(&self, message: &Message) -> Outcome {
-        let request: ImportRequest = match serde_json::from_slice(&message.payload) {
-            Ok(request) => request,
-            Err(error) => {
-                return Outcome::FailImport {
-                    reason: format!("the import request cannot be read: {error}"),
-                }
-            }
-        };
-        if contact_contract::written_by_newer_version(&message.payload) {
-            return Outcome::RetryLater {
-                reason: "the request is of a later schema; waiting for an upgraded ingest".into(),
+        let Some((account, import_id, ImportSubjectKind::Start)) =
+            self.namespace.parse_import_subject(&message.subject)
+        else {
+            return Outcome::Reject {
+                reason: format!("ingest does not take {}", message.subject),
             };
-        }
-        if request.schema != contact_contract::SCHEMA_VERSION {
-            let reason = format!(
-                "the import request has schema {}; this service reads {}",
-                request.schema,
-                contact_contract::SCHEMA_VERSION
-            );
-            return Outcome::FailImport { reason };
-        }
-        let expected_subject = self.namespace.import_subject(
-            ImportSubjectKind::Start,
-            &request.account,
-            &request.import_id,
-        );
-        if message.subject.as_str() != expected_subject {
-            let reason = format!(
-                "the request names {}/{} but was sent on another import's subject",
-                request.account, request.import_id
-            );
-            return Outcome::FailImport { reason };
-        }
+        };
+        let request: ImportRequest =
+            match decode_import_message(&message.payload, &account, &import_id) {
+                Ok(request) => request,
+                Err(undecodable) => return undecodable.into(),
+            };
         if let Err(reason) = contact_contract::limits::check_request(&request) {
             return Outcome::FailImport { reason };
         }

@@ -6,23 +6,23 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use async_nats::jetstream::{self, Message};
 use clap::Parser;
+use contact_contract::gate::decode_import_message;
 use contact_contract::{
-    message_id, AccountId, ConsumerRole, FailedRow, ImportId, ImportRequest, ImportSubjectKind,
-    Namespace, RawChunk, ValidatedChunk,
+    message_id, ConsumerRole, FailedRow, ImportRequest, ImportSubjectKind, Namespace, RawChunk,
+    ValidatedChunk,
 };
 use contact_core::csv_parser::RawRecord;
 use contact_core::lanes::{lane_count, row_lane};
 use contact_core::mapping::MappingPlan;
 use contact_core::validate::{validate_record, PhoneRegion};
-use contact_runtime::http::{self, HttpSettings, NatsProbe};
 use contact_runtime::metrics::metrics;
 use contact_runtime::publish::{publish_bytes, publish_rejection};
-use contact_runtime::{connect, run_consumer, MessageHandler, NatsSettings, Outcome, Shutdown};
+use contact_runtime::service::{self, ServiceSettings};
+use contact_runtime::{run_consumer, MessageHandler, Outcome, Shutdown};
 use tracing::Instrument as _;
 
 /// How a mapper replica is configured (flags or environment).
@@ -34,15 +34,7 @@ use tracing::Instrument as _;
 )]
 pub struct Settings {
     #[command(flatten)]
-    pub nats: NatsSettings,
-    #[command(flatten)]
-    pub http: HttpSettings,
-    /// Prefix of every subject and stream (one per deployment).
-    #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
-    pub namespace: String,
-    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
-    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
-    pub jetstream_replicas: usize,
+    pub service: ServiceSettings,
     /// Chunks validated at once by this replica.
     #[arg(long, env = "MAPPER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
@@ -59,30 +51,16 @@ pub struct Application {
 impl Application {
     /// Connects (waiting for NATS if it is down) and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace =
-            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
-        let probe = Arc::new(OnceLock::new());
-        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
-        let client = connect::nats(&settings.nats, "contact-mapper", &shutdown).await?;
-        let jetstream = jetstream::new(client.clone());
-        contact_contract::ensure_streams(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the import streams")?;
-        let consumer = ConsumerRole::Mapper
-            .consumer(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the mapper consumer")?;
-        let _ = probe.set(NatsProbe::new(client, Some(consumer.clone())));
+        let started = service::start(&settings.service, ConsumerRole::Mapper, &shutdown).await?;
+        started.ready(started.nats_probe());
         Ok(Self {
-            consumer,
+            consumer: started.consumer,
             handler: Arc::new(ChunkValidator {
-                jetstream,
-                namespace,
+                jetstream: started.jetstream,
+                namespace: started.namespace,
             }),
             concurrency: settings.concurrency,
-            http_addr,
+            http_addr: started.http_addr,
             shutdown,
         })
     }
@@ -114,14 +92,17 @@ impl MessageHandler for ChunkValidator {
                 reason: format!("the mapper does not take {}", message.subject),
             };
         };
-        if contact_contract::written_by_newer_version(&message.payload) {
-            return Outcome::RetryLater {
-                reason: "the chunk is of a later schema; waiting for an upgraded mapper".into(),
-            };
-        }
-        let (chunk, region) = match read_chunk(&message.payload, &account, &import_id) {
-            Ok(read) => read,
-            Err(reason) => return Outcome::FailImport { reason },
+        let chunk: RawChunk = match decode_import_message(&message.payload, &account, &import_id) {
+            Ok(chunk) => chunk,
+            Err(undecodable) => return undecodable.into(),
+        };
+        let region: PhoneRegion = match chunk.phone_region.parse() {
+            Ok(region) => region,
+            Err(error) => {
+                return Outcome::FailImport {
+                    reason: format!("a chunk of the file names an unknown phone region: {error}"),
+                }
+            }
         };
         // The consume loop's span names the import and the trace; the chunk is known here.
         tracing::Span::current().record("chunk", chunk.chunk_index);
@@ -179,34 +160,6 @@ impl MessageHandler for ChunkValidator {
 
 /// Reads a raw chunk that arrived on the subject of `account`'s import `import_id`, or says why
 /// it can never be validated.
-fn read_chunk(
-    payload: &[u8],
-    account: &AccountId,
-    import_id: &ImportId,
-) -> Result<(RawChunk, PhoneRegion), String> {
-    let chunk: RawChunk = serde_json::from_slice(payload)
-        .map_err(|error| format!("a chunk of the file cannot be read: {error}"))?;
-    // The subject is what NATS permissions check; a body naming another import is refused.
-    if &chunk.account != account || &chunk.import_id != import_id {
-        return Err(format!(
-            "a chunk on this import's subject names import {}/{}",
-            chunk.account, chunk.import_id
-        ));
-    }
-    if chunk.schema != contact_contract::SCHEMA_VERSION {
-        return Err(format!(
-            "a chunk of the file has schema {}; this mapper reads {}",
-            chunk.schema,
-            contact_contract::SCHEMA_VERSION
-        ));
-    }
-    let region: PhoneRegion = chunk
-        .phone_region
-        .parse()
-        .map_err(|error| format!("a chunk of the file names an unknown phone region: {error}"))?;
-    Ok((chunk, region))
-}
-
 /// Encodes the validated chunk so that it fits the server's payload limit, or says how large
 /// it is. A chunk whose every cell fails carries each cell three times (record, failed row,
 /// error); the error's copy of the value is the one to drop, since the failed row keeps the

@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::{NatsSettings, Shutdown};
+use contact_contract::NatsSettings;
+
+use crate::Shutdown;
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);

@@ -12,11 +12,11 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use contact_contract::{ImportSubjectKind, TraceParent};
+use contact_contract::gate::Undecodable;
+use contact_contract::{trace, ImportSubjectKind, TraceParent};
 use tracing::Instrument as _;
 
 use crate::metrics::metrics;
-use crate::trace;
 use crate::Shutdown;
 
 /// What a handler made of a message. Handlers never ack themselves.
@@ -43,6 +43,19 @@ pub enum Outcome {
     /// handler's [`MessageHandler::fail_import`] ends the import with the reason, then the
     /// message is terminated (or tried again later, when failing did not work).
     FailImport { reason: String },
+}
+
+impl From<Undecodable> for Outcome {
+    /// A body the contract's gate did not let through: one of a later schema waits for an
+    /// upgraded replica, any other fails its import.
+    fn from(undecodable: Undecodable) -> Self {
+        match undecodable {
+            Undecodable::OfLaterSchema => Self::RetryLater {
+                reason: "the message is of a later schema; waiting for an upgraded replica".into(),
+            },
+            Undecodable::Refused(reason) => Self::FailImport { reason },
+        }
+    }
 }
 
 /// Handles one message of a consumer. Implementations are shared by concurrent tasks.

@@ -6,12 +6,10 @@ pub mod connect;
 pub mod consume;
 pub mod http;
 pub mod metrics;
-pub mod nats_settings;
 pub mod publish;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
-pub mod trace;
 
 pub use consume::{keep_in_progress, run_consumer, settle, InProgress, MessageHandler, Outcome};
-pub use nats_settings::NatsSettings;
 pub use shutdown::Shutdown;

@@ -12,7 +12,7 @@ use serde::Serialize;
 fn headers_for(message_id: &str) -> async_nats::HeaderMap {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(MESSAGE_ID_HEADER, message_id);
-    crate::trace::add_to(&mut headers);
+    contact_contract::trace::add_to(&mut headers);
     headers
 }
 

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use contact_contract::NatsSettings;
 use contact_contract::{
     AccountId, ConsumerRole, ExportedContact, ImportId, ImportOptions, ImportRequest, ImportStatus,
     ImportSubjectKind, Namespace, RowError,
 };
-use contact_import::Client;
-use contact_runtime::{NatsSettings, Shutdown};
+use contact_import_client::Client;
+use contact_runtime::service::ServiceSettings;
+use contact_runtime::Shutdown;
 
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -348,11 +350,17 @@ impl TestSystem {
         Ok(system)
     }
 
-    fn http_settings(&self) -> contact_runtime::http::HttpSettings {
-        contact_runtime::http::HttpSettings {
-            http_addr: self
-                .serve_http
-                .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+    /// What every service of this system is started with; `service` names its credentials.
+    fn service_settings(&self, service: &str) -> ServiceSettings {
+        ServiceSettings {
+            nats: self.deployment.for_service(service),
+            http: contact_runtime::http::HttpSettings {
+                http_addr: self
+                    .serve_http
+                    .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            },
+            namespace: self.namespace_name.clone(),
+            jetstream_replicas: self.jetstream_replicas,
         }
     }
 
@@ -365,11 +373,8 @@ impl TestSystem {
     pub async fn start_writer(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_writer::Settings {
-            nats: self.deployment.for_service("writer"),
-            http: self.http_settings(),
+            service: self.service_settings("writer"),
             database_url: self.database_url.clone(),
-            namespace: self.namespace_name.clone(),
-            jetstream_replicas: self.jetstream_replicas,
             concurrency: self.writer_concurrency,
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
@@ -390,10 +395,7 @@ impl TestSystem {
     pub async fn start_mapper(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_mapper::Settings {
-            nats: self.deployment.for_service("mapper"),
-            http: self.http_settings(),
-            namespace: self.namespace_name.clone(),
-            jetstream_replicas: self.jetstream_replicas,
+            service: self.service_settings("mapper"),
             concurrency: 4,
         };
         let application = contact_mapper::Application::build(settings, shutdown.clone()).await?;
@@ -406,10 +408,7 @@ impl TestSystem {
     pub async fn start_ingest(&mut self) -> anyhow::Result<()> {
         let shutdown = Shutdown::new();
         let settings = contact_ingest::Settings {
-            nats: self.deployment.for_service("ingest"),
-            http: self.http_settings(),
-            namespace: self.namespace_name.clone(),
-            jetstream_replicas: self.jetstream_replicas,
+            service: self.service_settings("ingest"),
             phone_region: "PL".to_string(),
             concurrency: 2,
         };

@@ -20,16 +20,16 @@ mod probe;
 mod sweep;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
 use clap::Parser;
-use contact_contract::{ConsumerRole, Namespace};
+use contact_contract::ConsumerRole;
 use contact_core::validate::PhoneRegion;
-use contact_runtime::http::{self, HttpSettings, NatsProbe};
-use contact_runtime::{connect, run_consumer, NatsSettings, Shutdown};
+use contact_runtime::service::{self, ServiceSettings};
+use contact_runtime::{connect, run_consumer, Shutdown};
 
 pub use context::WriterStats;
 pub use db::accounts::{ensure_account, AccountAdmission};
@@ -52,9 +52,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 )]
 pub struct Settings {
     #[command(flatten)]
-    pub nats: NatsSettings,
-    #[command(flatten)]
-    pub http: HttpSettings,
+    pub service: ServiceSettings,
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -62,12 +60,6 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// Prefix of every subject and stream (one per deployment).
-    #[arg(long, env = "CONTACT_IMPORT_NAMESPACE", default_value = "ci")]
-    pub namespace: String,
-    /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
-    #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
-    pub jetstream_replicas: usize,
     /// Lane transactions at once in this replica (it holds four times as many chunks, which
     /// wait for their lanes without a connection). Kept small: capacity comes from replicas,
     /// and each transaction holds a PostgreSQL connection.
@@ -122,14 +114,11 @@ impl Application {
     /// Connects to NATS and PostgreSQL (waiting while either is down), applies the migrations
     /// and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let namespace =
-            Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
         let phone_region: PhoneRegion = settings
             .phone_region
             .parse()
             .map_err(|error| anyhow::anyhow!("PHONE_REGION: {error}"))?;
-        let probe = Arc::new(OnceLock::new());
-        let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
+        let started = service::start(&settings.service, ConsumerRole::Writer, &shutdown).await?;
         // A part in hand uses one connection at a time; the API serves requests beside it.
         let pool_size = settings.concurrency as u32 + api::REQUESTS_IN_FLIGHT as u32 + 4;
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
@@ -137,28 +126,17 @@ impl Application {
             .run(&pool)
             .await
             .context("applying the database migrations")?;
-        let client = connect::nats(&settings.nats, "contact-writer", &shutdown).await?;
-        let jetstream = jetstream::new(client.clone());
-        contact_contract::ensure_streams(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the import streams")?;
-        let consumer = ConsumerRole::Writer
-            .consumer(&jetstream, &namespace)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-            .context("creating the writer consumer")?;
-        let _ = probe.set(probe::WriterProbe {
-            nats: NatsProbe::new(client.clone(), Some(consumer.clone())),
+        started.ready(probe::WriterProbe {
+            nats: started.nats_probe(),
             pool: pool.clone(),
-            namespace: namespace.clone(),
+            namespace: started.namespace.clone(),
         });
         Ok(Self {
             writer: Arc::new(Writer {
                 pool,
-                client,
-                jetstream,
-                namespace,
+                client: started.client,
+                jetstream: started.jetstream,
+                namespace: started.namespace,
                 phone_region,
                 stats: Arc::default(),
                 database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
@@ -171,10 +149,10 @@ impl Application {
                 running_per_account: settings.running_per_account.max(1),
                 queued_per_account: settings.queued_per_account,
             }),
-            consumer,
+            consumer: started.consumer,
             concurrency: settings.concurrency,
             sweep_every: Duration::from_secs(settings.sweep_seconds.max(1)),
-            http_addr,
+            http_addr: started.http_addr,
             shutdown,
         })
     }

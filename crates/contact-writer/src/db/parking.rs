@@ -87,7 +87,7 @@ pub async fn take(
     .fetch_optional(transaction)
     .await?;
     Ok(body.map(|body| {
-        if contact_contract::written_by_newer_version(&body) {
+        if contact_contract::gate::written_by_newer_version(&body) {
             return ParkedPart::OfLaterSchema;
         }
         match serde_json::from_slice(&body) {

@@ -11,13 +11,13 @@ pub mod signals;
 use std::sync::Arc;
 
 use async_nats::jetstream::Message;
+use contact_contract::gate::decode_import_message;
 use contact_contract::{
     AccountId, ControlEvent, ImportControl, ImportEventKind, ImportId, ImportRequest, ImportState,
-    ImportSubjectKind, ValidatedChunk, SCHEMA_VERSION,
+    ImportSubjectKind, ValidatedChunk,
 };
 use contact_core::lanes::lane_count;
 use contact_runtime::{MessageHandler, Outcome};
-use serde::de::DeserializeOwned;
 use sqlx::Acquire as _;
 use tracing::Instrument as _;
 
@@ -66,36 +66,23 @@ impl MessageHandler for PipelineHandler {
                 reason: format!("unexpected subject {}", message.subject),
             };
         };
-        if contact_contract::written_by_newer_version(&message.payload) {
-            return Outcome::RetryLater {
-                reason: "the message is of a later schema; waiting for an upgraded writer".into(),
-            };
-        }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         // Within the consume loop's span, which names the import and the trace already.
         let span = tracing::info_span!("write", %account);
         let result = match kind {
             ImportSubjectKind::Records => {
-                match decode::<ValidatedChunk>(&message.payload, |chunk| {
-                    chunk.schema == SCHEMA_VERSION
-                        && chunk.account == account
-                        && chunk.import_id == import
-                }) {
+                match decode_import_message::<ValidatedChunk>(&message.payload, &account, &import) {
                     Ok(chunk) => {
                         tracing::Span::current().record("chunk", chunk.chunk_index);
                         self.records(chunk, delivered).instrument(span).await
                     }
-                    Err(reason) => Ok(Outcome::FailImport { reason }),
+                    Err(undecodable) => Ok(undecodable.into()),
                 }
             }
             ImportSubjectKind::Control => {
-                match decode::<ImportControl>(&message.payload, |control| {
-                    control.schema == SCHEMA_VERSION
-                        && control.account == account
-                        && control.import_id == import
-                }) {
+                match decode_import_message::<ImportControl>(&message.payload, &account, &import) {
                     Ok(control) => self.control(control).instrument(span).await,
-                    Err(reason) => Ok(Outcome::FailImport { reason }),
+                    Err(undecodable) => Ok(undecodable.into()),
                 }
             }
             _ => {
@@ -130,16 +117,6 @@ pub(crate) async fn after_progress(
 }
 
 /// Decodes a body and checks that it agrees with its subject and schema.
-fn decode<T: DeserializeOwned>(payload: &[u8], agrees: impl Fn(&T) -> bool) -> Result<T, String> {
-    let body: T = serde_json::from_slice(payload)
-        .map_err(|error| format!("a message of the import cannot be read: {error}"))?;
-    if agrees(&body) {
-        Ok(body)
-    } else {
-        Err("a message of the import disagrees with its subject or schema version".to_string())
-    }
-}
-
 impl PipelineHandler {
     async fn records(&self, chunk: ValidatedChunk, delivered: i64) -> anyhow::Result<Outcome> {
         let writer = &self.writer;

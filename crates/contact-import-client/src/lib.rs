@@ -1,6 +1,6 @@
 //! The reference client of the contact-import NATS contract: upload a file, start an import,
 //! follow its events, and read status, row errors, attributes and contacts. The
-//! `contact-import` CLI, the tests and the benchmark all go through it.
+//! `contact-import` CLI, the web page, the tests and the benchmark all go through it.
 
 mod digest;
 mod preflight;
@@ -21,10 +21,9 @@ use contact_contract::{
     UndoConflict, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
 };
 use contact_contract::{
-    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, PrepareUploadRequest,
-    PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
+    CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, NatsSettings,
+    PrepareUploadRequest, PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
 };
-use contact_runtime::NatsSettings;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
@@ -213,7 +212,7 @@ impl Client {
         let body = serde_json::to_vec(request)
             .map_err(|error| nats_error("encoding the request", error))?;
         let trace =
-            contact_runtime::trace::current().unwrap_or_else(contact_runtime::trace::new_root);
+            contact_contract::trace::current().unwrap_or_else(contact_contract::trace::new_root);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(TRACEPARENT_HEADER, trace.to_string().as_str());
         self.jetstream

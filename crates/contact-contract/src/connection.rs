@@ -1,60 +1,102 @@
-//! How a service or a client reaches and proves itself to NATS: the server URL, the
-//! credentials (a `.creds` file or an nkey seed, a user and password, or a token) and TLS.
-//! Every service and the CLI take the same flags and environment variables, so one secrets
-//! setup serves them all. No secret is ever printed: URLs are shown without their user info.
+//! How a party reaches and proves itself to NATS: the server URL, the credentials (a `.creds`
+//! file or an nkey seed, a user and password, or a token) and TLS. Every service and every
+//! client take the same flags and environment variables (with the `clap` feature), so one
+//! secrets setup serves them all. No secret is ever printed: URLs are shown without their
+//! user info.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use async_nats::ConnectOptions;
 
+/// Credentials that cannot be used: the file is unreadable or holds no credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("reading NATS credentials {path}: {detail}")]
+pub struct CredentialsError {
+    pub path: String,
+    pub detail: String,
+}
+
+impl CredentialsError {
+    fn new(path: &Path, detail: impl fmt::Display) -> Self {
+        Self {
+            path: path.display().to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
 /// NATS connection settings, from flags or the environment.
-#[derive(Clone, Default, clap::Args)]
+#[derive(Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct NatsSettings {
     /// The server (several comma-separated for a cluster); `tls://` requires TLS.
-    #[arg(
-        long = "nats-url",
-        env = "NATS_URL",
-        global = true,
-        default_value = "nats://127.0.0.1:4222"
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "nats-url",
+            env = "NATS_URL",
+            global = true,
+            default_value = "nats://127.0.0.1:4222"
+        )
     )]
     pub url: String,
     /// A `.creds` file (user JWT and nkey seed) or a file holding an nkey seed.
-    #[arg(long = "nats-creds", env = "NATS_CREDS", global = true)]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "nats-creds", env = "NATS_CREDS", global = true)
+    )]
     pub creds: Option<PathBuf>,
-    #[arg(long = "nats-user", env = "NATS_USER", global = true)]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "nats-user", env = "NATS_USER", global = true)
+    )]
     pub user: Option<String>,
-    #[arg(
-        long = "nats-password",
-        env = "NATS_PASSWORD",
-        global = true,
-        hide_env_values = true
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "nats-password",
+            env = "NATS_PASSWORD",
+            global = true,
+            hide_env_values = true
+        )
     )]
     pub password: Option<String>,
-    #[arg(
-        long = "nats-token",
-        env = "NATS_TOKEN",
-        global = true,
-        hide_env_values = true
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "nats-token",
+            env = "NATS_TOKEN",
+            global = true,
+            hide_env_values = true
+        )
     )]
     pub token: Option<String>,
     /// CA certificate (PEM) to verify the server with; implies TLS.
-    #[arg(long = "nats-tls-ca", env = "NATS_TLS_CA", global = true)]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "nats-tls-ca", env = "NATS_TLS_CA", global = true)
+    )]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate (PEM) for servers that verify clients; needs `--nats-tls-key`.
-    #[arg(
-        long = "nats-tls-cert",
-        env = "NATS_TLS_CERT",
-        global = true,
-        requires = "tls_key"
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "nats-tls-cert",
+            env = "NATS_TLS_CERT",
+            global = true,
+            requires = "tls_key"
+        )
     )]
     pub tls_cert: Option<PathBuf>,
-    #[arg(
-        long = "nats-tls-key",
-        env = "NATS_TLS_KEY",
-        global = true,
-        requires = "tls_cert"
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "nats-tls-key",
+            env = "NATS_TLS_KEY",
+            global = true,
+            requires = "tls_cert"
+        )
     )]
     pub tls_key: Option<PathBuf>,
 }
@@ -89,7 +131,7 @@ impl NatsSettings {
         &self,
         client_name: &str,
         inbox_prefix: Option<&str>,
-    ) -> anyhow::Result<ConnectOptions> {
+    ) -> Result<ConnectOptions, CredentialsError> {
         let mut options = match &self.creds {
             Some(path) => with_credentials(path).await?,
             None => ConnectOptions::new(),
@@ -141,19 +183,19 @@ impl fmt::Debug for NatsSettings {
 }
 
 /// A `.creds` file (JWT and seed) or a bare nkey seed file.
-async fn with_credentials(path: &Path) -> anyhow::Result<ConnectOptions> {
+async fn with_credentials(path: &Path) -> Result<ConnectOptions, CredentialsError> {
     let text = tokio::fs::read_to_string(path)
         .await
-        .with_context(|| format!("reading NATS credentials {}", path.display()))?;
+        .map_err(|error| CredentialsError::new(path, error))?;
     if text.contains("BEGIN NATS USER JWT") {
         return ConnectOptions::with_credentials_file(path)
             .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()));
+            .map_err(|error| CredentialsError::new(path, error));
     }
-    let seed = user_seed(&text).with_context(|| {
-        format!(
-            "{} holds neither a user JWT nor an nkey user seed (a line starting with SU)",
-            path.display()
+    let seed = user_seed(&text).ok_or_else(|| {
+        CredentialsError::new(
+            path,
+            "the file holds neither a user JWT nor an nkey user seed (a line starting with SU)",
         )
     })?;
     Ok(ConnectOptions::with_nkey(seed.to_string()))
