@@ -12,6 +12,8 @@ if cargo tree -p contact-import-client -e normal --prefix none \
   echo "contact-import-client must not depend on the crates above" >&2
   exit 1
 fi
+# The writer's database tests make a fresh database per test on this server.
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/contact_import_test}"
 # The CLI tests run the contact-import binary itself.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

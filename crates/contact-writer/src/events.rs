@@ -7,7 +7,7 @@
 //! sequence, so a client that sees it finds every contact written.
 
 use contact_contract::{
-    message_id, ImportEvent, ImportEventKind, ImportSubjectKind, SCHEMA_VERSION,
+    message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, SCHEMA_VERSION,
 };
 use contact_runtime::publish::{publish_json, send_json};
 
@@ -21,22 +21,27 @@ pub async fn publish(
     row: &ImportRow,
     kind: ImportEventKind,
 ) -> anyhow::Result<()> {
-    let (subject, id, event) = event(writer, row, kind);
+    let (subject, id, event) = event(&writer.namespace, row, kind);
     publish_json(&writer.jetstream, subject, &id, &event).await
 }
 
 /// Sends a progress event without waiting for the stream: a lost one is superseded by the
 /// next, or by the summary.
 pub async fn send_progress(writer: &Writer, row: &ImportRow) -> anyhow::Result<()> {
-    let (subject, id, event) = event(writer, row, ImportEventKind::Progress);
+    let (subject, id, event) = event(&writer.namespace, row, ImportEventKind::Progress);
     drop(send_json(&writer.jetstream, subject, &id, &event).await?);
     Ok(())
 }
 
-fn event(writer: &Writer, row: &ImportRow, kind: ImportEventKind) -> (String, String, ImportEvent) {
+/// The subject, message id and body of `kind` for the import as `row` describes it.
+fn event(
+    namespace: &Namespace,
+    row: &ImportRow,
+    kind: ImportEventKind,
+) -> (String, String, ImportEvent) {
     let status = row.to_status();
     let sequence = row.event_sequence();
-    let subject = writer.namespace.import_subject(
+    let subject = namespace.import_subject(
         ImportSubjectKind::Events,
         &status.account,
         &status.import_id,
@@ -58,4 +63,68 @@ fn event(writer: &Writer, row: &ImportRow, kind: ImportEventKind) -> (String, St
         import: status,
     };
     (subject, id, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use contact_contract::ImportState;
+
+    use super::*;
+
+    fn namespace() -> Namespace {
+        Namespace::new("ci").expect("valid namespace")
+    }
+
+    fn running(parts_applied: i64) -> ImportRow {
+        ImportRow {
+            parts_applied,
+            ..ImportRow::example("acme", "imp-1", ImportState::Running)
+        }
+    }
+
+    #[test]
+    fn every_event_goes_to_its_imports_events_subject() {
+        let (subject, _, event) = event(&namespace(), &running(3), ImportEventKind::Progress);
+        assert_eq!(subject, "ci.v1.acme.import.imp-1.events");
+        assert_eq!(event.import.import_id.as_str(), "imp-1");
+        assert_eq!(event.schema, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn started_comes_first_whatever_the_row_has_applied() {
+        let (_, id, event) = event(&namespace(), &running(5), ImportEventKind::Started);
+        assert_eq!(event.sequence, 0);
+        let (_, again, _) = event_of(&running(9), ImportEventKind::Started);
+        assert_eq!(id, again, "a repeated start is dropped by the stream");
+    }
+
+    #[test]
+    fn each_progress_has_the_id_of_its_sequence_so_only_a_repeat_is_dropped() {
+        let (_, first, at_three) = event_of(&running(3), ImportEventKind::Progress);
+        let (_, repeat, _) = event_of(&running(3), ImportEventKind::Progress);
+        let (_, later, at_four) = event_of(&running(4), ImportEventKind::Progress);
+        assert_eq!((at_three.sequence, at_four.sequence), (3, 4));
+        assert_eq!(first, repeat);
+        assert_ne!(first, later);
+    }
+
+    #[test]
+    fn the_summary_is_one_message_ordered_after_every_progress() {
+        let ended = |state, parts| ImportRow {
+            parts_applied: parts,
+            ..ImportRow::example("acme", "imp-1", state)
+        };
+        let (_, id, summary) =
+            event_of(&ended(ImportState::Completed, 6), ImportEventKind::Summary);
+        let (_, last_progress_id, last_progress) = event_of(&running(6), ImportEventKind::Progress);
+        assert!(summary.sequence > last_progress.sequence);
+        assert_ne!(id, last_progress_id);
+        let (_, cancelled_id, _) =
+            event_of(&ended(ImportState::Cancelled, 2), ImportEventKind::Summary);
+        assert_eq!(id, cancelled_id, "one summary per import, whatever its end");
+    }
+
+    fn event_of(row: &ImportRow, kind: ImportEventKind) -> (String, String, ImportEvent) {
+        event(&namespace(), row, kind)
+    }
 }

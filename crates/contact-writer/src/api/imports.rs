@@ -253,9 +253,9 @@ pub async fn cancel(
     )
     .await
     .map_err(unavailable)?;
-    match existing {
-        Some(row) if row.state().is_terminal() => Err(already_over(import_id, &row)),
-        Some(_) => {
+    match cancel_step(existing) {
+        CancelStep::AlreadyOver(row) => Err(already_over(import_id, &row)),
+        CancelStep::Close => {
             match closing::close_running(writer, account, import_id, ImportState::Cancelled, None)
                 .await
                 .map_err(failed)?
@@ -277,8 +277,7 @@ pub async fn cancel(
                 ),
             }
         }
-        None => {
-            // Queued: record it as cancelled so that ingest skips it when it comes to it.
+        CancelStep::RecordIfQueued => {
             let Some(queued) = queued_request(writer, account, import_id).await? else {
                 return Err(no_such_import(account, import_id));
             };
@@ -317,9 +316,61 @@ pub async fn cancel(
     }
 }
 
+/// What cancelling does to an import, by the state recorded of it.
+#[derive(Debug)]
+enum CancelStep {
+    /// It ended (or is being undone): cancelling is refused, saying how it ended.
+    AlreadyOver(ImportRow),
+    /// It runs: it closes as cancelled, and what its applied parts wrote stays.
+    Close,
+    /// Nothing is recorded: if it waits in the queue, it is recorded as cancelled, so that
+    /// ingest skips it when its turn comes; otherwise there is no such import.
+    RecordIfQueued,
+}
+
+fn cancel_step(recorded: Option<ImportRow>) -> CancelStep {
+    match recorded {
+        Some(row) if row.state().is_terminal() => CancelStep::AlreadyOver(row),
+        Some(_) => CancelStep::Close,
+        None => CancelStep::RecordIfQueued,
+    }
+}
+
 pub fn already_over(import_id: &ImportId, row: &ImportRow) -> ApiError {
     ApiError::new(
         ApiErrorKind::Conflict,
         format!("import {import_id} is already {}", row.state().as_str()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_running_or_queued_import_can_be_cancelled() {
+        let step = |state| cancel_step(Some(ImportRow::example("acme", "imp-1", state)));
+        assert!(matches!(cancel_step(None), CancelStep::RecordIfQueued));
+        assert!(matches!(step(ImportState::Running), CancelStep::Close));
+        for ended in [
+            ImportState::Completed,
+            ImportState::Failed,
+            ImportState::Cancelled,
+            ImportState::Undoing,
+            ImportState::Undone,
+        ] {
+            assert!(
+                matches!(step(ended), CancelStep::AlreadyOver(row) if row.state() == ended),
+                "{ended:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_cancel_says_how_the_import_ended() {
+        let row = ImportRow::example("acme", "imp-1", ImportState::Completed);
+        let refused = already_over(&row.import().expect("valid"), &row);
+        assert_eq!(refused.kind, ApiErrorKind::Conflict);
+        assert_eq!(refused.message, "import imp-1 is already completed");
+    }
 }

@@ -197,3 +197,59 @@ pub(crate) fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError
 fn page_limit(asked: Option<u32>) -> u32 {
     asked.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
 }
+
+#[cfg(test)]
+mod tests {
+    use contact_contract::StatusRequest;
+
+    use super::*;
+
+    fn reply(body: &Bytes) -> serde_json::Value {
+        serde_json::from_slice(body).expect("every reply is JSON")
+    }
+
+    #[tokio::test]
+    async fn a_request_is_decoded_as_its_operations_body_and_the_reply_encoded() {
+        let body =
+            answer_with::<ops::Status, _, _>(br#"{"import_id":"imp-7"}"#, |request| async move {
+                assert_eq!(request.import_id.as_str(), "imp-7");
+                Err::<_, ApiError>(ApiError::new(ApiErrorKind::NotFound, "no import imp-7"))
+            })
+            .await;
+        assert_eq!(
+            reply(&body)["error"],
+            serde_json::json!({"kind": "not_found", "message": "no import imp-7"})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_payload_is_a_request_with_every_field_left_out() {
+        let body = decode_and_run(b"", |_: Empty| async move { Ok(42u32) }).await;
+        assert_eq!(reply(&body), serde_json::json!({"ok": 42}));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_request_is_refused_naming_what_is_wrong_and_runs_nothing() {
+        let body = decode_and_run(br#"{"import_id": 12}"#, |_: StatusRequest| async move {
+            panic!("a request that does not decode must not run");
+            #[allow(unreachable_code)]
+            Ok(Empty {})
+        })
+        .await;
+        let error = &reply(&body)["error"];
+        assert_eq!(error["kind"], "invalid_request");
+        let message = error["message"].as_str().expect("a message");
+        assert!(
+            message.starts_with("bad request: ") && message.contains("import_id"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_page_is_the_default_size_unless_asked_and_never_empty_or_beyond_the_maximum() {
+        assert_eq!(page_limit(None), DEFAULT_PAGE);
+        assert_eq!(page_limit(Some(0)), 1);
+        assert_eq!(page_limit(Some(20)), 20);
+        assert_eq!(page_limit(Some(MAX_PAGE + 1)), MAX_PAGE);
+    }
+}

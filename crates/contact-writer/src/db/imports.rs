@@ -596,8 +596,118 @@ pub async fn mark_summary_published(
 }
 
 #[cfg(test)]
+impl ImportRow {
+    /// An import of `account` as a row reads before its lanes applied anything.
+    pub(crate) fn example(account: &str, import: &str, state: ImportState) -> Self {
+        let request = ImportRequest::known_by_subject(
+            AccountId::new(account).expect("valid account"),
+            ImportId::new(import).expect("valid import"),
+        );
+        Self {
+            account_id: account.into(),
+            import_id: import.into(),
+            status: state.as_str().into(),
+            request: Json(request),
+            plan: None,
+            unmapped_columns: Vec::new(),
+            file_name: None,
+            bytes_total: None,
+            chunks_total: None,
+            rows_in_file: None,
+            error: None,
+            created_at: Utc::now(),
+            finished_at: None,
+            lanes: 1,
+            first_contact_id: None,
+            repeat_of: None,
+            parts_applied: 0,
+            created: 0,
+            linked: 0,
+            duplicated: 0,
+            skipped: 0,
+            failed: 0,
+            bytes_done: 0,
+            lane_cursors: vec![0],
+            parts_parked: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    use super::waiting_for;
+    use super::*;
+
+    #[test]
+    fn rows_total_is_every_outcome_counted_once() {
+        let row = ImportRow {
+            created: 5,
+            linked: 4,
+            duplicated: 3,
+            skipped: 2,
+            failed: 1,
+            ..ImportRow::example("acme", "imp-1", ImportState::Running)
+        };
+        let status = row.to_status();
+        assert_eq!(
+            (
+                status.rows_total,
+                status.created,
+                status.linked,
+                status.duplicated
+            ),
+            (15, 5, 4, 3)
+        );
+        assert_eq!((status.skipped, status.failed), (2, 1));
+    }
+
+    #[test]
+    fn a_completed_import_has_read_its_whole_file_and_a_running_one_what_its_lanes_did() {
+        let with_file = |state| ImportRow {
+            bytes_total: Some(1000),
+            bytes_done: 640,
+            ..ImportRow::example("acme", "imp-1", state)
+        };
+        assert_eq!(
+            with_file(ImportState::Completed).to_status().bytes_done,
+            1000
+        );
+        assert_eq!(with_file(ImportState::Running).to_status().bytes_done, 640);
+        assert_eq!(
+            with_file(ImportState::Cancelled).to_status().bytes_done,
+            640
+        );
+    }
+
+    #[test]
+    fn the_end_of_an_import_comes_after_every_part_it_applied() {
+        let applied = |state, parts| ImportRow {
+            parts_applied: parts,
+            ..ImportRow::example("acme", "imp-1", state)
+        };
+        assert_eq!(applied(ImportState::Running, 0).event_sequence(), 0);
+        assert_eq!(applied(ImportState::Running, 7).event_sequence(), 7);
+        for ended in [
+            ImportState::Completed,
+            ImportState::Failed,
+            ImportState::Cancelled,
+        ] {
+            assert_eq!(applied(ended, 7).event_sequence(), 8, "{ended:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_running_import_says_what_it_waits_for() {
+        let row = |state| ImportRow {
+            chunks_total: Some(3),
+            lane_cursors: vec![1],
+            ..ImportRow::example("acme", "imp-1", state)
+        };
+        assert_eq!(
+            row(ImportState::Running).to_status().waiting_for.as_deref(),
+            Some("chunk 2 of 3 to be validated and written")
+        );
+        assert_eq!(row(ImportState::Completed).to_status().waiting_for, None);
+    }
 
     fn check(chunks_total: Option<i32>, lane_cursors: &[i32], parked: i64, expected: &str) {
         assert_eq!(waiting_for(chunks_total, lane_cursors, parked), expected);

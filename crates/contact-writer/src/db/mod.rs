@@ -11,6 +11,9 @@ pub mod parking;
 pub mod row_errors;
 pub mod undo;
 
+#[cfg(test)]
+mod tests;
+
 /// A database failure seen by an API caller: worth retrying, details stay in our log.
 pub fn unavailable(error: sqlx::Error) -> contact_contract::ApiError {
     tracing::error!(%error, "database error while serving the API");

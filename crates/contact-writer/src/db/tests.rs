@@ -1,0 +1,278 @@
+//! The `db/` functions against PostgreSQL, each test on a fresh database with the writer's
+//! migrations applied (`#[sqlx::test]`; the server is the one `DATABASE_URL` names).
+
+use contact_contract::{
+    AccountId, FailedRow, ImportId, ImportRequest, ImportState, MappingPlan, Namespace, RowError,
+};
+use contact_core::merge::OutcomeCounts;
+use sqlx::{Acquire as _, PgPool};
+
+use super::contacts::{self, Target};
+use super::imports::{self, LaneAdvance};
+use super::{accounts, lanes, row_errors};
+
+fn ids() -> (AccountId, ImportId) {
+    (
+        AccountId::new("acme").expect("valid account"),
+        ImportId::new("imp-1").expect("valid import"),
+    )
+}
+
+fn namespace() -> Namespace {
+    Namespace::new("ci").expect("valid namespace")
+}
+
+fn plan() -> MappingPlan {
+    MappingPlan {
+        header: vec!["email".into()],
+        columns: vec![None],
+        unmapped_columns: vec!["email".into()],
+        match_on: Vec::new(),
+    }
+}
+
+/// An account with a running import of `lanes` lanes whose file ingest has read to the end,
+/// in `chunks_total` chunks.
+async fn running_import(pool: &PgPool, lanes: u32, chunks_total: Option<u32>) -> ImportRequest {
+    let (account, import) = ids();
+    let request = ImportRequest::known_by_subject(account.clone(), import.clone());
+    let mut connection = pool.acquire().await.expect("a connection");
+    accounts::ensure_account(&mut connection, &account)
+        .await
+        .expect("account");
+    let new = imports::insert_running(
+        &mut connection,
+        &namespace(),
+        &request,
+        &plan(),
+        4096,
+        lanes,
+    )
+    .await
+    .expect("insert");
+    assert!(new);
+    if let Some(chunks) = chunks_total {
+        imports::set_file_totals(&mut connection, &account, &import, chunks, 10, None)
+            .await
+            .expect("totals");
+    }
+    request
+}
+
+/// Moves `lane` on by one chunk the way a lane part does, with no contacts and `counts`.
+async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts) {
+    let (account, import) = ids();
+    let mut connection = pool.acquire().await.expect("a connection");
+    let advance = LaneAdvance {
+        lane,
+        counts,
+        failed_rows: 0,
+        end_offset: 100,
+    };
+    contacts::insert_new_and_advance(
+        &mut connection,
+        &account,
+        &import,
+        Target::Live,
+        &[],
+        &[],
+        &advance,
+    )
+    .await
+    .expect("advance");
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn an_import_that_ends_before_it_runs_is_recorded_once(pool: PgPool) {
+    let (account, import) = ids();
+    let request = ImportRequest::known_by_subject(account.clone(), import.clone());
+    let mut connection = pool.acquire().await.expect("a connection");
+    accounts::ensure_account(&mut connection, &account)
+        .await
+        .expect("account");
+    let first = imports::insert_closed(
+        &mut connection,
+        &namespace(),
+        &request,
+        ImportState::Failed,
+        Some("the header names no column"),
+    )
+    .await
+    .expect("insert");
+    let repeat = imports::insert_closed(
+        &mut connection,
+        &namespace(),
+        &request,
+        ImportState::Cancelled,
+        None,
+    )
+    .await
+    .expect("insert again");
+    assert!(first && !repeat);
+    let row = imports::load(&mut connection, &account, &import)
+        .await
+        .expect("load")
+        .expect("recorded");
+    assert_eq!(row.state(), ImportState::Failed);
+    assert_eq!(row.error.as_deref(), Some("the header names no column"));
+    assert!(row.finished_at.is_some());
+    assert_eq!((row.to_status().rows_total, row.event_sequence()), (0, 1));
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn an_import_is_done_only_once_every_lane_applied_every_chunk(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 2, None).await;
+    let done = || async {
+        let mut connection = pool.acquire().await.expect("a connection");
+        lanes::all_lanes_done(&mut connection, &account, &import)
+            .await
+            .expect("query")
+    };
+    assert!(
+        !done().await,
+        "ingest has not said how many chunks there are"
+    );
+    imports::set_file_totals(
+        &mut *pool.acquire().await.expect("a connection"),
+        &account,
+        &import,
+        1,
+        3,
+        None,
+    )
+    .await
+    .expect("totals");
+    assert!(!done().await);
+    apply_empty_part(&pool, 0, OutcomeCounts::default()).await;
+    assert!(!done().await, "lane 1 has not applied chunk 0");
+    apply_empty_part(&pool, 1, OutcomeCounts::default()).await;
+    assert!(done().await);
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn an_imports_counters_are_the_sums_of_its_lanes(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 2, Some(2)).await;
+    let counts = |created, linked, failed| OutcomeCounts {
+        created,
+        linked,
+        failed,
+        ..OutcomeCounts::default()
+    };
+    apply_empty_part(&pool, 0, counts(3, 1, 1)).await;
+    apply_empty_part(&pool, 1, counts(2, 0, 0)).await;
+    apply_empty_part(&pool, 1, counts(0, 4, 0)).await;
+    let row = imports::load(
+        &mut *pool.acquire().await.expect("a connection"),
+        &account,
+        &import,
+    )
+    .await
+    .expect("load")
+    .expect("recorded");
+    let status = row.to_status();
+    assert_eq!(
+        (
+            status.created,
+            status.linked,
+            status.failed,
+            status.rows_total
+        ),
+        (5, 5, 1, 11)
+    );
+    assert_eq!(row.lane_cursors, [1, 2]);
+    assert_eq!(row.event_sequence(), 3, "three lane parts applied");
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn locking_an_import_closes_its_lanes_to_every_later_part(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 1, Some(3)).await;
+    let mut connection = pool.acquire().await.expect("a connection");
+    {
+        let mut transaction = connection.begin().await.expect("begin");
+        let gate = lanes::lock_lane(&mut transaction, &account, &import, 0)
+            .await
+            .expect("gate")
+            .expect("an open lane");
+        assert_eq!(gate.next_chunk(), 0);
+        assert!(!gate.import_closed());
+    }
+    {
+        let mut transaction = connection.begin().await.expect("begin");
+        imports::lock(&mut transaction, &account, &import)
+            .await
+            .expect("lock")
+            .expect("the import");
+        imports::set_closed(
+            &mut transaction,
+            &account,
+            &import,
+            ImportState::Cancelled,
+            None,
+        )
+        .await
+        .expect("close");
+        transaction.commit().await.expect("commit");
+    }
+    let mut transaction = connection.begin().await.expect("begin");
+    let gate = lanes::lock_lane(&mut transaction, &account, &import, 0)
+        .await
+        .expect("gate");
+    assert!(gate.is_none(), "a closed import's lane takes no part");
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn row_errors_and_failed_rows_come_back_in_pages_in_file_order(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 1, Some(1)).await;
+    let mut connection = pool.acquire().await.expect("a connection");
+    let errors: Vec<RowError> = [7u64, 3, 9]
+        .into_iter()
+        .map(|line| RowError {
+            line,
+            column: Some("email".into()),
+            value: Some(format!("+48 600 000 00{line}")),
+            reason: "not an email address".into(),
+        })
+        .collect();
+    row_errors::insert_row_errors(&mut connection, &account, &import, &errors)
+        .await
+        .expect("errors");
+    let first = row_errors::errors_page(&mut connection, &account, &import, 0, 2)
+        .await
+        .expect("page");
+    assert_eq!(first.len(), 2);
+    let after = first.last().map(|error| error.error_id).expect("a last");
+    let second = row_errors::errors_page(&mut connection, &account, &import, after, 2)
+        .await
+        .expect("page");
+    let lines: Vec<u64> = first
+        .into_iter()
+        .chain(second)
+        .map(|stored| stored.into_row_error().line)
+        .collect();
+    assert_eq!(lines, [7, 3, 9], "in the order the chunk reported them");
+
+    let failed: Vec<FailedRow> = [5u64, 2]
+        .into_iter()
+        .map(|line| FailedRow {
+            line,
+            fields: vec![format!("row {line}"), String::new()],
+        })
+        .collect();
+    row_errors::insert_failed_rows(&mut connection, &account, &import, &failed)
+        .await
+        .expect("failed rows");
+    // A redelivered part writes its failed rows again: they are kept once.
+    row_errors::insert_failed_rows(&mut connection, &account, &import, &failed)
+        .await
+        .expect("failed rows again");
+    let page = row_errors::failed_rows_page(&mut connection, &account, &import, 0, 10)
+        .await
+        .expect("page");
+    let lines: Vec<i64> = page.iter().map(|row| row.line).collect();
+    assert_eq!(lines, [2, 5]);
+    assert_eq!(page[0].fields, ["row 2", ""]);
+}
