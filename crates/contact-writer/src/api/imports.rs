@@ -320,7 +320,7 @@ pub async fn cancel(
 #[derive(Debug)]
 enum CancelStep {
     /// It ended (or is being undone): cancelling is refused, saying how it ended.
-    AlreadyOver(ImportRow),
+    AlreadyOver(Box<ImportRow>),
     /// It runs: it closes as cancelled, and what its applied parts wrote stays.
     Close,
     /// Nothing is recorded: if it waits in the queue, it is recorded as cancelled, so that
@@ -330,7 +330,7 @@ enum CancelStep {
 
 fn cancel_step(recorded: Option<ImportRow>) -> CancelStep {
     match recorded {
-        Some(row) if row.state().is_terminal() => CancelStep::AlreadyOver(row),
+        Some(row) if row.state().is_terminal() => CancelStep::AlreadyOver(Box::new(row)),
         Some(_) => CancelStep::Close,
         None => CancelStep::RecordIfQueued,
     }

@@ -166,7 +166,10 @@ where
     } else {
         payload
     };
-    match serde_json::from_slice::<Request>(body) {
+    // The error names the field at fault ("import_id: invalid type..."), not only a column.
+    let decoded: Result<Request, _> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body));
+    match decoded {
         Ok(request) => encode(handler(request).await),
         Err(error) => encode::<Reply>(Err(ApiError::new(
             ApiErrorKind::InvalidRequest,
@@ -240,7 +243,7 @@ mod tests {
         assert_eq!(error["kind"], "invalid_request");
         let message = error["message"].as_str().expect("a message");
         assert!(
-            message.starts_with("bad request: ") && message.contains("import_id"),
+            message.starts_with("bad request: import_id: invalid type"),
             "{message}"
         );
     }

@@ -59,14 +59,15 @@ async fn running_import(pool: &PgPool, lanes: u32, chunks_total: Option<u32>) ->
     request
 }
 
-/// Moves `lane` on by one chunk the way a lane part does, with no contacts and `counts`.
-async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts) {
+/// Moves `lane` on by one chunk the way a lane part does, with no contacts, `counts` and
+/// `failed_rows` rows that failed.
+async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts, failed_rows: usize) {
     let (account, import) = ids();
     let mut connection = pool.acquire().await.expect("a connection");
     let advance = LaneAdvance {
         lane,
         counts,
-        failed_rows: 0,
+        failed_rows,
         end_offset: 100,
     };
     contacts::insert_new_and_advance(
@@ -134,7 +135,7 @@ async fn an_import_is_done_only_once_every_lane_applied_every_chunk(pool: PgPool
         "ingest has not said how many chunks there are"
     );
     imports::set_file_totals(
-        &mut *pool.acquire().await.expect("a connection"),
+        &mut pool.acquire().await.expect("a connection"),
         &account,
         &import,
         1,
@@ -144,9 +145,9 @@ async fn an_import_is_done_only_once_every_lane_applied_every_chunk(pool: PgPool
     .await
     .expect("totals");
     assert!(!done().await);
-    apply_empty_part(&pool, 0, OutcomeCounts::default()).await;
+    apply_empty_part(&pool, 0, OutcomeCounts::default(), 0).await;
     assert!(!done().await, "lane 1 has not applied chunk 0");
-    apply_empty_part(&pool, 1, OutcomeCounts::default()).await;
+    apply_empty_part(&pool, 1, OutcomeCounts::default(), 0).await;
     assert!(done().await);
 }
 
@@ -154,17 +155,16 @@ async fn an_import_is_done_only_once_every_lane_applied_every_chunk(pool: PgPool
 async fn an_imports_counters_are_the_sums_of_its_lanes(pool: PgPool) {
     let (account, import) = ids();
     running_import(&pool, 2, Some(2)).await;
-    let counts = |created, linked, failed| OutcomeCounts {
+    let counts = |created, linked| OutcomeCounts {
         created,
         linked,
-        failed,
         ..OutcomeCounts::default()
     };
-    apply_empty_part(&pool, 0, counts(3, 1, 1)).await;
-    apply_empty_part(&pool, 1, counts(2, 0, 0)).await;
-    apply_empty_part(&pool, 1, counts(0, 4, 0)).await;
+    apply_empty_part(&pool, 0, counts(3, 1), 1).await;
+    apply_empty_part(&pool, 1, counts(2, 0), 0).await;
+    apply_empty_part(&pool, 1, counts(0, 4), 0).await;
     let row = imports::load(
-        &mut *pool.acquire().await.expect("a connection"),
+        &mut pool.acquire().await.expect("a connection"),
         &account,
         &import,
     )
