@@ -5,6 +5,12 @@
 //! applied when it was read, in the same snapshot as its counters), and consumers order by it.
 //! The summary is published after the commit that closes the import, with the highest
 //! sequence, so a client that sees it finds every contact written.
+//!
+//! An event is built from the import as read *after* the lane's commit, not from what the lane
+//! transaction wrote: a sum taken inside that transaction cannot see the other lanes' commits
+//! made meanwhile, so two events could share a sequence with different counters, and a later
+//! sequence could show a lower count. A read after the commit sees a snapshot that holds every
+//! part its sequence counts.
 
 use contact_contract::{
     message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, SCHEMA_VERSION,
