@@ -5,7 +5,7 @@ use contact_contract::{
     AccountId, FailedRow, ImportId, ImportRequest, ImportState, MappingPlan, Namespace, RowError,
 };
 use contact_core::merge::OutcomeCounts;
-use sqlx::{Acquire as _, PgPool};
+use sqlx::{Acquire as _, PgConnection, PgPool};
 
 use super::contacts::{self, Target};
 use super::imports::{self, LaneAdvance};
@@ -31,15 +31,21 @@ fn plan() -> MappingPlan {
     }
 }
 
+/// The request of the test's import, its account created.
+async fn account_with_request(connection: &mut PgConnection) -> ImportRequest {
+    let (account, import) = ids();
+    accounts::ensure_account(connection, &account)
+        .await
+        .expect("account");
+    ImportRequest::known_by_subject(account, import)
+}
+
 /// An account with a running import of `lanes` lanes whose file ingest has read to the end,
 /// in `chunks_total` chunks.
 async fn running_import(pool: &PgPool, lanes: u32, chunks_total: Option<u32>) -> ImportRequest {
     let (account, import) = ids();
-    let request = ImportRequest::known_by_subject(account.clone(), import.clone());
     let mut connection = pool.acquire().await.expect("a connection");
-    accounts::ensure_account(&mut connection, &account)
-        .await
-        .expect("account");
+    let request = account_with_request(&mut connection).await;
     let new = imports::insert_running(
         &mut connection,
         &namespace(),
@@ -86,11 +92,8 @@ async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts, faile
 #[sqlx::test(migrator = "crate::MIGRATOR")]
 async fn an_import_that_ends_before_it_runs_is_recorded_once(pool: PgPool) {
     let (account, import) = ids();
-    let request = ImportRequest::known_by_subject(account.clone(), import.clone());
     let mut connection = pool.acquire().await.expect("a connection");
-    accounts::ensure_account(&mut connection, &account)
-        .await
-        .expect("account");
+    let request = account_with_request(&mut connection).await;
     let first = imports::insert_closed(
         &mut connection,
         &namespace(),
