@@ -26,8 +26,23 @@ pub use setup::{
     CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
 pub use trace::{TraceParent, TRACEPARENT_HEADER};
-pub use values::*;
-pub use wire::*;
+// The wire types, named one by one so that a reader sees what the root holds; several share a
+// name with a core type they convert into (see `values.rs`), and a glob would hide which is which.
+pub use values::{
+    convert_all, AttributeDef, AttributeType, ColumnMapping, ColumnSuggestion, DuplicatePolicy,
+    InvalidColumn, MappingPlan, Preview, RawRecord, RowError, TextEncoding, ValidRecord,
+};
+pub use wire::{
+    AddAttributeRequest, Admission, ApiError, ApiErrorKind, ApiReply, CancelRequest, ContactFilter,
+    ContactsPage, ControlEvent, Empty, ErrorsPage, ErrorsRequest, ExportContactsRequest,
+    ExportedContact, FailedRow, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportControl,
+    ImportEvent, ImportEventKind, ImportOptions, ImportRequest, ImportState, ImportStatus,
+    ImportsCursor, ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
+    PrepareUploadRequest, PreviewRequest, RawChunk, RegisterAccountRequest, RemoveAttributeRequest,
+    SetAttributeRequest, StatusRequest, TemplateReply, UndoConflict, UndoConflictCursor,
+    UndoConflictsPage, UndoConflictsRequest, UndoField, UndoReport, UndoRequest, UploadTarget,
+    ValidatedChunk, PREVIEW_SAMPLE_BYTES,
+};
 
 /// The version of every wire type in this crate; bumped on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -158,6 +158,24 @@ pub fn validate_attribute_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An attribute as a user asks to add it, checked and completed: a valid key, an enum with
+/// allowed values none of which is blank, and a label (the key when none is given).
+pub fn new_attribute(mut attribute: AttributeDef) -> Result<AttributeDef, String> {
+    validate_attribute_key(&attribute.key)?;
+    if let AttributeType::Enum { values } = &attribute.attribute_type {
+        if values.is_empty() || values.iter().any(|value| value.trim().is_empty()) {
+            return Err(format!(
+                "enum attribute \"{}\" needs non-empty allowed values",
+                attribute.key
+            ));
+        }
+    }
+    if attribute.label.trim().is_empty() {
+        attribute.label = attribute.key.clone();
+    }
+    Ok(attribute)
+}
+
 /// Decides which attribute each column of the file fills and what rows are matched on.
 ///
 /// Columns whose header equals an attribute key (ignoring case) map to it automatically; explicit
@@ -324,6 +342,17 @@ impl MappingPlan {
             .iter()
             .filter(|column| column.is_some())
             .count()
+    }
+
+    /// True when the plan fills the attribute `key` or matches on it: while an import with
+    /// this plan runs, the attribute must stay.
+    pub fn uses_attribute(&self, key: &str) -> bool {
+        self.match_on.iter().any(|matched| matched == key)
+            || self
+                .columns
+                .iter()
+                .flatten()
+                .any(|attribute| attribute.key == key)
     }
 
     /// The attribute the column at `index` (0-based) fills; `None` if ignored or out of range.
@@ -513,6 +542,56 @@ fn join_quoted(values: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn asked(key: &str, label: &str, attribute_type: AttributeType) -> AttributeDef {
+        AttributeDef {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            attribute_type,
+            required: false,
+            identifier: false,
+        }
+    }
+
+    #[test]
+    fn a_new_attribute_without_a_label_is_labelled_with_its_key() {
+        let attribute = new_attribute(asked("loyalty", "  ", AttributeType::Integer))
+            .expect("a valid attribute");
+        assert_eq!(attribute.label, "loyalty");
+        let labelled = new_attribute(asked("loyalty", "Loyalty", AttributeType::Integer))
+            .expect("a valid attribute");
+        assert_eq!(labelled.label, "Loyalty");
+    }
+
+    #[test]
+    fn a_new_attribute_is_refused_for_a_bad_key_or_an_enum_without_real_values() {
+        assert!(new_attribute(asked("Loyalty", "", AttributeType::Text))
+            .expect_err("refused")
+            .contains("lowercase"));
+        for values in [vec![], vec!["F".to_owned(), " ".to_owned()]] {
+            let error = new_attribute(asked("gender", "", AttributeType::Enum { values }))
+                .expect_err("refused");
+            assert_eq!(
+                error,
+                "enum attribute \"gender\" needs non-empty allowed values"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plan_uses_the_attributes_it_fills_and_matches_on_and_no_other() {
+        let email = asked("email", "Email", AttributeType::Email);
+        let plan = MappingPlan {
+            header: strings(&["E-mail", "Notes"]),
+            columns: vec![Some(email), None],
+            unmapped_columns: strings(&["Notes"]),
+            match_on: strings(&["external_id"]),
+        };
+        assert!(plan.uses_attribute("email"));
+        assert!(plan.uses_attribute("external_id"));
+        assert!(!plan.uses_attribute("notes"));
+        assert!(!plan.uses_attribute("city"));
+    }
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|value| (*value).to_owned()).collect()

@@ -5,7 +5,7 @@ use contact_contract::{
     convert_all, AddAttributeRequest, AttributeDef, Empty, Preview, RemoveAttributeRequest,
 };
 use contact_contract::{
-    AccountId, ApiError, ApiErrorKind, PreviewRequest, SetAttributeRequest, TemplateReply,
+    limits, AccountId, ApiError, ApiErrorKind, PreviewRequest, SetAttributeRequest, TemplateReply,
     PREVIEW_SAMPLE_BYTES,
 };
 use contact_core::encoding::TextEncoding;
@@ -14,7 +14,7 @@ use contact_core::preview::PreviewOptions;
 use contact_core::sniff::parse_delimiter;
 
 use crate::context::Writer;
-use crate::db::{accounts, unavailable};
+use crate::db::{accounts, imports, unavailable};
 
 pub async fn list_attributes(
     writer: &Writer,
@@ -38,18 +38,37 @@ pub async fn catalog(
         .map_err(unavailable)
 }
 
+/// Adds an attribute the account's catalog does not have, within the catalog's limits.
 pub async fn add_attribute(
     writer: &Writer,
     account: &AccountId,
     request: AddAttributeRequest,
 ) -> Result<AttributeDef, ApiError> {
-    let attribute = request.attribute;
+    let attribute = mapping::new_attribute(request.attribute.into()).map_err(invalid)?;
+    limits::check_attribute(&attribute).map_err(invalid)?;
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
-    accounts::add_attribute(&mut connection, account, attribute.into())
+    accounts::ensure_account(&mut connection, account)
         .await
-        .map(AttributeDef::from)
+        .map_err(unavailable)?;
+    let mut catalog = accounts::load_attributes(&mut connection, account)
+        .await
+        .map_err(unavailable)?;
+    catalog.push(attribute.clone());
+    limits::check_catalog(&catalog).map_err(invalid)?;
+    match accounts::insert_new_attribute(&mut connection, account, &attribute)
+        .await
+        .map_err(unavailable)?
+    {
+        accounts::Added::Added => Ok(attribute.into()),
+        accounts::Added::KeyTaken => Err(ApiError::new(
+            ApiErrorKind::Conflict,
+            format!("attribute \"{}\" already exists", attribute.key),
+        )),
+    }
 }
 
+/// Removes an attribute and its values. Refused while a running import maps a column to it or
+/// matches on it: its rows would carry values for an attribute that no longer exists.
 pub async fn remove_attribute(
     writer: &Writer,
     account: &AccountId,
@@ -57,17 +76,42 @@ pub async fn remove_attribute(
 ) -> Result<RemoveAttributeRequest, ApiError> {
     let key = request.key;
     let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
-    accounts::remove_attribute(&mut transaction, account, &key).await?;
+    accounts::lock_all_lanes(&mut transaction, account)
+        .await
+        .map_err(unavailable)?;
+    let plans = imports::running_plans(&mut transaction, account)
+        .await
+        .map_err(unavailable)?;
+    if let Some((import_id, _)) = plans.iter().find(|(_, plan)| plan.uses_attribute(&key)) {
+        return Err(ApiError::new(
+            ApiErrorKind::Conflict,
+            format!("attribute \"{key}\" is used by running import {import_id}; remove it once that import ends"),
+        ));
+    }
+    if !accounts::delete_attribute(&mut transaction, account, &key)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(no_such_attribute(account, &key));
+    }
     transaction.commit().await.map_err(unavailable)?;
     Ok(RemoveAttributeRequest { key })
 }
 
+/// Changes an attribute's required and identifier flags, with every lane of the account
+/// locked: the identifier flag decides which keys every lane keeps.
 pub async fn set_attribute(
     writer: &Writer,
     account: &AccountId,
     request: SetAttributeRequest,
 ) -> Result<AttributeDef, ApiError> {
     let mut transaction = writer.pool.begin().await.map_err(unavailable)?;
+    accounts::ensure_account(&mut transaction, account)
+        .await
+        .map_err(unavailable)?;
+    accounts::lock_all_lanes(&mut transaction, account)
+        .await
+        .map_err(unavailable)?;
     let attribute = accounts::set_attribute_flags(
         &mut transaction,
         account,
@@ -75,9 +119,22 @@ pub async fn set_attribute(
         request.required,
         request.identifier,
     )
-    .await?;
+    .await
+    .map_err(unavailable)?
+    .ok_or_else(|| no_such_attribute(account, &request.key))?;
     transaction.commit().await.map_err(unavailable)?;
     Ok(attribute.into())
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::new(ApiErrorKind::InvalidRequest, message)
+}
+
+fn no_such_attribute(account: &AccountId, key: &str) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::NotFound,
+        format!("no attribute \"{key}\" in account {account}"),
+    )
 }
 
 pub async fn template(
@@ -97,7 +154,6 @@ pub async fn preview(
     account: &AccountId,
     request: PreviewRequest,
 ) -> Result<Preview, ApiError> {
-    let invalid = |message: String| ApiError::new(ApiErrorKind::InvalidRequest, message);
     if request.sample.len() > PREVIEW_SAMPLE_BYTES {
         return Err(invalid(format!(
             "a preview reads at most {PREVIEW_SAMPLE_BYTES} bytes"

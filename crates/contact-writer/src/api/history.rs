@@ -124,22 +124,25 @@ async fn report(
     import: &ImportId,
 ) -> Result<UndoReport, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
-    let row = undo::progress(&mut connection, account, import)
+    let counters = imports::undo_counters(&mut connection, account, import)
         .await
         .map_err(unavailable)?;
-    let Some((status, removed, restored, kept, conflicts)) = row else {
+    let Some(counters) = counters else {
         return Err(ApiError::new(
             ApiErrorKind::NotFound,
             format!("no import {import} in account {account}"),
         ));
     };
+    let conflicts = undo::conflict_count(&mut connection, account, import)
+        .await
+        .map_err(unavailable)?;
     let count = |value: i64| value.max(0) as u64;
     Ok(UndoReport {
         import_id: import.clone(),
-        status: ImportState::parse(&status).unwrap_or(ImportState::Undoing),
-        contacts_removed: count(removed),
-        contacts_restored: count(restored),
-        contacts_kept: count(kept),
+        status: ImportState::parse(&counters.status).unwrap_or(ImportState::Undoing),
+        contacts_removed: count(counters.undo_removed),
+        contacts_restored: count(counters.undo_restored),
+        contacts_kept: count(counters.undo_kept),
         conflicts: count(conflicts),
     })
 }

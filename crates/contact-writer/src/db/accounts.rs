@@ -1,15 +1,10 @@
 //! Accounts and their attribute catalogs: an account comes into being on first use, seeded
 //! with the standard attributes; attribute flags change the match keys kept for contacts.
 
-use contact_contract::{AccountId, ApiError, ApiErrorKind, MappingPlan};
+use contact_contract::AccountId;
 use contact_core::lanes::LANES;
-use contact_core::mapping::{
-    standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
-};
-use sqlx::types::Json;
+use contact_core::mapping::{standard_attributes, AttributeDef, AttributeType};
 use sqlx::{Acquire as _, PgConnection, Row};
-
-use super::unavailable;
 
 /// True when the account exists.
 pub async fn exists(connection: &mut PgConnection, account: &AccountId) -> sqlx::Result<bool> {
@@ -78,6 +73,19 @@ pub async fn lock_all_lanes(
     Ok(())
 }
 
+/// The keys of the account's identifier attributes, in key order.
+pub async fn identifier_keys(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT key FROM attributes WHERE account_id = $1 AND identifier ORDER BY key",
+    )
+    .bind(account.as_str())
+    .fetch_all(connection)
+    .await
+}
+
 pub async fn load_attributes(
     connection: &mut PgConnection,
     account: &AccountId,
@@ -111,78 +119,53 @@ pub async fn load_attributes(
         .collect()
 }
 
-pub async fn add_attribute(
+/// Whether a new attribute was added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Added,
+    /// The account has an attribute with that key already.
+    KeyTaken,
+}
+
+/// Appends an attribute to the account's catalog, after those it has.
+pub async fn insert_new_attribute(
     connection: &mut PgConnection,
     account: &AccountId,
-    mut attribute: AttributeDef,
-) -> Result<AttributeDef, ApiError> {
-    let invalid = |message: String| ApiError::new(ApiErrorKind::InvalidRequest, message);
-    validate_attribute_key(&attribute.key).map_err(invalid)?;
-    if let AttributeType::Enum { values } = &attribute.attribute_type {
-        if values.is_empty() || values.iter().any(|value| value.trim().is_empty()) {
-            return Err(invalid(format!(
-                "enum attribute \"{}\" needs non-empty allowed values",
-                attribute.key
-            )));
-        }
-    }
-    if attribute.label.trim().is_empty() {
-        attribute.label = attribute.key.clone();
-    }
-    contact_contract::limits::check_attribute(&attribute).map_err(invalid)?;
-    ensure_account(connection, account)
-        .await
-        .map_err(unavailable)?;
-    let mut catalog = load_attributes(connection, account)
-        .await
-        .map_err(unavailable)?;
-    catalog.push(attribute.clone());
-    contact_contract::limits::check_catalog(&catalog).map_err(invalid)?;
+    attribute: &AttributeDef,
+) -> sqlx::Result<Added> {
     let position: i32 = sqlx::query_scalar(
         "SELECT COALESCE(MAX(position) + 1, 0) FROM attributes WHERE account_id = $1",
     )
     .bind(account.as_str())
     .fetch_one(&mut *connection)
-    .await
-    .map_err(unavailable)?;
-    match insert_attribute(connection, account, &attribute, position).await {
-        Ok(()) => Ok(attribute),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(ApiError::new(
-            ApiErrorKind::Conflict,
-            format!("attribute \"{}\" already exists", attribute.key),
-        )),
-        Err(error) => Err(unavailable(error)),
+    .await?;
+    match insert_attribute(connection, account, attribute, position).await {
+        Ok(()) => Ok(Added::Added),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(Added::KeyTaken),
+        Err(error) => Err(error),
     }
 }
 
-/// Changes the required and identifier flags. Making an attribute an identifier indexes the
-/// values existing contacts already hold, so matching on it finds them at once.
+/// Changes the required and identifier flags of attribute `key` (`None`: kept), in the
+/// caller's transaction, which holds every lane lock ([`lock_all_lanes`]). Making an attribute
+/// an identifier indexes the values existing contacts already hold, so matching on it finds
+/// them at once. `None` when the account has no such attribute.
 pub async fn set_attribute_flags(
     connection: &mut PgConnection,
     account: &AccountId,
     key: &str,
     required: Option<bool>,
     identifier: Option<bool>,
-) -> Result<AttributeDef, ApiError> {
-    ensure_account(connection, account)
-        .await
-        .map_err(unavailable)?;
-    lock_all_lanes(connection, account)
-        .await
-        .map_err(unavailable)?;
+) -> sqlx::Result<Option<AttributeDef>> {
     let was_identifier: Option<bool> = sqlx::query_scalar(
         "SELECT identifier FROM attributes WHERE account_id = $1 AND key = $2 FOR UPDATE",
     )
     .bind(account.as_str())
     .bind(key)
     .fetch_optional(&mut *connection)
-    .await
-    .map_err(unavailable)?;
+    .await?;
     let Some(was_identifier) = was_identifier else {
-        return Err(ApiError::new(
-            ApiErrorKind::NotFound,
-            format!("no attribute \"{key}\" in account {account}"),
-        ));
+        return Ok(None);
     };
     let is_identifier = identifier.unwrap_or(was_identifier);
     sqlx::query(
@@ -194,8 +177,7 @@ pub async fn set_attribute_flags(
     .bind(required)
     .bind(is_identifier)
     .execute(&mut *connection)
-    .await
-    .map_err(unavailable)?;
+    .await?;
     if is_identifier && !was_identifier {
         sqlx::query(
             "INSERT INTO contact_keys (account_id, attribute, value, contact_id)
@@ -205,19 +187,14 @@ pub async fn set_attribute_flags(
         .bind(account.as_str())
         .bind(key)
         .execute(&mut *connection)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     } else if was_identifier && !is_identifier {
-        delete_keys_of(connection, account, key)
-            .await
-            .map_err(unavailable)?;
+        delete_keys_of(connection, account, key).await?;
     }
-    load_attributes(connection, account)
-        .await
-        .map_err(unavailable)?
+    Ok(load_attributes(connection, account)
+        .await?
         .into_iter()
-        .find(|attribute| attribute.key == key)
-        .ok_or_else(|| ApiError::new(ApiErrorKind::NotFound, format!("no attribute \"{key}\"")))
+        .find(|attribute| attribute.key == key))
 }
 
 async fn insert_attribute(
@@ -247,47 +224,23 @@ async fn insert_attribute(
     Ok(())
 }
 
-/// Removes an attribute, its values from every contact of the account and its duplicate keys.
-/// Refused while a running import maps a column to it or matches on it: its rows would carry
-/// values for an attribute that no longer exists. Holds every lane lock, as changing a flag
-/// does, so no chunk is applied halfway through.
-pub async fn remove_attribute(
+/// Removes attribute `key` from the catalog, its values from every contact of the account
+/// and its duplicate keys, in the caller's transaction, which holds every lane lock so that
+/// no chunk is applied halfway through. False when the account has no such attribute.
+pub async fn delete_attribute(
     connection: &mut PgConnection,
     account: &AccountId,
     key: &str,
-) -> Result<(), ApiError> {
-    lock_all_lanes(connection, account)
-        .await
-        .map_err(unavailable)?;
-    let plans: Vec<(String, Json<MappingPlan>)> = sqlx::query_as(
-        "SELECT import_id, plan FROM imports
-         WHERE account_id = $1 AND status = 'running' AND plan IS NOT NULL",
-    )
-    .bind(account.as_str())
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(unavailable)?;
-    if let Some((import_id, _)) = plans.iter().find(|(_, plan)| plan_uses(plan, key)) {
-        return Err(ApiError::new(
-            ApiErrorKind::Conflict,
-            format!("attribute \"{key}\" is used by running import {import_id}; remove it once that import ends"),
-        ));
-    }
+) -> sqlx::Result<bool> {
     let removed = sqlx::query("DELETE FROM attributes WHERE account_id = $1 AND key = $2")
         .bind(account.as_str())
         .bind(key)
         .execute(&mut *connection)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     if removed.rows_affected() == 0 {
-        return Err(ApiError::new(
-            ApiErrorKind::NotFound,
-            format!("no attribute \"{key}\" in account {account}"),
-        ));
+        return Ok(false);
     }
-    delete_keys_of(connection, account, key)
-        .await
-        .map_err(unavailable)?;
+    delete_keys_of(connection, account, key).await?;
     sqlx::query(
         "UPDATE contacts SET attributes = attributes - $2::text
          WHERE account_id = $1 AND attributes ? $2",
@@ -295,9 +248,8 @@ pub async fn remove_attribute(
     .bind(account.as_str())
     .bind(key)
     .execute(&mut *connection)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
+    .await?;
+    Ok(true)
 }
 
 /// Drops the duplicate keys kept for attribute `key`.
@@ -312,13 +264,4 @@ async fn delete_keys_of(
         .execute(connection)
         .await?;
     Ok(())
-}
-
-fn plan_uses(plan: &MappingPlan, key: &str) -> bool {
-    plan.match_on.iter().any(|matched| matched == key)
-        || plan
-            .columns
-            .iter()
-            .flatten()
-            .any(|attribute| attribute.key == key)
 }

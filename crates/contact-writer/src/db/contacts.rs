@@ -21,7 +21,7 @@ use contact_core::merge::{
 };
 use contact_core::undo::ImportChange;
 use sqlx::postgres::PgArguments;
-use sqlx::query::QueryAs;
+use sqlx::query::{Query, QueryAs};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres};
 
@@ -43,7 +43,16 @@ pub struct ChangeLog<'a> {
     pub own_ids: Range<i64>,
 }
 
-/// An import's changes as parallel columns for `UNNEST`.
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// A group of parallel columns bound as consecutive parameters, in the order its fields are
+/// declared: the statements below name each group's first parameter, and the group alone
+/// knows the order of the rest, so no call site lists a long run of positional binds.
+trait BindColumns {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q>;
+}
+
+/// An import's changes as parallel columns for `UNNEST` (ten parameters).
 #[derive(Default)]
 struct ChangeColumns {
     contact_ids: Vec<i64>,
@@ -90,6 +99,54 @@ impl ChangeColumns {
         self.tags_added
             .push(serde_json::to_string(&change.tags_added)?);
         Ok(())
+    }
+}
+
+impl BindColumns for ChangeColumns {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.contact_ids)
+            .bind(&self.values_before)
+            .bind(&self.values_written)
+            .bind(&self.type_changed)
+            .bind(&self.type_before)
+            .bind(&self.type_written)
+            .bind(&self.category_changed)
+            .bind(&self.category_before)
+            .bind(&self.category_written)
+            .bind(&self.tags_added)
+    }
+}
+
+/// The new state of changed contacts as parallel columns (five parameters).
+#[derive(Default)]
+struct StateColumns<'a> {
+    contact_ids: Vec<i64>,
+    attributes: Vec<String>,
+    contact_types: Vec<Option<&'a str>>,
+    categories: Vec<Option<&'a str>>,
+    tags: Vec<String>,
+}
+
+impl<'a> StateColumns<'a> {
+    fn push(&mut self, contact_id: i64, state: &'a ContactState) -> serde_json::Result<()> {
+        self.contact_ids.push(contact_id);
+        self.attributes.push(serde_json::to_string(&state.values)?);
+        self.contact_types.push(state.contact_type.as_deref());
+        self.categories.push(state.category.as_deref());
+        self.tags.push(serde_json::to_string(&state.tags)?);
+        Ok(())
+    }
+}
+
+impl BindColumns for StateColumns<'_> {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.contact_ids)
+            .bind(&self.attributes)
+            .bind(&self.contact_types)
+            .bind(&self.categories)
+            .bind(&self.tags)
     }
 }
 
@@ -260,7 +317,7 @@ pub async fn explain_fetch_by_keys(
     Ok(plan.0)
 }
 
-/// Match keys as three parallel columns for `UNNEST`.
+/// Match keys as three parallel columns for `UNNEST` (three parameters).
 #[derive(Default)]
 struct KeyColumns {
     contact_ids: Vec<i64>,
@@ -276,6 +333,47 @@ impl KeyColumns {
     }
 }
 
+impl BindColumns for KeyColumns {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.contact_ids)
+            .bind(&self.attributes)
+            .bind(&self.values)
+    }
+}
+
+/// New contacts of one import as parallel columns (three parameters); their type, category
+/// and tags are the import's, bound once.
+#[derive(Default)]
+struct NewColumns {
+    contact_ids: Vec<i64>,
+    attributes: Vec<String>,
+    lines: Vec<i64>,
+}
+
+impl BindColumns for NewColumns {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.contact_ids)
+            .bind(&self.attributes)
+            .bind(&self.lines)
+    }
+}
+
+/// The lane and its counters, in [`ADVANCE_LANE`]'s order (seven parameters).
+impl BindColumns for LaneAdvance {
+    fn bind_to<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(self.lane as i32)
+            .bind(self.counts.created as i64)
+            .bind(self.counts.linked as i64)
+            .bind(self.counts.duplicated as i64)
+            .bind(self.counts.skipped as i64)
+            .bind(self.failed_rows as i64)
+            .bind(self.end_offset as i64)
+    }
+}
+
 /// Moves lane $12 of import $2 of account $1 on, with its counters: the tail of the insert.
 const ADVANCE_LANE: &str = "
     UPDATE import_lanes SET next_chunk = next_chunk + 1,
@@ -288,8 +386,8 @@ static INSERT_NEW_LIVE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH new_contacts AS (
              INSERT INTO contacts (contact_id, account_id, attributes, contact_type, category, tags, import_id, source_line)
-             SELECT row.contact_id, $1, row.attributes::jsonb, $4, $5, $6, $2, row.line
-             FROM UNNEST($3::bigint[], $7::text[], $8::bigint[]) AS row(contact_id, attributes, line)),
+             SELECT row.contact_id, $1, row.attributes::jsonb, $6, $7, $8, $2, row.line
+             FROM UNNEST($3::bigint[], $4::text[], $5::bigint[]) AS row(contact_id, attributes, line)),
          new_keys AS (
              INSERT INTO contact_keys (account_id, attribute, value, contact_id)
              SELECT $1, key.attribute, key.value, key.contact_id
@@ -302,8 +400,8 @@ static INSERT_NEW_DRY_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH new_contacts AS (
              INSERT INTO dry_run_contacts (account_id, import_id, contact_id, attributes, contact_type, category, tags)
-             SELECT $1, $2, row.contact_id, row.attributes::jsonb, $4, $5, $6
-             FROM UNNEST($3::bigint[], $7::text[], $8::bigint[]) AS row(contact_id, attributes, line)),
+             SELECT $1, $2, row.contact_id, row.attributes::jsonb, $6, $7, $8
+             FROM UNNEST($3::bigint[], $4::text[], $5::bigint[]) AS row(contact_id, attributes, line)),
          new_keys AS (
              INSERT INTO dry_run_keys (account_id, import_id, attribute, value, contact_id)
              SELECT $1, $2, key.attribute, key.value, key.contact_id
@@ -324,15 +422,14 @@ pub async fn insert_new_and_advance(
     identifier_keys: &[String],
     advance: &LaneAdvance,
 ) -> anyhow::Result<()> {
-    let mut ids = Vec::with_capacity(contacts.len());
-    let mut attributes = Vec::with_capacity(contacts.len());
-    let mut lines = Vec::with_capacity(contacts.len());
+    let mut rows = NewColumns::default();
     let mut keys = KeyColumns::default();
     let empty = ContactState::default();
     for contact in contacts {
-        ids.push(contact.id);
-        attributes.push(serde_json::to_string(&contact.state.values)?);
-        lines.push(contact.line as i64);
+        rows.contact_ids.push(contact.id);
+        rows.attributes
+            .push(serde_json::to_string(&contact.state.values)?);
+        rows.lines.push(contact.line as i64);
         let (_, added) = key_changes(&empty, &contact.state, identifier_keys);
         for key in added {
             keys.push(contact.id, key);
@@ -357,27 +454,18 @@ pub async fn insert_new_and_advance(
         Target::Live => &INSERT_NEW_LIVE,
         Target::DryRun(_) => &INSERT_NEW_DRY_RUN,
     };
-    sqlx::query(sql)
+    // $1 account, $2 import, $3-$5 the rows, $6-$8 their shared state, $9-$11 their keys,
+    // $12-$18 the lane's advance.
+    let query = sqlx::query(sql)
         .bind(account.as_str())
-        .bind(import.as_str())
-        .bind(&ids)
+        .bind(import.as_str());
+    let query = rows
+        .bind_to(query)
         .bind(shared.and_then(|state| state.contact_type.as_deref()))
         .bind(shared.and_then(|state| state.category.as_deref()))
-        .bind(&tags)
-        .bind(&attributes)
-        .bind(&lines)
-        .bind(&keys.contact_ids)
-        .bind(&keys.attributes)
-        .bind(&keys.values)
-        .bind(advance.lane as i32)
-        .bind(advance.counts.created as i64)
-        .bind(advance.counts.linked as i64)
-        .bind(advance.counts.duplicated as i64)
-        .bind(advance.counts.skipped as i64)
-        .bind(advance.failed_rows as i64)
-        .bind(advance.end_offset as i64)
-        .execute(connection)
-        .await?;
+        .bind(tags);
+    let query = advance.bind_to(keys.bind_to(query));
+    query.execute(connection).await?;
     Ok(())
 }
 
@@ -491,17 +579,9 @@ pub async fn update(
     if contacts.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(contacts.len());
-    let mut attributes = Vec::with_capacity(contacts.len());
-    let mut contact_types = Vec::with_capacity(contacts.len());
-    let mut categories = Vec::with_capacity(contacts.len());
-    let mut tags = Vec::with_capacity(contacts.len());
+    let mut rows = StateColumns::default();
     for contact in contacts {
-        ids.push(contact.id);
-        attributes.push(serde_json::to_string(&contact.after.values)?);
-        contact_types.push(contact.after.contact_type.as_deref());
-        categories.push(contact.after.category.as_deref());
-        tags.push(serde_json::to_string(&contact.after.tags)?);
+        rows.push(contact.id, &contact.after)?;
     }
     // The index entries the change removes and adds. A dry run's overlay holds every key of
     // a contact it holds, so a live contact's keys come along the first time it changes one.
@@ -540,32 +620,14 @@ pub async fn update(
         (Target::Live, Some(log)) => Some(log.import.as_str()),
         (Target::Live, None) => None,
     };
-    let query = sqlx::query(sql)
-        .bind(account.as_str())
-        .bind(&ids)
-        .bind(&attributes)
-        .bind(&contact_types)
-        .bind(&categories)
-        .bind(&tags)
-        .bind(&removed.contact_ids)
-        .bind(&removed.attributes)
-        .bind(&removed.values)
-        .bind(&added.contact_ids)
-        .bind(&added.attributes)
-        .bind(&added.values)
+    // $1 account, $2-$6 the rows, $7-$9 the keys removed, $10-$12 the keys added, $13 the
+    // import, then live only, $14-$23 the changes.
+    let query = sqlx::query(sql).bind(account.as_str());
+    let query = added
+        .bind_to(removed.bind_to(rows.bind_to(query)))
         .bind(import);
     let query = match target {
-        Target::Live => query
-            .bind(&changes.contact_ids)
-            .bind(&changes.values_before)
-            .bind(&changes.values_written)
-            .bind(&changes.type_changed)
-            .bind(&changes.type_before)
-            .bind(&changes.type_written)
-            .bind(&changes.category_changed)
-            .bind(&changes.category_before)
-            .bind(&changes.category_written)
-            .bind(&changes.tags_added),
+        Target::Live => changes.bind_to(query),
         Target::DryRun(_) => query,
     };
     query.execute(connection).await?;

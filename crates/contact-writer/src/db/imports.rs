@@ -751,3 +751,157 @@ mod tests {
         check(Some(4), &[4, 4], 0, "the end of the import to be recorded");
     }
 }
+
+/// Where an undo stands, read from its import under the import's row lock.
+#[derive(sqlx::FromRow)]
+pub struct UndoCursor {
+    pub first_contact_id: Option<i64>,
+    pub bytes_total: Option<i64>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The last linked contact restored.
+    pub undo_restored_through: Option<i64>,
+    /// The next created contact to remove.
+    pub undo_next_contact: Option<i64>,
+}
+
+/// Locks the import's row and reads its undo cursor; none unless it is being undone.
+pub async fn lock_undoing(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<UndoCursor>> {
+    sqlx::query_as(
+        "SELECT first_contact_id, bytes_total, finished_at, undo_restored_through,
+                undo_next_contact
+         FROM imports WHERE account_id = $1 AND import_id = $2 AND status = 'undoing'
+         FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
+    .await
+}
+
+/// Marks an ended import as being undone; one that another call moved meanwhile stays.
+pub async fn mark_undoing(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET status = 'undoing', updated_at = now()
+         WHERE account_id = $1 AND import_id = $2
+           AND status IN ('completed', 'cancelled', 'failed')",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records that an undo restored `restored` more linked contacts, up to contact `through`.
+pub async fn advance_undo_restore(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    restored: i64,
+    through: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET undo_restored = undo_restored + $3, undo_restored_through = $4,
+             updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(restored)
+    .bind(through)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records that an undo removed `removed` more created contacts and kept `kept`, and goes on
+/// from contact `next_contact`.
+pub async fn advance_undo_removal(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    next_contact: i64,
+    removed: i64,
+    kept: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET undo_next_contact = $3, undo_removed = undo_removed + $4,
+             undo_kept = undo_kept + $5, updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(next_contact)
+    .bind(removed)
+    .bind(kept)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Ends an undo: the import is `undone`.
+pub async fn mark_undone(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE imports SET status = 'undone', undone_at = now(), updated_at = now()
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// An undo's counters, as its import records them.
+#[derive(sqlx::FromRow)]
+pub struct UndoCounters {
+    pub status: String,
+    pub undo_removed: i64,
+    pub undo_restored: i64,
+    pub undo_kept: i64,
+}
+
+pub async fn undo_counters(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<UndoCounters>> {
+    sqlx::query_as(
+        "SELECT status, undo_removed, undo_restored, undo_kept
+         FROM imports WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_optional(connection)
+    .await
+}
+
+/// The mapping plans of the account's running imports, by import id.
+pub async fn running_plans(
+    connection: &mut PgConnection,
+    account: &AccountId,
+) -> sqlx::Result<Vec<(String, contact_core::mapping::MappingPlan)>> {
+    let plans: Vec<(String, Json<contact_contract::MappingPlan>)> = sqlx::query_as(
+        "SELECT import_id, plan FROM imports
+         WHERE account_id = $1 AND status = 'running' AND plan IS NOT NULL",
+    )
+    .bind(account.as_str())
+    .fetch_all(connection)
+    .await?;
+    Ok(plans
+        .into_iter()
+        .map(|(import, plan)| (import, plan.0.into()))
+        .collect())
+}

@@ -279,3 +279,147 @@ async fn row_errors_and_failed_rows_come_back_in_pages_in_file_order(pool: PgPoo
     assert_eq!(lines, [2, 5]);
     assert_eq!(page[0].fields, ["row 2", ""]);
 }
+
+fn text_attribute(key: &str) -> contact_core::mapping::AttributeDef {
+    contact_core::mapping::AttributeDef {
+        key: key.into(),
+        label: key.into(),
+        attribute_type: contact_core::mapping::AttributeType::Text,
+        required: false,
+        identifier: false,
+    }
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn an_attribute_is_added_once_flagged_and_removed_with_its_keys(pool: PgPool) {
+    let (account, _) = ids();
+    let mut connection = pool.acquire().await.expect("a connection");
+    let _ = account_with_request(&mut connection).await;
+    let loyalty = text_attribute("loyalty");
+    let first = accounts::insert_new_attribute(&mut connection, &account, &loyalty).await;
+    let again = accounts::insert_new_attribute(&mut connection, &account, &loyalty).await;
+    assert_eq!(first.expect("insert"), accounts::Added::Added);
+    assert_eq!(again.expect("insert"), accounts::Added::KeyTaken);
+    let catalog = accounts::load_attributes(&mut connection, &account)
+        .await
+        .expect("catalog");
+    assert_eq!(
+        catalog.last().map(|last| last.key.as_str()),
+        Some("loyalty")
+    );
+
+    let flagged =
+        accounts::set_attribute_flags(&mut connection, &account, "loyalty", None, Some(true))
+            .await
+            .expect("flags")
+            .expect("the attribute exists");
+    assert!(flagged.identifier && !flagged.required);
+    let identifiers = accounts::identifier_keys(&mut connection, &account)
+        .await
+        .expect("identifiers");
+    assert_eq!(identifiers, ["email", "loyalty"]);
+    let missing =
+        accounts::set_attribute_flags(&mut connection, &account, "nope", Some(true), None)
+            .await
+            .expect("flags");
+    assert!(missing.is_none());
+
+    assert!(
+        accounts::delete_attribute(&mut connection, &account, "loyalty")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !accounts::delete_attribute(&mut connection, &account, "loyalty")
+            .await
+            .expect("delete")
+    );
+    let identifiers = accounts::identifier_keys(&mut connection, &account)
+        .await
+        .expect("identifiers");
+    assert_eq!(identifiers, ["email"]);
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn an_undo_cursor_exists_only_while_the_import_is_being_undone(pool: PgPool) {
+    let request = running_import(&pool, 1, Some(0)).await;
+    let (account, import) = (&request.account, &request.import_id);
+    let mut connection = pool.acquire().await.expect("a connection");
+    assert!(imports::lock_undoing(&mut connection, account, import)
+        .await
+        .expect("lock")
+        .is_none());
+    // A running import is not moved to undoing.
+    imports::mark_undoing(&mut connection, account, import)
+        .await
+        .expect("mark");
+    let counters = imports::undo_counters(&mut connection, account, import)
+        .await
+        .expect("counters")
+        .expect("the import");
+    assert_eq!(counters.status, "running");
+
+    let mut transaction = connection.begin().await.expect("begin");
+    imports::lock(&mut transaction, account, import)
+        .await
+        .expect("lock")
+        .expect("the import");
+    imports::set_closed(
+        &mut transaction,
+        account,
+        import,
+        ImportState::Completed,
+        None,
+    )
+    .await
+    .expect("close");
+    transaction.commit().await.expect("commit");
+    imports::mark_undoing(&mut connection, account, import)
+        .await
+        .expect("mark");
+    let cursor = imports::lock_undoing(&mut connection, account, import)
+        .await
+        .expect("lock")
+        .expect("being undone");
+    assert_eq!(
+        (cursor.undo_restored_through, cursor.undo_next_contact),
+        (None, None)
+    );
+    imports::advance_undo_restore(&mut connection, account, import, 3, 41)
+        .await
+        .expect("restore");
+    imports::advance_undo_removal(&mut connection, account, import, 90, 5, 2)
+        .await
+        .expect("removal");
+    imports::advance_undo_removal(&mut connection, account, import, 95, 4, 0)
+        .await
+        .expect("removal");
+    let cursor = imports::lock_undoing(&mut connection, account, import)
+        .await
+        .expect("lock")
+        .expect("being undone");
+    assert_eq!(
+        (cursor.undo_restored_through, cursor.undo_next_contact),
+        (Some(41), Some(95))
+    );
+    imports::mark_undone(&mut connection, account, import)
+        .await
+        .expect("undone");
+    let counters = imports::undo_counters(&mut connection, account, import)
+        .await
+        .expect("counters")
+        .expect("the import");
+    assert_eq!(
+        (
+            counters.status.as_str(),
+            counters.undo_restored,
+            counters.undo_removed,
+            counters.undo_kept
+        ),
+        ("undone", 3, 9, 2)
+    );
+    assert!(imports::lock_undoing(&mut connection, account, import)
+        .await
+        .expect("lock")
+        .is_none());
+}

@@ -19,7 +19,8 @@ use contact_core::undo::{restore, ChangedField, ImportChange};
 use sqlx::types::Json;
 use sqlx::{Acquire as _, PgConnection, PgPool};
 
-use super::{accounts, contacts, imports};
+use super::imports::{self, UndoCursor};
+use super::{accounts, contacts};
 
 /// Contacts one batch restores or removes: small enough for a short transaction.
 pub const UNDO_BATCH: i64 = 1000;
@@ -31,16 +32,6 @@ pub enum BatchOutcome {
     Worked,
     /// The import is undone (now or before), or not being undone.
     Finished,
-}
-
-#[derive(sqlx::FromRow)]
-struct UndoingImport {
-    status: String,
-    first_contact_id: Option<i64>,
-    bytes_total: Option<i64>,
-    finished_at: Option<DateTime<Utc>>,
-    undo_restored_through: Option<i64>,
-    undo_next_contact: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -133,16 +124,11 @@ pub async fn run_batch(
 ) -> anyhow::Result<BatchOutcome> {
     let mut connection = pool.acquire().await?;
     let mut transaction = connection.begin().await?;
-    let Some(state) = lock_undoing(&mut transaction, account, import).await? else {
+    let Some(state) = imports::lock_undoing(&mut transaction, account, import).await? else {
         return Ok(BatchOutcome::Finished);
     };
     accounts::lock_all_lanes(&mut transaction, account).await?;
-    let identifier_keys: Vec<String> = sqlx::query_scalar(
-        "SELECT key FROM attributes WHERE account_id = $1 AND identifier ORDER BY key",
-    )
-    .bind(account.as_str())
-    .fetch_all(&mut *transaction)
-    .await?;
+    let identifier_keys = accounts::identifier_keys(&mut transaction, account).await?;
     // Linked contacts first, then created ones: each batch does one kind of work.
     let worked = restore_batch(
         &mut transaction,
@@ -165,14 +151,7 @@ pub async fn run_batch(
     let outcome = if worked {
         BatchOutcome::Worked
     } else {
-        sqlx::query(
-            "UPDATE imports SET status = 'undone', undone_at = now(), updated_at = now()
-             WHERE account_id = $1 AND import_id = $2",
-        )
-        .bind(account.as_str())
-        .bind(import.as_str())
-        .execute(&mut *transaction)
-        .await?;
+        imports::mark_undone(&mut transaction, account, import).await?;
         tracing::info!(%account, %import, "import undone");
         BatchOutcome::Finished
     };
@@ -180,30 +159,12 @@ pub async fn run_batch(
     Ok(outcome)
 }
 
-/// Locks the import's row; none unless it is being undone.
-async fn lock_undoing(
-    connection: &mut PgConnection,
-    account: &AccountId,
-    import: &ImportId,
-) -> sqlx::Result<Option<UndoingImport>> {
-    let row: Option<UndoingImport> = sqlx::query_as(
-        "SELECT status, first_contact_id, bytes_total, finished_at, undo_restored_through,
-                undo_next_contact
-         FROM imports WHERE account_id = $1 AND import_id = $2 FOR UPDATE",
-    )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .fetch_optional(connection)
-    .await?;
-    Ok(row.filter(|row| ImportState::parse(&row.status) == Some(ImportState::Undoing)))
-}
-
 /// Gives up to `batch` linked contacts back what the import changed; false when none is left.
 async fn restore_batch(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
-    state: &UndoingImport,
+    state: &UndoCursor,
     identifier_keys: &[String],
     batch: i64,
 ) -> anyhow::Result<bool> {
@@ -259,20 +220,16 @@ async fn restore_batch(
     .await?;
     insert_conflicts(connection, account, import, &conflicts).await?;
     sqlx::query(
-        "WITH done AS (
-             DELETE FROM import_changes
-             WHERE account_id = $1 AND import_id = $2 AND contact_id = ANY($3))
-         UPDATE imports SET undo_restored = undo_restored + $4, undo_restored_through = $5,
-             updated_at = now()
-         WHERE account_id = $1 AND import_id = $2",
+        "DELETE FROM import_changes
+         WHERE account_id = $1 AND import_id = $2 AND contact_id = ANY($3)",
     )
     .bind(account.as_str())
     .bind(import.as_str())
     .bind(&ids)
-    .bind(updated.len() as i64)
-    .bind(through)
     .execute(&mut *connection)
     .await?;
+    imports::advance_undo_restore(connection, account, import, updated.len() as i64, through)
+        .await?;
     Ok(true)
 }
 
@@ -292,7 +249,7 @@ async fn remove_batch(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
-    state: &UndoingImport,
+    state: &UndoCursor,
     identifier_keys: &[String],
     batch: i64,
 ) -> anyhow::Result<bool> {
@@ -354,17 +311,14 @@ async fn remove_batch(
         .execute(&mut *connection)
         .await?;
     insert_conflicts(connection, account, import, &conflicts).await?;
-    sqlx::query(
-        "UPDATE imports SET undo_next_contact = $3, undo_removed = undo_removed + $4,
-             undo_kept = undo_kept + $5, updated_at = now()
-         WHERE account_id = $1 AND import_id = $2",
+    imports::advance_undo_removal(
+        connection,
+        account,
+        import,
+        last + 1,
+        removed.len() as i64,
+        conflicts.contact_ids.len() as i64,
     )
-    .bind(account.as_str())
-    .bind(import.as_str())
-    .bind(last + 1)
-    .bind(removed.len() as i64)
-    .bind(conflicts.contact_ids.len() as i64)
-    .execute(&mut *connection)
     .await?;
     Ok(true)
 }
@@ -468,16 +422,7 @@ pub async fn begin(
         ImportState::Undone => Err(refused("it was undone already")),
         ImportState::Undoing => Ok(()),
         ImportState::Completed | ImportState::Cancelled | ImportState::Failed => {
-            // Only an ended import moves on; one that another call moved meanwhile stays.
-            sqlx::query(
-                "UPDATE imports SET status = 'undoing', updated_at = now()
-                 WHERE account_id = $1 AND import_id = $2
-                   AND status IN ('completed', 'cancelled', 'failed')",
-            )
-            .bind(account.as_str())
-            .bind(import.as_str())
-            .execute(&mut *transaction)
-            .await?;
+            imports::mark_undoing(&mut transaction, account, import).await?;
             transaction.commit().await?;
             Ok(())
         }
@@ -502,22 +447,18 @@ pub async fn run_batches(
     Ok(false)
 }
 
-/// How far the import's undo went: its state, contacts removed, restored and kept, and the
-/// conflicts recorded.
-pub async fn progress(
+/// How many fields and contacts the import's undo has kept as they were, so far.
+pub async fn conflict_count(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
-) -> sqlx::Result<Option<(String, i64, i64, i64, i64)>> {
-    sqlx::query_as(
-        "SELECT status, undo_removed, undo_restored, undo_kept,
-                (SELECT count(*) FROM undo_conflicts c
-                 WHERE c.account_id = $1 AND c.import_id = $2)
-         FROM imports WHERE account_id = $1 AND import_id = $2",
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM undo_conflicts WHERE account_id = $1 AND import_id = $2",
     )
     .bind(account.as_str())
     .bind(import.as_str())
-    .fetch_optional(connection)
+    .fetch_one(connection)
     .await
 }
 
