@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for the three services, the CLI and contact-import-admin; docker-compose.yml picks
+# One image for the three services, the import page, the CLI and contact-import-admin; docker-compose.yml picks
 # the binary per service.
 
 FROM rust:1-bookworm AS builder
@@ -11,10 +11,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-        -p contact-ingest -p contact-mapper -p contact-writer -p contact-import -p contact-admin \
+        -p contact-ingest -p contact-mapper -p contact-writer -p contact-web -p contact-import -p contact-admin \
     && mkdir -p /out \
     && cp target/release/contact-ingest target/release/contact-mapper \
-          target/release/contact-writer target/release/contact-import \
+          target/release/contact-writer target/release/contact-web target/release/contact-import \
           target/release/contact-import-admin /out/
 
 FROM debian:bookworm-slim AS runtime

@@ -20,6 +20,10 @@ for service in contact-writer contact-mapper contact-ingest; do
   "$bin/$service" >"$logs/$service.log" 2>&1 &
   pids+=($!)
 done
+# The import page, serving the demo account without login.
+export WEB_ADDR="${WEB_ADDR:-127.0.0.1:8080}"
+WEB_ACCOUNT="$CONTACT_IMPORT_ACCOUNT" "$bin/contact-web" >"$logs/contact-web.log" 2>&1 &
+pids+=($!)
 echo "services started (logs in $logs); waiting for the writer to answer"
 for _ in $(seq 1 60); do
   "$bin/contact-import" attributes list >/dev/null 2>&1 && break
@@ -43,6 +47,8 @@ cat "$logs/failed-rows.csv"
 echo
 echo "== contacts in account $CONTACT_IMPORT_ACCOUNT"
 "$cli" contacts export --format csv
+echo
+echo "== the import page: http://$WEB_ADDR/ (account $CONTACT_IMPORT_ACCOUNT)"
 if $keep; then
   echo "services left running: pids ${pids[*]} (kill -TERM them to stop)"
 fi

@@ -12,6 +12,11 @@ if cargo tree -p contact-import-client -e normal --prefix none \
   echo "contact-import-client must not depend on the crates above" >&2
   exit 1
 fi
+# The page is a client like the CLI: it reaches the data only through the contract.
+if cargo tree -p contact-web -e normal --prefix none | grep -E '^sqlx(-[a-z]+)? '; then
+  echo "contact-web must not depend on a database crate" >&2
+  exit 1
+fi
 # The writer's database tests make a fresh database per test on this server.
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/contact_import_test}"
 # The CLI tests run the contact-import binary itself.
@@ -21,3 +26,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# The import page in a real browser, over the services just built.
+bash deploy/test-web.sh

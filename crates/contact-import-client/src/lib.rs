@@ -3,6 +3,7 @@
 //! `contact-import` CLI, the web page, the tests and the benchmark all go through it.
 
 mod digest;
+pub mod error_file;
 mod preflight;
 
 use std::path::Path;
@@ -17,8 +18,9 @@ use contact_contract::{
     SetAttributeRequest, StatusRequest, SCHEMA_VERSION, TRACEPARENT_HEADER,
 };
 use contact_contract::{
-    AttributeDef, ContactFilter, ImportState, ImportsListRequest, ImportsPage, Preview, RowError,
-    UndoConflict, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
+    AttributeDef, ContactFilter, ImportState, ImportsCursor, ImportsListRequest, ImportsPage,
+    Preview, RowError, UndoConflict, UndoConflictsPage, UndoConflictsRequest, UndoReport,
+    UndoRequest,
 };
 use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, NatsSettings,
@@ -169,8 +171,24 @@ impl Client {
                 path: path.display().to_string(),
                 detail: error.to_string(),
             })?;
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        self.upload_from(import_id, file, file_name, options).await
+    }
+
+    /// Uploads a file read from `source` (a browser's upload, say) for `import_id`, as
+    /// [`Client::upload`] does: what is read is written on at once, so memory does not grow
+    /// with the file.
+    pub async fn upload_from(
+        &self,
+        import_id: &ImportId,
+        source: impl tokio::io::AsyncRead + Unpin,
+        file_name: Option<String>,
+        options: ImportOptions,
+    ) -> Result<ImportRequest, ClientError> {
         // The digest names earlier imports of the same content (`repeat_of`).
-        let mut file = digest::HashingReader::new(file);
+        let mut source = digest::HashingReader::new(source);
         let target: UploadTarget = self
             .call::<ops::PrepareUpload>(&PrepareUploadRequest {
                 import_id: import_id.clone(),
@@ -182,20 +200,52 @@ impl Client {
             .await
             .map_err(|error| nats_error("opening the uploads bucket", error))?;
         uploads
-            .put(target.object.as_str(), &mut file)
+            .put(target.object.as_str(), &mut source)
             .await
             .map_err(|error| nats_error("uploading the file", error))?;
         Ok(ImportRequest {
-            file_sha256: Some(file.hex_digest()),
+            file_sha256: Some(source.hex_digest()),
             schema: SCHEMA_VERSION,
             account: self.account.clone(),
             import_id: import_id.clone(),
             object_name: Some(target.object),
-            file_name: path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned()),
+            file_name,
             options,
         })
+    }
+
+    /// Deletes an uploaded file that will not be imported (one that was refused, or whose
+    /// upload broke off halfway).
+    pub async fn discard_upload(&self, object_name: &str) -> Result<(), ClientError> {
+        let uploads = self
+            .jetstream
+            .get_object_store(self.namespace.uploads_bucket(&self.account))
+            .await
+            .map_err(|error| nats_error("opening the uploads bucket", error))?;
+        uploads
+            .delete(object_name)
+            .await
+            .map_err(|error| nats_error("deleting the uploaded file", error))
+    }
+
+    /// The first bytes of an uploaded file, at most `max`, and whether they are all of it.
+    pub async fn uploaded_start(
+        &self,
+        object_name: &str,
+        max: usize,
+    ) -> Result<(Vec<u8>, bool), ClientError> {
+        let uploads = self
+            .jetstream
+            .get_object_store(self.namespace.uploads_bucket(&self.account))
+            .await
+            .map_err(|error| nats_error("opening the uploads bucket", error))?;
+        let object = uploads
+            .get(object_name)
+            .await
+            .map_err(|error| nats_error("reading the uploaded file", error))?;
+        start_of(object, max)
+            .await
+            .map_err(|error| nats_error("reading the uploaded file", error))
     }
 
     /// Publishes a start request, starting the import's trace: every message of the import
@@ -391,15 +441,20 @@ impl Client {
             path: path.display().to_string(),
             detail: error.to_string(),
         };
-        let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
-        let mut sample = Vec::with_capacity(PREVIEW_SAMPLE_BYTES);
-        (&mut file)
-            .take(PREVIEW_SAMPLE_BYTES as u64 + 1)
-            .read_to_end(&mut sample)
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let (sample, whole_file) = start_of(file, PREVIEW_SAMPLE_BYTES)
             .await
             .map_err(file_error)?;
-        let whole_file = sample.len() <= PREVIEW_SAMPLE_BYTES;
-        sample.truncate(PREVIEW_SAMPLE_BYTES);
+        self.preview_sample(sample, whole_file, options).await
+    }
+
+    /// The preview of a file from its first bytes (`whole_file` when they are all of it).
+    pub async fn preview_sample(
+        &self,
+        sample: Vec<u8>,
+        whole_file: bool,
+        options: &ImportOptions,
+    ) -> Result<Preview, ClientError> {
         let request = PreviewRequest {
             sample,
             whole_file,
@@ -436,6 +491,56 @@ impl Client {
             .call::<ops::AttributesRemove>(&RemoveAttributeRequest { key })
             .await?;
         Ok(())
+    }
+
+    /// One page of the account's contacts that pass `filter`, after contact `after_id`, oldest
+    /// first (the service bounds `limit`).
+    pub async fn contacts_page(
+        &self,
+        filter: &ContactFilter,
+        after_id: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<ContactsPage, ClientError> {
+        Ok(self
+            .call::<ops::ContactsExport>(&ExportContactsRequest {
+                after_id,
+                limit,
+                filter: filter.clone(),
+            })
+            .await?)
+    }
+
+    /// One page of the import's failed rows after line `after`, with the file's header.
+    pub async fn failed_rows_page(
+        &self,
+        import_id: &ImportId,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<FailedRowsPage, ClientError> {
+        Ok(self
+            .call::<ops::FailedRows>(&FailedRowsRequest {
+                import_id: import_id.clone(),
+                after,
+                limit,
+            })
+            .await?)
+    }
+
+    /// One page of the account's imports, newest first, before the cursor `before`.
+    pub async fn imports_page(
+        &self,
+        status: Option<ImportState>,
+        before: Option<ImportsCursor>,
+        limit: Option<u32>,
+    ) -> Result<ImportsPage, ClientError> {
+        Ok(self
+            .call::<ops::ImportsList>(&ImportsListRequest {
+                status,
+                file_sha256: None,
+                before,
+                limit,
+            })
+            .await?)
     }
 
     /// Every contact of the account, oldest first, page by page.
@@ -622,4 +727,16 @@ impl Client {
             }
         }
     }
+}
+
+/// The first bytes of `source`, at most `max`, and whether they are all of it.
+async fn start_of(
+    source: impl tokio::io::AsyncRead + Unpin,
+    max: usize,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut start = Vec::with_capacity(max.min(PREVIEW_SAMPLE_BYTES));
+    source.take(max as u64 + 1).read_to_end(&mut start).await?;
+    let whole = start.len() <= max;
+    start.truncate(max);
+    Ok((start, whole))
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "postgres")]
 use sqlx::PgPool;
 
 use contact_contract::NatsSettings;
@@ -13,7 +15,9 @@ use crate::Shutdown;
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);
+#[cfg(feature = "postgres")]
 const LOCK_TIMEOUT: &str = "5s";
+#[cfg(feature = "postgres")]
 const STATEMENT_TIMEOUT: &str = "5min";
 
 /// Connects to NATS with the settings' credentials and TLS, retrying until it answers or the
@@ -50,6 +54,7 @@ pub async fn nats(
 }
 
 /// Connects a PostgreSQL pool, retrying until the server answers or the shutdown is triggered.
+#[cfg(feature = "postgres")]
 pub async fn postgres(
     url: &str,
     max_connections: u32,

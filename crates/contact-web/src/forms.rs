@@ -1,0 +1,253 @@
+//! What the page's forms send, read into the contract's options: pure, so that every rule a
+//! form follows is tested without a browser. A refused form comes back as it was typed.
+
+use std::collections::BTreeMap;
+
+use contact_contract::{ColumnMapping, DuplicatePolicy, ImportOptions};
+
+/// The "New import" form's choices, as typed (kept as text so a refused form shows them again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportChoices {
+    pub contact_type: String,
+    pub category: String,
+    /// Comma-separated.
+    pub tags: String,
+    /// "link", "duplicate" or "skip".
+    pub policy: String,
+    /// The identifier attribute duplicates are found by; empty means email.
+    pub match_on: String,
+}
+
+impl ImportChoices {
+    /// Takes one field of the form; unknown fields are left out.
+    pub fn set(&mut self, name: &str, value: String) {
+        match name {
+            "contact_type" => self.contact_type = value,
+            "category" => self.category = value,
+            "tags" => self.tags = value,
+            "policy" => self.policy = value,
+            "match_on" => self.match_on = value,
+            _ => {}
+        }
+    }
+
+    /// The import's options, or what is wrong with the choices, in words.
+    pub fn options(&self) -> Result<ImportOptions, String> {
+        let policy = match self.policy.trim() {
+            "" | "link" => DuplicatePolicy::Link,
+            "duplicate" => DuplicatePolicy::Duplicate,
+            "skip" => DuplicatePolicy::Skip,
+            other => return Err(format!("\"{other}\" is not a way to treat duplicates")),
+        };
+        let text = |value: &str| Some(value.trim().to_string()).filter(|value| !value.is_empty());
+        let options = ImportOptions {
+            policy,
+            contact_type: text(&self.contact_type),
+            category: text(&self.category),
+            tags: self
+                .tags
+                .split(',')
+                .map(str::trim)
+                .filter(|tag| !tag.is_empty())
+                .map(str::to_string)
+                .collect(),
+            match_on: text(&self.match_on).into_iter().collect(),
+            ..ImportOptions::default()
+        };
+        contact_contract::limits::check_options(&options)?;
+        Ok(options)
+    }
+
+    /// The choices that give `options` (to show a draft's choices again).
+    pub fn from_options(options: &ImportOptions) -> Self {
+        Self {
+            contact_type: options.contact_type.clone().unwrap_or_default(),
+            category: options.category.clone().unwrap_or_default(),
+            tags: options
+                .tags
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            policy: match options.policy {
+                DuplicatePolicy::Link => "link",
+                DuplicatePolicy::Duplicate => "duplicate",
+                DuplicatePolicy::Skip => "skip",
+            }
+            .to_string(),
+            match_on: options.match_on.first().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// What the "Fields mapping" form asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingAction {
+    /// Show the preview again with these choices.
+    Check,
+    Import,
+    DryRun,
+}
+
+/// The "Fields mapping" form: an attribute (or none) per column, the reading overrides and
+/// the button pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingChoices {
+    pub draft: String,
+    /// By 0-based column: the attribute key, or empty for "not imported". Columns the form
+    /// did not send follow the suggestion.
+    pub columns: BTreeMap<usize, String>,
+    pub encoding: Option<String>,
+    pub delimiter: Option<String>,
+    pub action: MappingAction,
+}
+
+impl MappingChoices {
+    /// Reads the form's fields: `draft`, `column.N`, `encoding`, `delimiter`, `action`.
+    pub fn from_fields(fields: &[(String, String)]) -> Result<Self, String> {
+        let mut choices = Self {
+            draft: String::new(),
+            columns: BTreeMap::new(),
+            encoding: None,
+            delimiter: None,
+            action: MappingAction::Check,
+        };
+        let chosen = |value: &str| Some(value.trim().to_string()).filter(|value| !value.is_empty());
+        for (name, value) in fields {
+            match name.as_str() {
+                "draft" => choices.draft = value.clone(),
+                "encoding" => choices.encoding = chosen(value),
+                "delimiter" => choices.delimiter = chosen(value),
+                "action" => {
+                    choices.action = match value.as_str() {
+                        "check" => MappingAction::Check,
+                        "import" => MappingAction::Import,
+                        "dry_run" => MappingAction::DryRun,
+                        other => return Err(format!("\"{other}\" is not a button of this form")),
+                    }
+                }
+                _ => {
+                    if let Some(index) = name.strip_prefix("column.") {
+                        let index: usize = index
+                            .parse()
+                            .map_err(|_| format!("\"{name}\" is not a column of this form"))?;
+                        choices.columns.insert(index, value.trim().to_string());
+                    }
+                }
+            }
+        }
+        if choices.draft.is_empty() {
+            return Err("the form lost its draft; load the file again".to_string());
+        }
+        Ok(choices)
+    }
+
+    /// The explicit mappings for a file with `header`: one per column given an attribute.
+    pub fn mappings(&self, header: &[String]) -> Vec<ColumnMapping> {
+        self.columns
+            .iter()
+            .filter(|(_, attribute)| !attribute.is_empty())
+            .filter_map(|(index, attribute)| {
+                header.get(*index).map(|column| ColumnMapping {
+                    column: column.clone(),
+                    attribute: attribute.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn choices_become_options_with_tags_split_and_blanks_left_out() {
+        let mut choices = ImportChoices::default();
+        choices.set("contact_type", " lead ".into());
+        choices.set("tags", "targi 2026, , vip,vip".into());
+        choices.set("policy", "duplicate".into());
+        choices.set("unknown", "ignored".into());
+        let options = choices.options().expect("valid choices");
+        assert_eq!(options.contact_type.as_deref(), Some("lead"));
+        assert_eq!(options.category, None);
+        assert_eq!(
+            options.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["targi 2026", "vip"]
+        );
+        assert_eq!(options.policy, DuplicatePolicy::Duplicate);
+        assert!(options.match_on.is_empty());
+        assert_eq!(
+            ImportChoices::from_options(&options).tags,
+            "targi 2026, vip"
+        );
+    }
+
+    #[test]
+    fn an_unknown_policy_or_too_many_tags_is_refused_in_words() {
+        let mut choices = ImportChoices {
+            policy: "merge".into(),
+            ..ImportChoices::default()
+        };
+        assert_eq!(
+            choices.options(),
+            Err("\"merge\" is not a way to treat duplicates".to_string())
+        );
+        choices.policy = "skip".into();
+        choices.tags = (0..=contact_contract::limits::MAX_TAGS)
+            .map(|tag| format!("tag{tag}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(choices.options().is_err());
+    }
+
+    #[test]
+    fn the_mapping_form_gives_one_mapping_per_chosen_column() {
+        let choices = MappingChoices::from_fields(&fields(&[
+            ("draft", "token"),
+            ("column.0", "email"),
+            ("column.1", ""),
+            ("column.2", "city"),
+            ("column.9", "phone"),
+            ("encoding", ""),
+            ("delimiter", ";"),
+            ("action", "dry_run"),
+        ]))
+        .expect("a valid form");
+        assert_eq!(choices.action, MappingAction::DryRun);
+        assert_eq!(choices.encoding, None);
+        assert_eq!(choices.delimiter.as_deref(), Some(";"));
+        let header = ["E-mail".to_string(), "Notes".into(), "Miasto".into()];
+        assert_eq!(
+            choices.mappings(&header),
+            vec![
+                ColumnMapping {
+                    column: "E-mail".into(),
+                    attribute: "email".into()
+                },
+                ColumnMapping {
+                    column: "Miasto".into(),
+                    attribute: "city".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mapping_form_without_its_draft_or_with_a_strange_field_is_refused() {
+        assert!(MappingChoices::from_fields(&fields(&[("column.0", "email")])).is_err());
+        assert!(
+            MappingChoices::from_fields(&fields(&[("draft", "t"), ("column.x", "email")])).is_err()
+        );
+        assert!(
+            MappingChoices::from_fields(&fields(&[("draft", "t"), ("action", "delete")])).is_err()
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! "Fields mapping": the file's first rows, how it is read, and per column the attribute it
+//! fills, preset to the suggestion with its reason. IMPORT and DRY RUN stay disabled, with the
+//! reason in words, while a required attribute is unmapped (the script keeps that true as
+//! the choices change; without it, the server checks on every press).
+
+use contact_contract::{AttributeDef, Preview};
+use maud::{html, Markup};
+
+use super::new_import::human_bytes;
+use super::{count, layout, Section};
+
+pub struct Mapping<'a> {
+    pub draft_token: &'a str,
+    pub file_name: &'a str,
+    pub bytes: u64,
+    pub preview: &'a Preview,
+    pub attributes: &'a [AttributeDef],
+    /// By column: the attribute key it fills, if any.
+    pub selected: &'a [Option<String>],
+    /// Why the file cannot be imported as mapped, in words (empty when it can).
+    pub blocking: &'a [String],
+    /// The reason the last press was refused, when it was.
+    pub error: Option<&'a str>,
+}
+
+const ENCODINGS: [&str; 6] = [
+    "UTF-8",
+    "UTF-16LE",
+    "UTF-16BE",
+    "windows-1250",
+    "ISO-8859-2",
+    "windows-1252",
+];
+const DELIMITERS: [(&str, &str); 4] = [
+    (",", "comma"),
+    (";", "semicolon"),
+    ("tab", "tab"),
+    ("|", "pipe"),
+];
+
+pub fn page(view: &Mapping<'_>) -> Markup {
+    let preview = view.preview;
+    let required: Vec<&str> = view
+        .attributes
+        .iter()
+        .filter(|attribute| attribute.required)
+        .map(|attribute| attribute.key.as_str())
+        .collect();
+    let encoding = preview.encoding.to_string();
+    let delimiter_value = if preview.delimiter == "\t" {
+        "tab"
+    } else {
+        preview.delimiter.as_str()
+    };
+    let blocked = !view.blocking.is_empty();
+    layout(
+        "Fields mapping",
+        Section::NewImport,
+        html! {
+            @if let Some(error) = view.error {
+                div class="notice error" role="alert" { p { (error) } }
+            }
+            form method="post" action="/mapping" id="mapping" data-required=(required.join(",")) {
+                input type="hidden" name="draft" value=(view.draft_token);
+                section class="card" aria-labelledby="file-heading" {
+                    h2 id="file-heading" { (view.file_name) }
+                    p { (human_bytes(view.bytes)) " · " (count(preview.rows.len() as u64)) " rows shown · "
+                        (count(preview.header.len() as u64)) " columns" }
+                    div class="inline-fields" {
+                        label for="encoding" { "Encoding" }
+                        select id="encoding" name="encoding" data-recheck {
+                            @for name in ENCODINGS {
+                                option value=(name) selected[name == encoding] {
+                                    (name) @if name == encoding { " (detected)" }
+                                }
+                            }
+                        }
+                        label for="delimiter" { "Separator" }
+                        select id="delimiter" name="delimiter" data-recheck {
+                            @for (value, name) in DELIMITERS {
+                                option value=(value) selected[value == delimiter_value] {
+                                    (name) @if value == delimiter_value { " (detected)" }
+                                }
+                            }
+                        }
+                        button type="submit" name="action" value="check" class="button secondary" { "Read again" }
+                    }
+                }
+                section class="card" aria-labelledby="columns-heading" {
+                    h2 id="columns-heading" { "Columns and attributes" }
+                    p { "Choose the attribute each column fills. Columns set to “Not imported” are left out." }
+                    table class="columns" {
+                        thead { tr { th scope="col" { "Column in the file" } th scope="col" { "First values" } th scope="col" { "Attribute" } th scope="col" { "Note" } } }
+                        tbody {
+                            @for (index, column) in preview.header.iter().enumerate() {
+                                (column_row(view, index, column))
+                            }
+                        }
+                    }
+                }
+                section class="card" aria-labelledby="rows-heading" {
+                    h2 id="rows-heading" { "First rows" }
+                    div class="scroll" tabindex="0" role="region" aria-labelledby="rows-heading" {
+                        table class="rows" {
+                            thead { tr { @for column in &preview.header { th scope="col" { (column) } } } }
+                            tbody {
+                                @for row in &preview.rows {
+                                    tr { @for cell in row { td { (cell) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+                div class="card actions" {
+                    div id="blocked-reason" class="notice warning" aria-live="polite" hidden[!blocked] {
+                        @for reason in view.blocking { p { (reason) } }
+                    }
+                    button type="submit" name="action" value="dry_run" class="button secondary"
+                        disabled[blocked] aria-describedby="blocked-reason" { "DRY RUN" }
+                    button type="submit" name="action" value="import" class="button"
+                        disabled[blocked] aria-describedby="blocked-reason" { "IMPORT" }
+                    p class="help" { "A dry run goes through the whole file and reports what the import would do, without changing any contact." }
+                }
+            }
+        },
+    )
+}
+
+fn column_row(view: &Mapping<'_>, index: usize, column: &str) -> Markup {
+    let preview = view.preview;
+    let selected = view.selected.get(index).cloned().flatten();
+    let suggestion = preview.suggested_mapping.get(index);
+    let invalid = preview
+        .invalid_columns
+        .iter()
+        .find(|invalid| invalid.column == column);
+    let examples: Vec<&str> = preview
+        .rows
+        .iter()
+        .filter_map(|row| row.get(index).map(String::as_str))
+        .filter(|cell| !cell.is_empty())
+        .take(3)
+        .collect();
+    let select_id = format!("column-{index}");
+    let note_id = format!("column-{index}-note");
+    html! {
+        tr {
+            th scope="row" { label for=(select_id) { (column) } }
+            td class="examples" { ul { @for example in &examples { li { (example) } } } }
+            td {
+                select id=(select_id) name={"column." (index)} aria-describedby=(note_id) {
+                    option value="" selected[selected.is_none()] { "Not imported" }
+                    @for attribute in view.attributes {
+                        option value=(attribute.key) selected[selected.as_deref() == Some(attribute.key.as_str())] {
+                            (attribute.label) @if attribute.required { " (required)" }
+                        }
+                    }
+                }
+            }
+            td id=(note_id) class="note" {
+                @if let Some(invalid) = invalid {
+                    span class="misfit" {
+                        (invalid.invalid) " of " (invalid.sampled) " values do not fit: “" (invalid.example) "” — " (invalid.reason)
+                    }
+                    br;
+                }
+                @match suggestion.and_then(|suggestion| suggestion.attribute.as_deref().map(|key| (suggestion, key))) {
+                    Some((suggestion, key)) if selected.as_deref() == Some(key) => {
+                        span class="why" { "Suggested: " (why(&suggestion.reason, column, label_of(view.attributes, key))) }
+                    }
+                    Some((_, key)) => {
+                        span class="why" { "Your choice; the suggestion was " (label_of(view.attributes, key)) "." }
+                    }
+                    None if selected.is_none() => {
+                        span class="why" { "No attribute matches this column's name." }
+                    }
+                    None => { span class="why" { "Your choice." } }
+                }
+            }
+        }
+    }
+}
+
+fn label_of<'a>(attributes: &'a [AttributeDef], key: &'a str) -> &'a str {
+    attributes
+        .iter()
+        .find(|attribute| attribute.key == key)
+        .map_or(key, |attribute| attribute.label.as_str())
+}
+
+/// Why a column was suggested for an attribute, in words (the core names its signal).
+fn why(reason: &str, column: &str, attribute: &str) -> String {
+    match reason {
+        "exact key" | "label" | "normalized name" => {
+            format!("the column is named like {attribute}.")
+        }
+        "synonym" => format!("“{column}” is a usual name for {attribute}."),
+        "mapped with --map" => "your choice.".to_string(),
+        // A guess from the values: "5 of 6 sampled values are valid email addresses".
+        other => format!("{other}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contact_contract::{AttributeType, ColumnSuggestion, InvalidColumn, TextEncoding};
+
+    fn attribute(key: &str, label: &str, required: bool) -> AttributeDef {
+        AttributeDef {
+            key: key.into(),
+            label: label.into(),
+            attribute_type: AttributeType::Text,
+            required,
+            identifier: required,
+        }
+    }
+
+    fn preview() -> Preview {
+        Preview {
+            encoding: TextEncoding::Windows1250,
+            delimiter: ";".into(),
+            delimiter_name: "semicolon".into(),
+            header: vec!["Adres e-mail".into(), "Miasto".into()],
+            rows: vec![vec!["+48 501 234 567".into(), "Łódź".into()]],
+            suggested_mapping: vec![
+                ColumnSuggestion {
+                    column: "Adres e-mail".into(),
+                    attribute: Some("email".into()),
+                    confidence: 0.9,
+                    reason: "the header names an email".into(),
+                },
+                ColumnSuggestion {
+                    column: "Miasto".into(),
+                    attribute: None,
+                    confidence: 0.0,
+                    reason: String::new(),
+                },
+            ],
+            unmapped_required: Vec::new(),
+            invalid_columns: vec![InvalidColumn {
+                column: "Adres e-mail".into(),
+                attribute: "email".into(),
+                invalid: 1,
+                sampled: 1,
+                example: "+48 501 234 567".into(),
+                reason: "not a valid email address".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_buttons_are_disabled_with_the_reason_while_something_blocks() {
+        let attributes = [
+            attribute("email", "Email", true),
+            attribute("city", "City", false),
+        ];
+        let preview = preview();
+        let blocking = ["Email is required: choose the column that holds it.".to_string()];
+        let page = page(&Mapping {
+            draft_token: "t.s",
+            file_name: "kontakty.csv",
+            bytes: 2048,
+            preview: &preview,
+            attributes: &attributes,
+            selected: &[None, None],
+            blocking: &blocking,
+            error: None,
+        })
+        .into_string();
+        assert!(page.contains(r#"value="import" class="button" disabled"#));
+        assert!(page.contains(r#"value="dry_run" class="button secondary" disabled"#));
+        assert!(page.contains("Email is required: choose the column that holds it."));
+        assert!(page.contains(r#"data-required="email""#));
+        assert!(page.contains("windows-1250 (detected)"));
+        assert!(page.contains("semicolon (detected)"));
+        assert!(page
+            .contains("1 of 1 values do not fit: “+48 501 234 567” — not a valid email address"));
+        assert!(page.contains("Łódź"));
+    }
+
+    #[test]
+    fn with_nothing_blocking_the_buttons_are_enabled_and_the_choice_is_preset() {
+        let attributes = [
+            attribute("email", "Email", true),
+            attribute("city", "City", false),
+        ];
+        let preview = preview();
+        let page = page(&Mapping {
+            draft_token: "t.s",
+            file_name: "kontakty.csv",
+            bytes: 2048,
+            preview: &preview,
+            attributes: &attributes,
+            selected: &[Some("email".into()), Some("city".into())],
+            blocking: &[],
+            error: None,
+        })
+        .into_string();
+        assert!(page.contains(r#"value="import" class="button" aria-describedby"#));
+        assert_eq!(
+            why("synonym", "Adres e-mail", "Email"),
+            "“Adres e-mail” is a usual name for Email."
+        );
+        assert!(page.contains(r#"<option value="email" selected>Email (required)</option>"#));
+        assert!(page.contains(r#"<option value="city" selected>City</option>"#));
+        assert!(page.contains("Suggested: the header names an email."));
+    }
+}
