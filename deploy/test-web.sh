@@ -36,6 +36,8 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
 export CONTACT_IMPORT_NAMESPACE="$run"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export WEB_ACCOUNT="marketer-$run"
+# Small enough that the oversized-file test need not send gigabytes.
+export WEB_MAX_UPLOAD_BYTES=1048576
 port="$((20000 + RANDOM % 20000))"
 export WEB_ADDR="127.0.0.1:$port"
 export WEB_URL="http://$WEB_ADDR"

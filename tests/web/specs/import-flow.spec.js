@@ -182,3 +182,20 @@ test("a spreadsheet instead of a CSV file is refused in words", async ({ page })
   await expect(page.getByRole("alert")).toContainText("kontakty.xlsx cannot be imported");
   await step(page, "10-spreadsheet");
 });
+
+test("a file over the size limit is refused in words, by the page and by the server", async ({ page }) => {
+  // deploy/test-web.sh serves the page with a limit of 1 MiB.
+  const big = Buffer.concat([Buffer.from("email;first_name\n"), Buffer.alloc(2 * 1024 * 1024, "a")]);
+  await page.goto("/");
+  await page.getByLabel("CSV file").setInputFiles({ name: "duzy.csv", mimeType: "text/csv", buffer: big });
+  await page.getByRole("button", { name: "Load the file" }).click();
+  await expect(page.getByRole("alert")).toContainText("duzy.csv is 2 MB");
+  await expect(page.getByRole("alert")).toContainText("Split it into smaller files");
+  await step(page, "11-too-large");
+  // Without the page's script the server itself refuses it, before storing anything.
+  const answer = await page.request.post("/uploads", {
+    multipart: { file: { name: "duzy.csv", mimeType: "text/csv", buffer: big } },
+  });
+  expect(answer.status()).toBeLessThan(500);
+  expect(await answer.text()).toContain("larger than");
+});
