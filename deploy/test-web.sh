@@ -65,6 +65,10 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 $ready || { say "the page or the writer did not come up; logs in $logs"; tail -n 20 "$logs"/*.log >&2; exit 1; }
+# Two choice attributes of the account, for the value-mapping test.
+account_cli() { CONTACT_IMPORT_ACCOUNT="$WEB_ACCOUNT" "$bin/contact-import" "$@" >/dev/null; }
+account_cli attributes add gender --type enum --values F,M --label "Płeć"
+account_cli attributes add newsletter --type boolean --label "Newsletter"
 
 cd tests/web
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1

@@ -552,3 +552,131 @@ async fn every_binary_tells_its_version_and_the_cli_its_exit_codes_and_completio
         );
     }
 }
+
+#[tokio::test]
+async fn values_mapped_with_map_value_are_imported_as_allowed_values_and_a_wrong_map_is_refused() {
+    let system = TestSystem::start().await;
+    run_cli(
+        &system,
+        &[
+            "attributes",
+            "add",
+            "gender",
+            "--type",
+            "enum",
+            "--values",
+            "F,M",
+        ],
+    )
+    .await;
+    run_cli(
+        &system,
+        &["attributes", "add", "newsletter", "--type", "boolean"],
+    )
+    .await;
+    let path = system.file(
+        "plec.csv",
+        "email;gender;newsletter;city\n\
+         ewa@example.pl;K;ja;Łódź\n\
+         adam@example.pl;m;nein;Gdańsk\n\
+         iza@example.pl;kobieta;tak;Kraków\n\
+         olek@example.pl;x;nie;Poznań\n",
+    );
+    let path = path.to_str().expect("utf-8 path");
+
+    // The preview lists the values to map, each once, with what the maps given read them as.
+    let preview = json_of(
+        &system,
+        &["preview", path, "--map-value", "gender:k=F", "--json"],
+    )
+    .await;
+    let unfit = preview["unfit_columns"].as_array().expect("an array");
+    let gender = unfit
+        .iter()
+        .find(|column| column["attribute"] == "gender")
+        .expect("gender listed");
+    assert_eq!(gender["allowed"], serde_json::json!(["F", "M"]));
+    let listed: Vec<(String, Option<String>)> = gender["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|value| {
+            (
+                value["value"].as_str().expect("value").to_owned(),
+                value["mapped_to"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("K".to_owned(), Some("F".to_owned())),
+            ("kobieta".to_owned(), None),
+            ("x".to_owned(), None)
+        ]
+    );
+
+    // A map onto a value the attribute does not allow is refused before anything is sent.
+    let refused = cli(
+        &system,
+        &["import", path, "--map-value", "gender:x=Q", "--follow"],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(exit_code::USAGE));
+    assert!(
+        stderr(&refused).contains("\"x\" cannot be read as \"Q\" for \"gender\": not one of: F, M"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let summary = json_of(
+        &system,
+        &[
+            "import",
+            path,
+            "--map",
+            "city=",
+            "--map-value",
+            "gender:K=F",
+            "--map-value",
+            "gender:Kobieta=f",
+            "--map-value",
+            "newsletter:ja=yes",
+            "--map-value",
+            "newsletter:nein=false",
+            "--follow",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (summary["created"].clone(), summary["failed"].clone()),
+        (3.into(), 1.into())
+    );
+    assert_eq!(summary["unmapped_columns"], serde_json::json!(["city"]));
+    let export = run_cli(&system, &["contacts", "export", "--format", "jsonl"]).await;
+    let mut stored: Vec<(String, String, String, bool)> = export
+        .lines()
+        .map(|line| {
+            let contact: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            let attribute =
+                |key: &str| contact["attributes"][key].as_str().unwrap_or("").to_owned();
+            (
+                attribute("email"),
+                attribute("gender"),
+                attribute("newsletter"),
+                contact["attributes"].get("city").is_some(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("adam@example.pl".into(), "M".into(), "false".into(), false),
+            ("ewa@example.pl".into(), "F".into(), "true".into(), false),
+            ("iza@example.pl".into(), "F".into(), "true".into(), false),
+        ]
+    );
+    system.stop().await;
+}

@@ -8,7 +8,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AccountId, ImportControl, ImportId, ImportRequest, RawChunk, ValidatedChunk, SCHEMA_VERSION,
+    AccountId, ImportControl, ImportId, ImportRequest, RawChunk, ValidatedChunk,
+    FIRST_SCHEMA_VERSION, SCHEMA_VERSION,
 };
 
 /// A body that travels on an import's subject and says which import it belongs to.
@@ -42,9 +43,9 @@ pub fn decode_import_message<T: ImportMessage>(
     }
     let body: T = serde_json::from_slice(payload)
         .map_err(|error| Undecodable::Refused(format!("{} cannot be read: {error}", T::WHAT)))?;
-    if body.schema() != SCHEMA_VERSION {
+    if !(FIRST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&body.schema()) {
         return Err(Undecodable::Refused(format!(
-            "{} has schema {}; this service reads {SCHEMA_VERSION}",
+            "{} has schema {}; this service reads {FIRST_SCHEMA_VERSION} to {SCHEMA_VERSION}",
             T::WHAT,
             body.schema()
         )));
@@ -130,8 +131,10 @@ mod tests {
     }
 
     #[test]
-    fn a_body_of_its_own_subject_and_schema_passes() {
-        check(&control(SCHEMA_VERSION, "acme", "imp-1"), Ok(()));
+    fn a_body_of_its_own_subject_and_of_any_schema_this_build_reads_passes() {
+        for schema in FIRST_SCHEMA_VERSION..=SCHEMA_VERSION {
+            check(&control(schema, "acme", "imp-1"), Ok(()));
+        }
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub use trace::{TraceParent, TRACEPARENT_HEADER};
 // name with a core type they convert into (see `values.rs`), and a glob would hide which is which.
 pub use values::{
     convert_all, AttributeDef, AttributeType, ColumnMapping, ColumnSuggestion, DuplicatePolicy,
-    InvalidColumn, MappingPlan, Preview, RawRecord, RowError, TextEncoding, ValidRecord,
+    InvalidColumn, MappingPlan, Preview, RawRecord, RowError, TextEncoding, UnfitColumn,
+    UnfitValue, ValidRecord, ValueMapping,
 };
 pub use wire::{
     AddAttributeRequest, Admission, ApiError, ApiErrorKind, ApiReply, CancelRequest, ContactFilter,
@@ -44,8 +45,16 @@ pub use wire::{
     ValidatedChunk, PREVIEW_SAMPLE_BYTES,
 };
 
-/// The version of every wire type in this crate; bumped on an incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest version of the wire types, bumped on a change an older reader would get wrong.
+/// A build reads every version from [`FIRST_SCHEMA_VERSION`] to this one, and writes each body
+/// with the oldest version that holds what it says: during a rolling upgrade a replica not yet
+/// upgraded reads what needs nothing new, and leaves the rest for an upgraded one.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The first version; a body without a `schema` field is of it.
+pub const FIRST_SCHEMA_VERSION: u32 = 1;
+/// Version 2 added value maps (`ImportOptions::value_mappings`, `MappingPlan::value_maps`):
+/// a version 1 reader would drop them and fail every row they map.
+pub const VALUE_MAPS_SCHEMA_VERSION: u32 = 2;
 
 /// The header JetStream uses to drop a repeated publish (`Nats-Msg-Id`).
 pub const MESSAGE_ID_HEADER: &str = "Nats-Msg-Id";

@@ -3,6 +3,7 @@
 //! with one request, or hold the capacity other tenants need.
 
 use contact_core::mapping::{AttributeDef, AttributeType};
+use contact_core::value_map::MAX_VALUE_CHARS;
 
 use crate::{ContactFilter, ImportOptions, ImportRequest};
 
@@ -13,6 +14,12 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 pub const MAX_MAPPINGS: usize = 500;
 pub const MAX_MATCH_ON: usize = 5;
+/// Value mappings of one import: enough for every distinct value a sample lists in ten
+/// choice columns.
+pub const MAX_VALUE_MAPPINGS: usize = 500;
+/// All the text of an import's value mappings: every chunk carries them in its plan, and the
+/// accepted message twice, so they stay small beside the payload limit.
+pub const MAX_VALUE_MAPPING_BYTES: usize = 64 * 1024;
 pub const MAX_LABEL_CHARS: usize = 200;
 pub const MAX_ENUM_VALUES: usize = 1000;
 pub const MAX_ENUM_VALUE_CHARS: usize = 200;
@@ -101,6 +108,29 @@ pub fn check_options(options: &ImportOptions) -> Result<(), String> {
             options.mappings.len()
         ));
     }
+    if options.value_mappings.len() > MAX_VALUE_MAPPINGS {
+        return Err(format!(
+            "the import maps {} values; at most {MAX_VALUE_MAPPINGS}",
+            options.value_mappings.len()
+        ));
+    }
+    let mut value_mapping_bytes = 0;
+    for mapping in &options.value_mappings {
+        within(
+            "the attribute of a mapped value",
+            &mapping.attribute,
+            MAX_NAME_CHARS,
+        )?;
+        within("a mapped value", &mapping.value, MAX_VALUE_CHARS)?;
+        within("an allowed value", &mapping.allowed, MAX_VALUE_CHARS)?;
+        value_mapping_bytes +=
+            mapping.attribute.len() + mapping.value.len() + mapping.allowed.len();
+    }
+    if value_mapping_bytes > MAX_VALUE_MAPPING_BYTES {
+        return Err(format!(
+            "the import's mapped values hold {value_mapping_bytes} bytes of text; at most {MAX_VALUE_MAPPING_BYTES}"
+        ));
+    }
     if options.match_on.len() > MAX_MATCH_ON {
         return Err(format!(
             "the import matches on {} attributes; at most {MAX_MATCH_ON}",
@@ -172,6 +202,41 @@ pub fn cut_page<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
 mod tests {
     use super::*;
     use contact_core::mapping::standard_attributes;
+
+    #[test]
+    fn value_mappings_are_limited_in_number_length_and_bytes() {
+        let mapping = |value: String| crate::ValueMapping {
+            attribute: "segment".into(),
+            value,
+            allowed: "gold".into(),
+        };
+        let options = |value_mappings| ImportOptions {
+            value_mappings,
+            ..ImportOptions::default()
+        };
+        assert_eq!(check_options(&options(vec![mapping("VIP".into())])), Ok(()));
+        let too_many = options(
+            (0..=MAX_VALUE_MAPPINGS)
+                .map(|n| mapping(n.to_string()))
+                .collect(),
+        );
+        assert!(check_options(&too_many)
+            .expect_err("too many")
+            .contains("maps 501 values; at most 500"));
+        let long = options(vec![mapping("ż".repeat(MAX_VALUE_CHARS + 1))]);
+        assert!(check_options(&long)
+            .expect_err("long")
+            .contains("a mapped value is 201 characters"));
+        // 400 values of 200 two-byte letters: each short enough, all together too much.
+        let heavy = options(
+            (0..400)
+                .map(|n| mapping(format!("{n}{}", "ż".repeat(195))))
+                .collect(),
+        );
+        assert!(check_options(&heavy)
+            .expect_err("heavy")
+            .contains("bytes of text; at most 65536"));
+    }
 
     #[test]
     fn options_within_the_limits_pass_and_each_limit_is_named() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use contact_core::{csv_parser, encoding, mapping, merge, preview, suggest, validate};
+use contact_core::{csv_parser, encoding, mapping, merge, preview, suggest, validate, value_map};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +73,23 @@ pub struct AttributeDef {
     pub identifier: bool,
 }
 
-/// The user's choice of attribute for a column (`--map COLUMN=ATTRIBUTE`).
+/// The user's choice of attribute for a column (`--map COLUMN=ATTRIBUTE`); an empty attribute
+/// keeps the column out of the import, even when it is named like an attribute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ColumnMapping {
     pub column: String,
     pub attribute: String,
+}
+
+/// The user's reading of one value of a choice column (`--map-value ATTRIBUTE:VALUE=ALLOWED`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ValueMapping {
+    /// An enum or boolean attribute's key.
+    pub attribute: String,
+    /// As the file writes it; compared trimmed and ignoring case.
+    pub value: String,
+    /// A value the attribute allows.
+    pub allowed: String,
 }
 
 /// How the columns of one file map to attributes, decided once at the start of an import.
@@ -91,6 +103,10 @@ pub struct MappingPlan {
     pub unmapped_columns: Vec<String>,
     /// Attribute keys that rows are matched on.
     pub match_on: Vec<String>,
+    /// Per attribute key: the file's values (trimmed, lower-case) and the allowed value each
+    /// is read as. Absent when nothing is mapped.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub value_maps: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What to do with a row whose match key already belongs to a contact.
@@ -140,6 +156,34 @@ pub struct Preview {
     /// Keys of required attributes that no column is suggested or mapped for.
     pub unmapped_required: Vec<String>,
     pub invalid_columns: Vec<InvalidColumn>,
+    /// Enum and boolean columns holding values their attribute does not allow, gathered from
+    /// every row of the sample.
+    #[serde(default)]
+    pub unfit_columns: Vec<UnfitColumn>,
+}
+
+/// The values of one choice column that its attribute does not read alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnfitColumn {
+    pub column: String,
+    pub attribute: String,
+    /// What the attribute allows ("true" and "false" for a boolean).
+    pub allowed: Vec<String>,
+    /// Distinct ignoring case, in the order the sample first holds them; at most 50.
+    pub values: Vec<UnfitValue>,
+}
+
+/// One distinct value of a choice column that its attribute does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnfitValue {
+    /// Trimmed, as first written in the sample.
+    pub value: String,
+    /// Sampled cells holding it.
+    pub cells: u64,
+    /// The allowed value the request's value mappings read it as.
+    pub mapped_to: Option<String>,
+    /// An allowed value it obviously stands for, when there is one.
+    pub suggestion: Option<String>,
 }
 
 /// The suggested attribute for one column, how sure the guess is, and why.
@@ -201,6 +245,7 @@ same_fields!(AttributeDef <=> mapping::AttributeDef {
     identifier,
 });
 same_fields!(ColumnMapping <=> mapping::ColumnMapping { column, attribute });
+same_fields!(ValueMapping <=> value_map::ValueMapping { attribute, value, allowed });
 same_fields!(ColumnSuggestion <=> suggest::ColumnSuggestion {
     column,
     attribute,
@@ -219,6 +264,7 @@ impl From<mapping::MappingPlan> for MappingPlan {
                 .collect(),
             unmapped_columns: plan.unmapped_columns,
             match_on: plan.match_on,
+            value_maps: plan.value_maps,
         }
     }
 }
@@ -234,6 +280,7 @@ impl From<MappingPlan> for mapping::MappingPlan {
                 .collect(),
             unmapped_columns: plan.unmapped_columns,
             match_on: plan.match_on,
+            value_maps: plan.value_maps,
         }
     }
 }
@@ -327,6 +374,40 @@ impl From<preview::Preview> for Preview {
             suggested_mapping: convert_all(value.suggested_mapping),
             unmapped_required: value.unmapped_required,
             invalid_columns: convert_all(value.invalid_columns),
+            unfit_columns: convert_all(value.unfit_columns),
+        }
+    }
+}
+
+impl From<value_map::UnfitColumn> for UnfitColumn {
+    fn from(value: value_map::UnfitColumn) -> Self {
+        Self {
+            column: value.column,
+            attribute: value.attribute,
+            allowed: value.allowed,
+            values: convert_all(value.values),
+        }
+    }
+}
+
+impl From<value_map::UnfitValue> for UnfitValue {
+    fn from(value: value_map::UnfitValue) -> Self {
+        Self {
+            value: value.value,
+            cells: value.cells as u64,
+            mapped_to: value.mapped_to,
+            suggestion: value.suggestion,
+        }
+    }
+}
+
+impl MappingPlan {
+    /// The oldest schema that holds this plan.
+    pub fn schema(&self) -> u32 {
+        if self.value_maps.is_empty() {
+            crate::FIRST_SCHEMA_VERSION
+        } else {
+            crate::VALUE_MAPS_SCHEMA_VERSION
         }
     }
 }
@@ -361,6 +442,14 @@ impl FromStr for ColumnMapping {
         mapping::ColumnMapping::from_str(text)
             .map(Self::from)
             .map_err(|error| error.to_string())
+    }
+}
+
+impl FromStr for ValueMapping {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        value_map::ValueMapping::from_str(text).map(Self::from)
     }
 }
 
@@ -406,6 +495,31 @@ mod tests {
         );
         assert_eq!(MappingPlan::from(core), plan);
         assert_eq!(serde_json::to_string(&plan).expect("writes"), stored);
+        assert_eq!(plan.schema(), crate::FIRST_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_plan_with_value_maps_keeps_them_both_ways_and_needs_the_later_schema() {
+        let stored = r#"{"header":["tier"],"columns":[{"key":"tier","label":"Tier","attribute_type":{"type":"enum","values":["gold"]},"required":false,"identifier":false}],"unmapped_columns":[],"match_on":["email"],"value_maps":{"tier":{"gold member":"gold"}}}"#;
+        let plan: MappingPlan = serde_json::from_str(stored).expect("reads");
+        let core = mapping::MappingPlan::from(plan.clone());
+        assert_eq!(core.mapped_value("tier", " Gold Member "), Some("gold"));
+        assert_eq!(MappingPlan::from(core), plan);
+        assert_eq!(serde_json::to_string(&plan).expect("writes"), stored);
+        assert_eq!(plan.schema(), crate::VALUE_MAPS_SCHEMA_VERSION);
+        let options = crate::ImportOptions {
+            value_mappings: vec![ValueMapping {
+                attribute: "tier".into(),
+                value: "Gold member".into(),
+                allowed: "gold".into(),
+            }],
+            ..crate::ImportOptions::default()
+        };
+        assert_eq!(options.schema(), crate::VALUE_MAPS_SCHEMA_VERSION);
+        assert_eq!(
+            crate::ImportOptions::default().schema(),
+            crate::FIRST_SCHEMA_VERSION
+        );
     }
 
     #[test]

@@ -9,22 +9,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::values::{
     AttributeDef, ColumnMapping, DuplicatePolicy, MappingPlan, RawRecord, RowError, ValidRecord,
+    ValueMapping,
 };
-use crate::{AccountId, ImportId, SCHEMA_VERSION};
+use crate::{AccountId, ImportId, FIRST_SCHEMA_VERSION, VALUE_MAPS_SCHEMA_VERSION};
 
 /// A file's SHA-256 as the contract writes it: 64 lower-case hex digits.
 const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 
 fn schema_version() -> u32 {
-    SCHEMA_VERSION
+    FIRST_SCHEMA_VERSION
 }
 
 /// What the marketer chose for an import, besides the file.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ImportOptions {
-    /// `--map COLUMN=ATTRIBUTE`; a column named like an attribute maps itself.
+    /// `--map COLUMN=ATTRIBUTE`; a column named like an attribute maps itself, and an empty
+    /// attribute keeps a column out.
     #[serde(default)]
     pub mappings: Vec<ColumnMapping>,
+    /// `--map-value ATTRIBUTE:VALUE=ALLOWED`: the file's own spellings of enum and boolean
+    /// values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_mappings: Vec<ValueMapping>,
     #[serde(default)]
     pub policy: DuplicatePolicy,
     /// Attributes a row is matched on; empty means `email`.
@@ -70,12 +76,23 @@ pub struct ImportRequest {
     pub options: ImportOptions,
 }
 
+impl ImportOptions {
+    /// The oldest schema that holds these options.
+    pub fn schema(&self) -> u32 {
+        if self.value_mappings.is_empty() {
+            FIRST_SCHEMA_VERSION
+        } else {
+            VALUE_MAPS_SCHEMA_VERSION
+        }
+    }
+}
+
 impl ImportRequest {
     /// Stands for a request known only by the subject its import's messages travel on (the
     /// request, or a chunk of it, could not be read), so that the import can still be failed.
     pub fn known_by_subject(account: AccountId, import_id: ImportId) -> Self {
         Self {
-            schema: SCHEMA_VERSION,
+            schema: FIRST_SCHEMA_VERSION,
             account,
             import_id,
             object_name: None,
@@ -151,7 +168,7 @@ impl ImportControl {
     /// runs, what its applied chunks wrote stays.
     pub fn rejection(request: ImportRequest, reason: String) -> Self {
         Self {
-            schema: SCHEMA_VERSION,
+            schema: request.options.schema(),
             account: request.account.clone(),
             import_id: request.import_id.clone(),
             event: ControlEvent::Rejected { request, reason },
@@ -452,6 +469,9 @@ pub struct PreviewRequest {
     pub delimiter: Option<String>,
     #[serde(default)]
     pub mappings: Vec<ColumnMapping>,
+    /// Read into each unfit value's `mapped_to`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_mappings: Vec<ValueMapping>,
 }
 
 /// How much of a file a preview reads.
@@ -736,12 +756,12 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_a_schema_field_reads_as_the_current_schema() {
+    fn a_request_without_a_schema_field_reads_as_the_first_schema() {
         let request: ImportRequest = serde_json::from_str(
             r#"{"account":"acme","import_id":"i1","object_name":"acme/i1","options":{"policy":"skip"}}"#,
         )
         .expect("parses");
-        assert_eq!(request.schema, SCHEMA_VERSION);
+        assert_eq!(request.schema, FIRST_SCHEMA_VERSION);
         assert_eq!(request.options.policy, DuplicatePolicy::Skip);
     }
 

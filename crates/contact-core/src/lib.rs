@@ -21,12 +21,13 @@ pub mod suggest;
 pub mod template;
 pub mod undo;
 pub mod validate;
+pub mod value_map;
 
 pub use csv_parser::{ParsedRecord, RawRecord, RecordError, RecordErrorKind, RecordParser};
 pub use encoding::{detect_encoding, NotText, TextDecoder, TextEncoding};
 pub use mapping::{
     resolve_mapping, standard_attributes, validate_attribute_key, AttributeDef, AttributeType,
-    ColumnMapping, MappingErrors, MappingPlan, MappingProblem,
+    ColumnMapping, MappingErrors, MappingPlan, MappingProblem, ValueMaps,
 };
 pub use preview::{
     preview, InvalidColumn, Preview, PreviewError, PreviewOptions, DEFAULT_PREVIEW_ROWS,
@@ -35,3 +36,4 @@ pub use sniff::{delimiter_name, detect_delimiter, parse_delimiter, DELIMITERS};
 pub use suggest::{normalize_column_name, suggest_mapping, ColumnSuggestion};
 pub use template::{example_value, neutralize_formula, strip_formula_guard, template_csv};
 pub use validate::{normalize_value, validate_record, PhoneRegion, RowError, ValidRecord};
+pub use value_map::{resolve_plan, UnfitColumn, UnfitValue, ValueMapping};

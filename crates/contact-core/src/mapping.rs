@@ -3,6 +3,7 @@
 //! A [`MappingPlan`] is decided once per import from the header row, the account's catalog and
 //! the user's `--map COLUMN=ATTRIBUTE` options; every record is then validated against it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -36,12 +37,18 @@ pub struct AttributeDef {
     pub identifier: bool,
 }
 
-/// One `--map COLUMN=ATTRIBUTE` option: the user's choice of attribute for a column.
+/// One `--map COLUMN=ATTRIBUTE` option: the user's choice of attribute for a column. An empty
+/// attribute (`--map COLUMN=`) keeps the column out of the import, even when its name is an
+/// attribute's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMapping {
     pub column: String,
     pub attribute: String,
 }
+
+/// Per attribute key: a file's value, folded by [`fold_value`], and the allowed value it is
+/// read as, already normalized (see [`crate::value_map`]).
+pub type ValueMaps = BTreeMap<String, BTreeMap<String, String>>;
 
 /// How the columns of one file map to attributes, decided once before any record is validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,8 @@ pub struct MappingPlan {
     pub unmapped_columns: Vec<String>,
     /// Attribute keys (as spelled in the catalog) that rows are matched on.
     pub match_on: Vec<String>,
+    /// The file's own spellings of choice values; empty for most imports.
+    pub value_maps: ValueMaps,
 }
 
 /// Every problem found while resolving a mapping, so the user can fix them all in one go.
@@ -97,6 +106,41 @@ pub enum MappingProblem {
         attribute: String,
     },
     MatchAttributeUnmapped {
+        attribute: String,
+    },
+    ValueMapUnknownAttribute {
+        attribute: String,
+    },
+    /// Only enum and boolean attributes have a fixed set of values to map onto.
+    ValueMapNotChoice {
+        attribute: String,
+        attribute_type: String,
+    },
+    ValueMapUnmapped {
+        attribute: String,
+    },
+    ValueMapEmptyValue {
+        attribute: String,
+    },
+    ValueMapTargetNotAllowed {
+        attribute: String,
+        value: String,
+        target: String,
+        reason: String,
+    },
+    ValueMappedTwice {
+        attribute: String,
+        value: String,
+        targets: Vec<String>,
+    },
+    /// The value is one the attribute allows, mapped onto another.
+    ValueMapOfAllowedValue {
+        attribute: String,
+        value: String,
+    },
+    /// One column both kept out (`--map COLUMN=`) and given an attribute.
+    ColumnKeptOutAndMapped {
+        column: String,
         attribute: String,
     },
 }
@@ -197,6 +241,7 @@ pub fn resolve_mapping(
     // Explicit mappings: the catalog index chosen for each column, and which columns were named.
     let mut explicit_attribute_for_column: Vec<Option<usize>> = vec![None; header_names.len()];
     let mut column_named_explicitly = vec![false; header_names.len()];
+    let mut column_kept_out = vec![false; header_names.len()];
     for mapping in explicit {
         let column_name = mapping.column.trim();
         let attribute_name = mapping.attribute.trim();
@@ -210,6 +255,10 @@ pub fn resolve_mapping(
             continue;
         };
         column_named_explicitly[column_index] = true;
+        if attribute_name.is_empty() {
+            column_kept_out[column_index] = true;
+            continue;
+        }
         let Some(catalog_index) = find_attribute(catalog, attribute_name) else {
             problems.push(MappingProblem::UnknownAttribute {
                 column: header_names[column_index].clone(),
@@ -242,6 +291,17 @@ pub fn resolve_mapping(
                     }),
                 }
             }
+        }
+    }
+
+    for (column_index, kept_out) in column_kept_out.iter().enumerate() {
+        if let (true, Some(catalog_index)) =
+            (*kept_out, explicit_attribute_for_column[column_index])
+        {
+            problems.push(MappingProblem::ColumnKeptOutAndMapped {
+                column: header_names[column_index].clone(),
+                attribute: catalog[catalog_index].key.clone(),
+            });
         }
     }
 
@@ -332,7 +392,13 @@ pub fn resolve_mapping(
         columns,
         unmapped_columns,
         match_on: resolved_match_on,
+        value_maps: ValueMaps::new(),
     })
+}
+
+/// A value as value maps compare it: trimmed and lower-cased, as choice values are matched.
+pub fn fold_value(value: &str) -> String {
+    value.trim().to_lowercase()
 }
 
 impl MappingPlan {
@@ -353,6 +419,18 @@ impl MappingPlan {
                 .iter()
                 .flatten()
                 .any(|attribute| attribute.key == key)
+    }
+
+    /// The allowed value a cell of attribute `key` is read as, when the file's spelling of it
+    /// is mapped.
+    pub fn mapped_value(&self, key: &str, raw: &str) -> Option<&str> {
+        if self.value_maps.is_empty() {
+            return None;
+        }
+        self.value_maps
+            .get(key)?
+            .get(&fold_value(raw))
+            .map(String::as_str)
     }
 
     /// The attribute the column at `index` (0-based) fills; `None` if ignored or out of range.
@@ -402,7 +480,8 @@ impl fmt::Display for AttributeType {
 impl FromStr for ColumnMapping {
     type Err = String;
 
-    /// Parses "COLUMN=ATTRIBUTE", split at the last '=' so column names may contain '='.
+    /// Parses "COLUMN=ATTRIBUTE", split at the last '=' so column names may contain '=';
+    /// "COLUMN=" keeps the column out of the import.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let Some((column, attribute)) = text.rsplit_once('=') else {
             return Err(format!(
@@ -413,11 +492,6 @@ impl FromStr for ColumnMapping {
         if column.is_empty() {
             return Err(format!(
                 "expected COLUMN=ATTRIBUTE, got \"{text}\" (the column name is empty)"
-            ));
-        }
-        if attribute.is_empty() {
-            return Err(format!(
-                "expected COLUMN=ATTRIBUTE, got \"{text}\" (the attribute is empty)"
             ));
         }
         Ok(Self {
@@ -486,6 +560,51 @@ impl fmt::Display for MappingProblem {
                 formatter,
                 "contacts cannot be matched on \"{attribute}\": no column is mapped to it (map one with --map COLUMN={attribute})"
             ),
+            Self::ValueMapUnknownAttribute { attribute } => write!(
+                formatter,
+                "values are mapped for \"{attribute}\", but there is no such attribute"
+            ),
+            Self::ValueMapNotChoice {
+                attribute,
+                attribute_type,
+            } => write!(
+                formatter,
+                "values are mapped for \"{attribute}\", but it is a {attribute_type} attribute: only enum and boolean values can be mapped"
+            ),
+            Self::ValueMapUnmapped { attribute } => write!(
+                formatter,
+                "values are mapped for \"{attribute}\", but no column is mapped to it"
+            ),
+            Self::ValueMapEmptyValue { attribute } => write!(
+                formatter,
+                "a value mapped for \"{attribute}\" is empty (an empty cell stays empty)"
+            ),
+            Self::ValueMapTargetNotAllowed {
+                attribute,
+                value,
+                target,
+                reason,
+            } => write!(
+                formatter,
+                "\"{value}\" cannot be read as \"{target}\" for \"{attribute}\": {reason}"
+            ),
+            Self::ValueMappedTwice {
+                attribute,
+                value,
+                targets,
+            } => write!(
+                formatter,
+                "\"{value}\" is mapped to more than one value of \"{attribute}\" ({})",
+                join_quoted(targets)
+            ),
+            Self::ValueMapOfAllowedValue { attribute, value } => write!(
+                formatter,
+                "\"{value}\" is already a value of \"{attribute}\"; only values it does not allow can be mapped"
+            ),
+            Self::ColumnKeptOutAndMapped { column, attribute } => write!(
+                formatter,
+                "column \"{column}\" is both kept out of the import and mapped to \"{attribute}\""
+            ),
         }
     }
 }
@@ -494,7 +613,7 @@ fn equal_ignoring_case(left: &str, right: &str) -> bool {
     left.eq_ignore_ascii_case(right) || left.to_lowercase() == right.to_lowercase()
 }
 
-fn find_attribute(catalog: &[AttributeDef], name: &str) -> Option<usize> {
+pub(crate) fn find_attribute(catalog: &[AttributeDef], name: &str) -> Option<usize> {
     catalog
         .iter()
         .position(|attribute| equal_ignoring_case(&attribute.key, name))
@@ -586,11 +705,48 @@ mod tests {
             columns: vec![Some(email), None],
             unmapped_columns: strings(&["Notes"]),
             match_on: strings(&["external_id"]),
+            value_maps: ValueMaps::new(),
         };
         assert!(plan.uses_attribute("email"));
         assert!(plan.uses_attribute("external_id"));
         assert!(!plan.uses_attribute("notes"));
         assert!(!plan.uses_attribute("city"));
+    }
+
+    #[test]
+    fn a_column_chosen_as_not_imported_stays_out_even_when_named_like_an_attribute() {
+        let header = strings(&["email", "city", "Notes"]);
+        let plan = resolve_mapping(&header, &standard_attributes(), &mappings(&["city="]), &[])
+            .expect("valid");
+        assert_eq!(
+            plan.attribute_for_column(0).map(|a| a.key.as_str()),
+            Some("email")
+        );
+        assert_eq!(plan.attribute_for_column(1), None);
+        assert_eq!(plan.unmapped_columns, strings(&["city", "Notes"]));
+        let required =
+            resolve_mapping(&header, &standard_attributes(), &mappings(&["email="]), &[])
+                .expect_err("email is required");
+        assert_eq!(
+            required.problems,
+            vec![MappingProblem::RequiredUnmapped {
+                attribute: "email".into()
+            }]
+        );
+        let both = resolve_mapping(
+            &header,
+            &standard_attributes(),
+            &mappings(&["city=", "City=city"]),
+            &[],
+        )
+        .expect_err("a column cannot be both");
+        assert_eq!(
+            both.problems,
+            vec![MappingProblem::ColumnKeptOutAndMapped {
+                column: "city".into(),
+                attribute: "city".into()
+            }]
+        );
     }
 
     fn strings(values: &[&str]) -> Vec<String> {
@@ -842,10 +998,7 @@ mod tests {
             " =email",
             Err("expected COLUMN=ATTRIBUTE, got \" =email\" (the column name is empty)"),
         );
-        check_parse(
-            "Mail= ",
-            Err("expected COLUMN=ATTRIBUTE, got \"Mail= \" (the attribute is empty)"),
-        );
+        check_parse("Mail= ", Ok(("Mail", "")));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Owns the import preview: how the start of a file will be read (encoding, delimiter, the first
 //! rows) and a suggested mapping, shown before anything is imported.
 
+use std::collections::BTreeMap;
+
 use crate::csv_parser::ParsedRecord;
 use crate::encoding::{NotText, TextEncoding};
 use crate::file_reader::FileReader;
-use crate::mapping::{AttributeDef, ColumnMapping};
+use crate::mapping::{fold_value, AttributeDef, ColumnMapping};
 use crate::sniff::delimiter_name;
 use crate::suggest::{suggest_mapping_with_fixed, ColumnSuggestion};
 use crate::template::strip_formula_guard;
 use crate::validate::{normalize_value, PhoneRegion};
+use crate::value_map::{preview_value_maps, unfit_column, UnfitColumn, ValueMapping};
 
 /// How many rows a preview shows unless told otherwise.
 pub const DEFAULT_PREVIEW_ROWS: usize = 10;
@@ -56,6 +59,9 @@ pub struct Preview {
     /// Keys of required attributes that no column is suggested or mapped for.
     pub unmapped_required: Vec<String>,
     pub invalid_columns: Vec<InvalidColumn>,
+    /// The enum and boolean columns whose values, in all of the sample's rows, include some
+    /// their attribute does not allow: the values to map before the import.
+    pub unfit_columns: Vec<UnfitColumn>,
 }
 
 /// Why there is nothing to preview.
@@ -76,13 +82,16 @@ pub enum PreviewError {
 /// suggests a mapping; explicit `mappings` win for their columns (confidence 1.0, reason
 /// "mapped with --map"; a mapping naming an unknown column or attribute is left to
 /// [`crate::mapping::resolve_mapping`] to report). Then lists the required attributes no column
-/// maps to, and the columns whose sampled cells fail their attribute's validation.
+/// maps to, the columns whose sampled cells fail their attribute's validation, and the values
+/// of choice columns their attribute does not allow, each with what `value_mappings` reads it
+/// as.
 pub fn preview(
     sample: &[u8],
     whole_file: bool,
     options: &PreviewOptions,
     catalog: &[AttributeDef],
     mappings: &[ColumnMapping],
+    value_mappings: &[ValueMapping],
 ) -> Result<Preview, PreviewError> {
     let without_mark = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample);
     if without_mark.iter().all(u8::is_ascii_whitespace) {
@@ -118,17 +127,18 @@ pub fn preview(
             "the first line is empty; it must name the columns".to_owned(),
         ));
     }
-    let mut rows = Vec::new();
-    for item in parsed {
-        if rows.len() == options.max_rows {
-            break;
-        }
-        match item {
-            ParsedRecord::Record(record) => rows.push(record.fields),
+    // Every record of the sample: the rows shown are the first, the choice values are
+    // gathered from all of them.
+    let mut sampled_rows: Vec<Vec<String>> = parsed
+        .filter_map(|item| match item {
+            ParsedRecord::Record(record) => Some(record.fields),
             // A record that cannot be read is reported by the import itself, with its line.
-            ParsedRecord::Error(_) => {}
-        }
-    }
+            ParsedRecord::Error(_) => None,
+        })
+        .collect();
+    let shown = sampled_rows.len().min(options.max_rows);
+    let later_rows = sampled_rows.split_off(shown);
+    let rows = sampled_rows;
 
     let fixed = explicit_pairs(&header, catalog, mappings);
     let suggested_mapping =
@@ -143,13 +153,36 @@ pub fn preview(
         })
         .map(|attribute| attribute.key.clone())
         .collect();
+    let value_maps = preview_value_maps(catalog, value_mappings);
     let invalid_columns = suggested_mapping
         .iter()
         .enumerate()
         .filter_map(|(column_index, suggestion)| {
             let key = suggestion.attribute.as_deref()?;
             let attribute = catalog.iter().find(|attribute| attribute.key == key)?;
-            invalid_column(column_index, suggestion, attribute, &rows, options.region)
+            let value_map = value_maps.get(key);
+            invalid_column(
+                column_index,
+                suggestion,
+                attribute,
+                value_map,
+                &rows,
+                options.region,
+            )
+        })
+        .collect();
+    let unfit_columns = suggested_mapping
+        .iter()
+        .enumerate()
+        .filter_map(|(column_index, suggestion)| {
+            let key = suggestion.attribute.as_deref()?;
+            let attribute = catalog.iter().find(|attribute| attribute.key == key)?;
+            let cells = rows
+                .iter()
+                .chain(&later_rows)
+                .filter_map(|row| row.get(column_index))
+                .map(String::as_str);
+            unfit_column(&suggestion.column, attribute, cells, &value_maps)
         })
         .collect();
 
@@ -162,6 +195,7 @@ pub fn preview(
         suggested_mapping,
         unmapped_required,
         invalid_columns,
+        unfit_columns,
     })
 }
 
@@ -177,12 +211,13 @@ impl Default for PreviewOptions {
 }
 
 /// (column index, catalog index) for each explicit mapping whose column and attribute exist,
-/// matched ignoring case as [`crate::mapping::resolve_mapping`] does.
+/// matched ignoring case as [`crate::mapping::resolve_mapping`] does; no catalog index for a
+/// column chosen as not imported.
 fn explicit_pairs(
     header: &[String],
     catalog: &[AttributeDef],
     mappings: &[ColumnMapping],
-) -> Vec<(usize, usize)> {
+) -> Vec<(usize, Option<usize>)> {
     mappings
         .iter()
         .filter_map(|mapping| {
@@ -191,19 +226,24 @@ fn explicit_pairs(
             let column_index = header
                 .iter()
                 .position(|name| name.to_lowercase() == column)?;
+            if attribute.is_empty() {
+                return Some((column_index, None));
+            }
             let catalog_index = catalog
                 .iter()
                 .position(|candidate| candidate.key.to_lowercase() == attribute)?;
-            Some((column_index, catalog_index))
+            Some((column_index, Some(catalog_index)))
         })
         .collect()
 }
 
-/// Checks the column's sampled cells the way [`crate::validate::validate_record`] will.
+/// Checks the column's sampled cells the way [`crate::validate::validate_record`] will: a
+/// value the value map reads fits.
 fn invalid_column(
     column_index: usize,
     suggestion: &ColumnSuggestion,
     attribute: &AttributeDef,
+    value_map: Option<&BTreeMap<String, String>>,
     rows: &[Vec<String>],
     region: PhoneRegion,
 ) -> Option<InvalidColumn> {
@@ -212,13 +252,16 @@ fn invalid_column(
     let mut first_failure: Option<(String, String)> = None;
     for cell in rows.iter().filter_map(|row| row.get(column_index)) {
         sampled += 1;
-        let failure =
-            match normalize_value(&attribute.attribute_type, strip_formula_guard(cell), region) {
-                Ok(Some(_)) => None,
-                Ok(None) if attribute.required => Some("a value is required".to_owned()),
-                Ok(None) => None,
-                Err(reason) => Some(reason),
-            };
+        let unguarded = strip_formula_guard(cell);
+        if value_map.is_some_and(|map| map.contains_key(&fold_value(unguarded))) {
+            continue;
+        }
+        let failure = match normalize_value(&attribute.attribute_type, unguarded, region) {
+            Ok(Some(_)) => None,
+            Ok(None) if attribute.required => Some("a value is required".to_owned()),
+            Ok(None) => None,
+            Err(reason) => Some(reason),
+        };
         if let Some(reason) = failure {
             invalid += 1;
             first_failure.get_or_insert_with(|| (cell.clone(), reason));
@@ -273,6 +316,7 @@ mod tests {
             &PreviewOptions::default(),
             &standard_attributes(),
             mappings,
+            &[],
         )
     }
 
@@ -364,11 +408,12 @@ mod tests {
             &options,
             &standard_attributes(),
             &[],
+            &[],
         )
         .expect("readable");
         assert_eq!(preview.rows.len(), 1);
-        let whole =
-            super::preview(&bytes, true, &options, &standard_attributes(), &[]).expect("readable");
+        let whole = super::preview(&bytes, true, &options, &standard_attributes(), &[], &[])
+            .expect("readable");
         assert_eq!(whole.rows.len(), 11);
     }
 
@@ -460,6 +505,7 @@ mod tests {
                 &PreviewOptions::default(),
                 &standard_attributes(),
                 &[],
+                &[],
             ),
             "the header row cannot be read: the first line does not end within the first 22 bytes of the file",
         );
@@ -501,9 +547,73 @@ mod tests {
         // Letters that windows-1250 and ISO-8859-2 encode alike.
         let bytes = windows_1250("email|miasto\nx@example.com|Łęczyca\n");
         let preview =
-            preview(&bytes, true, &options, &standard_attributes(), &[]).expect("readable");
+            preview(&bytes, true, &options, &standard_attributes(), &[], &[]).expect("readable");
         assert_eq!(preview.encoding, TextEncoding::Iso8859_2);
         assert_eq!(preview.delimiter, "|");
         assert_eq!(preview.rows, [["x@example.com", "Łęczyca"]]);
+    }
+
+    #[test]
+    fn choice_values_are_gathered_from_every_sampled_row_and_read_with_the_value_map() {
+        use crate::mapping::ColumnMapping;
+        use crate::value_map::{enum_attribute, ValueMapping};
+        let mut catalog = standard_attributes();
+        catalog.push(enum_attribute("gender", &["F", "M"]));
+        let mut csv = String::from("email,gender,city\n");
+        for row in 0..30 {
+            let gender = ["K", "M", "F"][row % 3];
+            csv.push_str(&format!("p{row}@example.com,{gender},Łódź\n"));
+        }
+        csv.push_str("late@example.com,kobieta,Łódź\n");
+        let options = PreviewOptions {
+            max_rows: 5,
+            ..PreviewOptions::default()
+        };
+        let preview = preview(
+            csv.as_bytes(),
+            true,
+            &options,
+            &catalog,
+            &[ColumnMapping {
+                column: "city".into(),
+                attribute: String::new(),
+            }],
+            &[ValueMapping {
+                attribute: "gender".into(),
+                value: "k".into(),
+                allowed: "f".into(),
+            }],
+        )
+        .expect("readable");
+        assert_eq!(preview.rows.len(), 5);
+        assert_eq!(preview.suggested_mapping[2].attribute, None);
+        assert_eq!(
+            preview.suggested_mapping[2].reason,
+            "chosen as not imported"
+        );
+        assert_eq!(preview.unfit_columns.len(), 1);
+        let gender = &preview.unfit_columns[0];
+        assert_eq!(
+            (gender.column.as_str(), gender.attribute.as_str()),
+            ("gender", "gender")
+        );
+        let values: Vec<(&str, usize, Option<&str>)> = gender
+            .values
+            .iter()
+            .map(|value| {
+                (
+                    value.value.as_str(),
+                    value.cells,
+                    value.mapped_to.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(values, [("K", 10, Some("F")), ("kobieta", 1, None)]);
+        // In the rows shown, every "K" is mapped: the column fits.
+        assert!(
+            preview.invalid_columns.is_empty(),
+            "{:?}",
+            preview.invalid_columns
+        );
     }
 }

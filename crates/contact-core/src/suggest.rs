@@ -38,14 +38,15 @@ pub fn suggest_mapping(
 }
 
 /// Like [`suggest_mapping`], with some (column index, catalog index) pairs decided by the user
-/// beforehand: they are kept with confidence 1.0 and reason "mapped with --map", and the rest is
-/// suggested around them.
+/// beforehand: they are kept with confidence 1.0 and reason "mapped with --map", or, with no
+/// catalog index, kept out (no attribute, confidence 0, reason "chosen as not imported");
+/// the rest is suggested around them.
 pub(crate) fn suggest_mapping_with_fixed(
     header: &[String],
     sample_rows: &[Vec<String>],
     catalog: &[AttributeDef],
     region: PhoneRegion,
-    fixed: &[(usize, usize)],
+    fixed: &[(usize, Option<usize>)],
 ) -> Vec<ColumnSuggestion> {
     let mut suggestions: Vec<ColumnSuggestion> = header
         .iter()
@@ -59,10 +60,15 @@ pub(crate) fn suggest_mapping_with_fixed(
     let mut column_taken = vec![false; header.len()];
     let mut attribute_taken = vec![false; catalog.len()];
     for &(column_index, catalog_index) in fixed {
-        if column_index >= header.len() || catalog_index >= catalog.len() {
+        if column_index >= header.len() || column_taken[column_index] {
             continue;
         }
-        if column_taken[column_index] || attribute_taken[catalog_index] {
+        let Some(catalog_index) = catalog_index else {
+            column_taken[column_index] = true;
+            suggestions[column_index].reason = "chosen as not imported".to_owned();
+            continue;
+        };
+        if catalog_index >= catalog.len() || attribute_taken[catalog_index] {
             continue;
         }
         column_taken[column_index] = true;

@@ -72,6 +72,22 @@ fn is_control(character: char) -> bool {
 const UNREADABLE_CHARACTERS: &str =
     "contains characters that cannot be read (NUL or undecodable bytes: a wrong encoding?)";
 
+/// Why a cell cannot be taken whatever its attribute (bytes of a wrong encoding, a control
+/// character), before anything reads its value.
+pub fn unreadable_cell(cell: &str) -> Option<String> {
+    if cell.contains(['\0', char::REPLACEMENT_CHARACTER]) {
+        return Some(UNREADABLE_CHARACTERS.to_owned());
+    }
+    cell.chars()
+        .find(|&character| is_control(character))
+        .map(|control| {
+            format!(
+                "contains a control character (U+{:04X}) that a text value cannot hold",
+                control as u32
+            )
+        })
+}
+
 /// Validates one record against the plan. Err holds one RowError per bad cell (all of them), or
 /// one for a field-count mismatch (column None, reason like "the row has 5 fields but the header
 /// has 4").
@@ -116,21 +132,16 @@ pub fn validate_record(
         // A row from an error file comes back with the apostrophe that guarded it in a
         // spreadsheet; the error, though, shows the cell as it stands in the file.
         let unguarded_value = strip_formula_guard(raw_value);
-        if unguarded_value.contains(['\0', char::REPLACEMENT_CHARACTER]) {
-            row_errors.push(cell_error(UNREADABLE_CHARACTERS.to_owned()));
+        if let Some(reason) = unreadable_cell(unguarded_value) {
+            row_errors.push(cell_error(reason));
             continue;
         }
-        if let Some(control) = unguarded_value
-            .chars()
-            .find(|&character| is_control(character))
-        {
-            row_errors.push(cell_error(format!(
-                "contains a control character (U+{:04X}) that a text value cannot hold",
-                control as u32
-            )));
-            continue;
-        }
-        match normalize_value(&attribute.attribute_type, unguarded_value, region) {
+        // The user's reading of the file's own spelling comes first.
+        let normalized = match plan.mapped_value(&attribute.key, unguarded_value) {
+            Some(mapped) => Ok(Some(mapped.to_owned())),
+            None => normalize_value(&attribute.attribute_type, unguarded_value, region),
+        };
+        match normalized {
             Ok(Some(normalized))
                 if attribute.identifier && normalized.len() > MAX_IDENTIFIER_BYTES =>
             {

@@ -15,7 +15,7 @@ use contact_contract::{
     AccountId, AddAttributeRequest, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
     ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
     ImportRequest, ImportStatus, ImportSubjectKind, Namespace, RemoveAttributeRequest,
-    SetAttributeRequest, StatusRequest, SCHEMA_VERSION, TRACEPARENT_HEADER,
+    SetAttributeRequest, StatusRequest, TRACEPARENT_HEADER,
 };
 use contact_contract::{
     AttributeDef, ContactFilter, ImportState, ImportsCursor, ImportsListRequest, ImportsPage,
@@ -205,7 +205,7 @@ impl Client {
             .map_err(|error| nats_error("uploading the file", error))?;
         Ok(ImportRequest {
             file_sha256: Some(source.hex_digest()),
-            schema: SCHEMA_VERSION,
+            schema: options.schema(),
             account: self.account.clone(),
             import_id: import_id.clone(),
             object_name: Some(target.object),
@@ -461,6 +461,7 @@ impl Client {
             encoding: options.encoding.clone(),
             delimiter: options.delimiter.clone(),
             mappings: options.mappings.clone(),
+            value_mappings: options.value_mappings.clone(),
         };
         Ok(self.call::<ops::Preview>(&request).await?)
     }

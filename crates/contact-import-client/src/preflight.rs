@@ -6,7 +6,7 @@ use std::path::Path;
 
 use contact_contract::api::CallError;
 use contact_contract::{convert_all, ApiErrorKind, ColumnMapping, ImportOptions};
-use contact_core::mapping::resolve_mapping;
+use contact_core::value_map::resolve_plan;
 
 use crate::{Client, ClientError};
 
@@ -58,10 +58,11 @@ pub async fn preflight(
         }
     }
     let attributes = convert_all(client.attributes().await?);
-    resolve_mapping(
+    resolve_plan(
         &preview.header,
         &attributes,
         &convert_all(options.mappings.clone()),
+        &convert_all(options.value_mappings.clone()),
         &options.match_on,
     )
     .map_err(|errors| PreflightError::Refused(errors.to_string()))?;

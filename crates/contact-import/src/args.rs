@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
 use contact_contract::NatsSettings;
-use contact_contract::{AttributeType, ColumnMapping, DuplicatePolicy, ImportState};
+use contact_contract::{AttributeType, ColumnMapping, DuplicatePolicy, ImportState, ValueMapping};
 
 use crate::exit::ExitStatus;
 use crate::output::Output;
@@ -81,6 +81,9 @@ pub enum Command {
         file: PathBuf,
         #[arg(long = "map", value_name = "COLUMN=ATTRIBUTE")]
         mappings: Vec<ColumnMapping>,
+        /// Read a value of an enum or boolean column as one its attribute allows.
+        #[arg(long = "map-value", value_name = "ATTRIBUTE:VALUE=ALLOWED")]
+        value_mappings: Vec<ValueMapping>,
         #[command(flatten)]
         reading: ReadingArgs,
         /// Print one JSON document instead of text.
@@ -137,9 +140,14 @@ fn parse_state(text: &str) -> Result<ImportState, String> {
 pub struct ImportArgs {
     #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
-    /// Map a file column to an attribute; a column named like an attribute maps itself.
+    /// Map a file column to an attribute; a column named like an attribute maps itself, and
+    /// `COLUMN=` keeps a column out.
     #[arg(long = "map", value_name = "COLUMN=ATTRIBUTE")]
     pub mappings: Vec<ColumnMapping>,
+    /// Read a value of an enum or boolean column as one its attribute allows, e.g.
+    /// `--map-value gender:K=F` (the value compared ignoring case).
+    #[arg(long = "map-value", value_name = "ATTRIBUTE:VALUE=ALLOWED")]
+    pub value_mappings: Vec<ValueMapping>,
     #[arg(long = "type", value_name = "TYPE")]
     pub contact_type: Option<String>,
     #[arg(long)]

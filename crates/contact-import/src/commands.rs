@@ -62,11 +62,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Preview {
             file,
             mappings,
+            value_mappings,
             reading,
             json,
         } => {
             let options = ImportOptions {
                 mappings,
+                value_mappings,
                 encoding: reading.encoding,
                 delimiter: reading.delimiter,
                 ..ImportOptions::default()
@@ -131,6 +133,7 @@ async fn import(client: &Client, args: ImportArgs) -> anyhow::Result<ExitStatus>
         .collect();
     let options = ImportOptions {
         mappings: args.mappings,
+        value_mappings: args.value_mappings,
         policy: args.policy,
         match_on: args.match_on,
         contact_type: args.contact_type.filter(|text| !text.trim().is_empty()),

@@ -136,6 +136,33 @@ pub fn preview(preview: &Preview) -> String {
             column.reason
         ));
     }
+    for column in &preview.unfit_columns {
+        lines.push(format!(
+            "column {:?} as {} holds values it does not allow (allowed: {}):",
+            column.column,
+            column.attribute,
+            column.allowed.join(", ")
+        ));
+        for value in &column.values {
+            let reading = match (&value.mapped_to, &value.suggestion) {
+                (Some(mapped), _) => format!("read as {mapped:?}"),
+                (None, Some(suggestion)) => format!(
+                    "fails; map it with --map-value '{}:{}={}'",
+                    column.attribute, value.value, suggestion
+                ),
+                (None, None) => format!(
+                    "fails; map it with --map-value '{}:{}=ALLOWED'",
+                    column.attribute, value.value
+                ),
+            };
+            lines.push(format!(
+                "  {:?} ({} sampled {}): {reading}",
+                value.value,
+                value.cells,
+                if value.cells == 1 { "cell" } else { "cells" }
+            ));
+        }
+    }
     lines.push("first rows as they will be imported:".to_string());
     lines.push(format!("  {}", preview.header.join(" | ")));
     for row in &preview.rows {
@@ -227,6 +254,7 @@ mod tests {
     use super::*;
     use contact_contract::{
         AccountId, ColumnSuggestion, ImportId, ImportState, InvalidColumn, TextEncoding,
+        UnfitColumn, UnfitValue,
     };
 
     fn import(state: ImportState) -> ImportStatus {
@@ -348,6 +376,25 @@ mod tests {
                 example: "\u{7}".to_string(),
                 reason: "a control character".to_string(),
             }],
+            unfit_columns: vec![UnfitColumn {
+                column: "Coś".to_string(),
+                attribute: "gender".to_string(),
+                allowed: vec!["F".to_string(), "M".to_string()],
+                values: vec![
+                    UnfitValue {
+                        value: "K".to_string(),
+                        cells: 2,
+                        mapped_to: Some("F".to_string()),
+                        suggestion: None,
+                    },
+                    UnfitValue {
+                        value: "x".to_string(),
+                        cells: 1,
+                        mapped_to: None,
+                        suggestion: None,
+                    },
+                ],
+            }],
         };
         let expected = [
             "encoding: UTF-8",
@@ -357,6 +404,9 @@ mod tests {
             "  Coś                      (not imported: no attribute fits)",
             "required attributes no column maps to: email",
             "column \"Imię\" as first_name: 1 of 1 sampled values fail, e.g. \"\\u{7}\" (a control character)",
+            "column \"Coś\" as gender holds values it does not allow (allowed: F, M):",
+            "  \"K\" (2 sampled cells): read as \"F\"",
+            "  \"x\" (1 sampled cell): fails; map it with --map-value 'gender:x=ALLOWED'",
             "first rows as they will be imported:",
             "  Imię | Coś",
             "  Anna | x",

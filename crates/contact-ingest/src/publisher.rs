@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use contact_contract::{
     convert_all, message_id, ControlEvent, ImportControl, ImportRequest, ImportSubjectKind,
-    Namespace, RawChunk, SCHEMA_VERSION,
+    Namespace, RawChunk, FIRST_SCHEMA_VERSION,
 };
 use contact_core::chunking::Chunk;
 use contact_core::mapping::MappingPlan;
@@ -82,7 +82,7 @@ impl<'a> ChunkPublisher<'a> {
         let end_offset = file_offset.min(self.file_bytes).max(self.last_end_offset);
         self.last_end_offset = end_offset;
         let message = RawChunk {
-            schema: SCHEMA_VERSION,
+            schema: plan.schema(),
             account: account.clone(),
             import_id: import_id.clone(),
             chunk_index: self.chunks_published,
@@ -143,8 +143,14 @@ impl<'a> ChunkPublisher<'a> {
 
     async fn control(&self, what: &str, event: ControlEvent) -> anyhow::Result<()> {
         let (account, import_id) = (&self.request.account, &self.request.import_id);
+        let schema = match &event {
+            ControlEvent::Accepted { request, plan, .. } => {
+                request.options.schema().max(plan.schema())
+            }
+            _ => FIRST_SCHEMA_VERSION,
+        };
         let control = ImportControl {
-            schema: SCHEMA_VERSION,
+            schema,
             account: account.clone(),
             import_id: import_id.clone(),
             event,

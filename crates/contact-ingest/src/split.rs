@@ -12,9 +12,10 @@ use contact_core::chunking::{ChunkLimits, Chunker};
 use contact_core::csv_parser::ParsedRecord;
 use contact_core::encoding::TextEncoding;
 use contact_core::file_reader::FileReader;
-use contact_core::mapping::{resolve_mapping, AttributeDef, MappingPlan};
+use contact_core::mapping::{AttributeDef, MappingPlan};
 use contact_core::sniff::{delimiter_name, parse_delimiter};
 use contact_core::validate::PhoneRegion;
+use contact_core::value_map::resolve_plan;
 use contact_runtime::Shutdown;
 
 use crate::publisher::ChunkPublisher;
@@ -200,10 +201,11 @@ fn read_header(
         }
         return Ok(plan.clone());
     }
-    resolve_mapping(
+    resolve_plan(
         &header,
         attributes,
         &convert_all(request.options.mappings.clone()),
+        &convert_all(request.options.value_mappings.clone()),
         &request.options.match_on,
     )
     .map_err(|errors| SplitError::Rejected(errors.to_string()))

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use contact_contract::{ColumnMapping, DuplicatePolicy, ImportOptions};
+use contact_contract::{DuplicatePolicy, ImportOptions, ValueMapping};
 
 /// The "New import" form's choices, as typed (kept as text so a refused form shows them again).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +80,15 @@ impl ImportChoices {
     }
 }
 
+/// One row of "Values to map": a value of the file, and the allowed value chosen for it
+/// (empty: leave it, and its rows fail).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueChoice {
+    pub attribute: String,
+    pub value: String,
+    pub allowed: String,
+}
+
 /// What the "Fields mapping" form asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MappingAction {
@@ -97,22 +106,27 @@ pub struct MappingChoices {
     /// By 0-based column: the attribute key, or empty for "not imported". Columns the form
     /// did not send follow the suggestion.
     pub columns: BTreeMap<usize, String>,
+    /// The "Values to map" rows the form showed, by their position in it.
+    pub values: BTreeMap<usize, ValueChoice>,
     pub encoding: Option<String>,
     pub delimiter: Option<String>,
     pub action: MappingAction,
 }
 
 impl MappingChoices {
-    /// Reads the form's fields: `draft`, `column.N`, `encoding`, `delimiter`, `action`.
+    /// Reads the form's fields: `draft`, `column.N`, `value.N.attribute`, `value.N.value`,
+    /// `value.N.allowed`, `encoding`, `delimiter`, `action`.
     pub fn from_fields(fields: &[(String, String)]) -> Result<Self, String> {
         let mut choices = Self {
             draft: String::new(),
             columns: BTreeMap::new(),
+            values: BTreeMap::new(),
             encoding: None,
             delimiter: None,
             action: MappingAction::Check,
         };
         let chosen = |value: &str| Some(value.trim().to_string()).filter(|value| !value.is_empty());
+        let strange = |name: &str| format!("\"{name}\" is not a field of this form");
         for (name, value) in fields {
             match name.as_str() {
                 "draft" => choices.draft = value.clone(),
@@ -128,10 +142,18 @@ impl MappingChoices {
                 }
                 _ => {
                     if let Some(index) = name.strip_prefix("column.") {
-                        let index: usize = index
-                            .parse()
-                            .map_err(|_| format!("\"{name}\" is not a column of this form"))?;
+                        let index: usize = index.parse().map_err(|_| strange(name))?;
                         choices.columns.insert(index, value.trim().to_string());
+                    } else if let Some(rest) = name.strip_prefix("value.") {
+                        let (index, part) = rest.split_once('.').ok_or_else(|| strange(name))?;
+                        let index: usize = index.parse().map_err(|_| strange(name))?;
+                        let row = choices.values.entry(index).or_default();
+                        match part {
+                            "attribute" => row.attribute = value.trim().to_string(),
+                            "value" => row.value = value.clone(),
+                            "allowed" => row.allowed = value.trim().to_string(),
+                            _ => return Err(strange(name)),
+                        }
                     }
                 }
             }
@@ -142,18 +164,28 @@ impl MappingChoices {
         Ok(choices)
     }
 
-    /// The explicit mappings for a file with `header`: one per column given an attribute.
-    pub fn mappings(&self, header: &[String]) -> Vec<ColumnMapping> {
-        self.columns
-            .iter()
-            .filter(|(_, attribute)| !attribute.is_empty())
-            .filter_map(|(index, attribute)| {
-                header.get(*index).map(|column| ColumnMapping {
-                    column: column.clone(),
-                    attribute: attribute.clone(),
-                })
+    /// The values given an allowed value, for the attributes in `filled` (a row left over
+    /// from an attribute no column fills any more is dropped: its values were not shown
+    /// for the new choice).
+    pub fn value_mappings(&self, filled: &[Option<String>]) -> Vec<ValueMapping> {
+        self.values
+            .values()
+            .filter(|row| !row.allowed.is_empty())
+            .filter(|row| filled.iter().flatten().any(|key| *key == row.attribute))
+            .map(|row| ValueMapping {
+                attribute: row.attribute.clone(),
+                value: row.value.clone(),
+                allowed: row.allowed.clone(),
             })
             .collect()
+    }
+
+    /// True when the form showed `value` of `attribute` (whatever was chosen for it).
+    pub fn showed_value(&self, attribute: &str, value: &str) -> bool {
+        self.values.values().any(|row| {
+            row.attribute == attribute
+                && row.value.trim().to_lowercase() == value.trim().to_lowercase()
+        })
     }
 }
 
@@ -224,19 +256,46 @@ mod tests {
         assert_eq!(choices.action, MappingAction::DryRun);
         assert_eq!(choices.encoding, None);
         assert_eq!(choices.delimiter.as_deref(), Some(";"));
-        let header = ["E-mail".to_string(), "Notes".into(), "Miasto".into()];
         assert_eq!(
-            choices.mappings(&header),
-            vec![
-                ColumnMapping {
-                    column: "E-mail".into(),
-                    attribute: "email".into()
-                },
-                ColumnMapping {
-                    column: "Miasto".into(),
-                    attribute: "city".into()
-                },
-            ]
+            choices.columns,
+            BTreeMap::from([
+                (0, "email".to_string()),
+                (1, String::new()),
+                (2, "city".into()),
+                (9, "phone".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn value_rows_become_value_mappings_for_the_attributes_still_filled() {
+        let choices = MappingChoices::from_fields(&fields(&[
+            ("draft", "token"),
+            ("value.0.attribute", "gender"),
+            ("value.0.value", " K "),
+            ("value.0.allowed", "F"),
+            ("value.1.attribute", "gender"),
+            ("value.1.value", "x"),
+            ("value.1.allowed", ""),
+            ("value.2.attribute", "segment"),
+            ("value.2.value", "VIP"),
+            ("value.2.allowed", "premium"),
+        ]))
+        .expect("a valid form");
+        assert_eq!(
+            choices.value_mappings(&[Some("email".into()), Some("gender".into()), None]),
+            vec![ValueMapping {
+                attribute: "gender".into(),
+                value: " K ".into(),
+                allowed: "F".into()
+            }]
+        );
+        assert!(choices.showed_value("gender", "x"));
+        assert!(choices.showed_value("gender", "k"));
+        assert!(!choices.showed_value("segment", "gold"));
+        assert!(
+            MappingChoices::from_fields(&fields(&[("draft", "t"), ("value.0.colour", "red")]))
+                .is_err()
         );
     }
 

@@ -13,7 +13,7 @@
 //! part its sequence counts.
 
 use contact_contract::{
-    message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, SCHEMA_VERSION,
+    message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, FIRST_SCHEMA_VERSION,
 };
 use contact_runtime::publish::{publish_json, send_json};
 
@@ -59,7 +59,8 @@ fn event(
     };
     let id = message_id::event(&status.account, &status.import_id, &what);
     let event = ImportEvent {
-        schema: SCHEMA_VERSION,
+        // Events hold nothing of a later version.
+        schema: FIRST_SCHEMA_VERSION,
         sequence: if kind == ImportEventKind::Started {
             0
         } else {
@@ -93,7 +94,7 @@ mod tests {
         let (subject, _, event) = event(&namespace(), &running(3), ImportEventKind::Progress);
         assert_eq!(subject, "ci.v1.acme.import.imp-1.events");
         assert_eq!(event.import.import_id.as_str(), "imp-1");
-        assert_eq!(event.schema, SCHEMA_VERSION);
+        assert_eq!(event.schema, FIRST_SCHEMA_VERSION);
     }
 
     #[test]

@@ -199,3 +199,62 @@ test("a file over the size limit is refused in words, by the page and by the ser
   expect(answer.status()).toBeLessThan(500);
   expect(await answer.text()).toContain("larger than");
 });
+
+/** The contact manager's table as one object per row, keyed by column heading. */
+async function contactRows(page) {
+  const table = page.getByRole("region", { name: "Contacts", exact: true }).locator("table");
+  const headings = await table.locator("thead th").allTextContents();
+  const rows = await table.locator("tbody tr").evaluateAll((trs) =>
+    trs.map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent)));
+  return rows.map((cells) => Object.fromEntries(headings.map((heading, index) => [heading, cells[index]])));
+}
+
+test("a file's own spellings of choice values are mapped, and a column named like an attribute is left out", async ({ page }) => {
+  // deploy/test-web.sh gave the account the enum "gender" (F, M; labelled Płeć) and the
+  // boolean "newsletter".
+  await page.goto("/");
+  await page.getByLabel("CSV file").setInputFiles(path.join(fixtures, "plec-i-zgody.csv"));
+  await page.getByRole("button", { name: "Load the file" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Fields mapping" })).toBeVisible();
+  await expect(page.getByLabel("Płeć", { exact: true })).toHaveValue("gender");
+  await expect(page.getByLabel("Newsletter", { exact: true })).toHaveValue("newsletter");
+
+  // The column named "city" fills City unless she says otherwise; she keeps it out.
+  await expect(page.getByLabel("city", { exact: true })).toHaveValue("city");
+  await page.getByLabel("city", { exact: true }).selectOption("");
+
+  // Each value the attribute does not allow is listed once, "K" and "k" as one; the
+  // obvious one is suggested.
+  const values = page.getByRole("region", { name: "Values to map" });
+  await expect(values.getByRole("table", { name: /“Płeć” as Płeć/ })).toBeVisible();
+  await expect(values.getByLabel("“K”", { exact: true })).toHaveValue("");
+  await expect(values.getByLabel("“k”", { exact: true })).toHaveCount(0);
+  await expect(values.getByLabel("“ja”", { exact: true })).toHaveValue("true");
+  // "x" means yes in some exports and nothing in others: nothing is suggested for it.
+  await expect(values.getByLabel("“x”", { exact: true })).toHaveValue("");
+  await values.getByLabel("“K”", { exact: true }).selectOption("F");
+  await values.getByLabel("“kobieta”", { exact: true }).selectOption("F");
+  await values.getByLabel("“mężczyzna”", { exact: true }).selectOption("M");
+  // Read again: her choices stay, "x" left as it is included, and the column stays out.
+  await page.getByRole("button", { name: "Read again" }).click();
+  await expect(values.getByLabel("“K”", { exact: true })).toHaveValue("F");
+  await expect(values.getByLabel("“x”", { exact: true })).toHaveValue("");
+  await expect(page.getByLabel("city", { exact: true })).toHaveValue("");
+  await step(page, "12-values-to-map");
+
+  await page.getByRole("button", { name: "IMPORT", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Summary" })).toBeVisible();
+  const counter = (name) => page.locator(".counters div").filter({ hasText: name }).locator("dd");
+  await expect(counter("Created")).toHaveText("4");
+  await expect(counter("Failed")).toHaveText("1");
+  // "x" was left as it is: its row fails, with the reason.
+  await expect(page.getByRole("region", { name: "Failed rows", exact: true })).toContainText("not yes or no");
+
+  await page.getByRole("link", { name: "See its contacts" }).click();
+  const byEmail = Object.fromEntries((await contactRows(page)).map((row) => [row.Email, row]));
+  expect(Object.keys(byEmail).sort()).toEqual(["adam@example.pl", "ewa@example.pl", "iza@example.pl", "ula@example.pl"]);
+  expect(["ewa@example.pl", "adam@example.pl", "iza@example.pl", "ula@example.pl"].map((email) =>
+    [byEmail[email]["Płeć"], byEmail[email].Newsletter])).toEqual([["F", "true"], ["M", "false"], ["F", "true"], ["F", "true"]]);
+  expect(Object.values(byEmail).map((row) => row.City)).toEqual(["", "", "", ""]);
+  await step(page, "13-mapped-contacts");
+});

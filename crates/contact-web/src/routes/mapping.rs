@@ -7,9 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use contact_contract::api::CallError;
-use contact_contract::{convert_all, ApiErrorKind, AttributeDef, ColumnMapping, ImportOptions};
+use contact_contract::{
+    convert_all, ApiErrorKind, AttributeDef, ColumnMapping, ImportOptions, ValueMapping,
+};
 use contact_contract::{Preview, PREVIEW_SAMPLE_BYTES};
-use contact_core::mapping::resolve_mapping;
+use contact_core::value_map::resolve_plan;
 use contact_import_client::{Client, ClientError};
 
 use super::new_import::{capitalized, form};
@@ -59,6 +61,7 @@ pub async fn start(
     }
     let mut request = draft.request.clone();
     request.options.mappings = evaluated.mappings;
+    request.options.value_mappings = evaluated.value_mappings;
     request.options.encoding = Some(evaluated.preview.encoding.to_string());
     request.options.delimiter = Some(evaluated.preview.delimiter.clone());
     request.options.dry_run = choices.action == MappingAction::DryRun;
@@ -127,6 +130,7 @@ struct Evaluated {
     attributes: Vec<AttributeDef>,
     selected: Vec<Option<String>>,
     mappings: Vec<ColumnMapping>,
+    value_mappings: Vec<ValueMapping>,
     /// What stops the import, in words.
     blocking: Vec<String>,
 }
@@ -179,30 +183,32 @@ async fn evaluate(
             .map(|suggestion| suggestion.attribute.clone())
             .collect(),
     };
-    options.mappings = first
-        .header
-        .iter()
-        .zip(&selected)
-        .filter_map(|(column, attribute)| {
-            attribute.as_ref().map(|attribute| ColumnMapping {
-                column: column.clone(),
-                attribute: attribute.clone(),
-            })
-        })
-        .collect();
-    let mut preview = client.preview_sample(sample, whole_file, &options).await?;
-    // The second preview takes every column as chosen; the reasons are the first one's.
-    preview.suggested_mapping = first.suggested_mapping;
     let attributes = client.attributes().await?;
-    let resolved = resolve_mapping(
+    options.mappings = explicit_mappings(&first.header, &selected, &attributes);
+    options.value_mappings = choices
+        .map(|choices| choices.value_mappings(&selected))
+        .unwrap_or_default();
+    let mut preview = client
+        .preview_sample(sample.clone(), whole_file, &options)
+        .await?;
+    // Values shown for the first time are preset to their suggestion, and the page is
+    // evaluated with them, as pressing IMPORT would send it.
+    let suggested = suggested_value_mappings(&preview, choices);
+    if !suggested.is_empty() {
+        options.value_mappings.extend(suggested);
+        preview = client.preview_sample(sample, whole_file, &options).await?;
+    }
+    // The later previews take every column as chosen; the reasons are the first one's.
+    preview.suggested_mapping = first.suggested_mapping;
+    let resolved = resolve_plan(
         &preview.header,
         &convert_all(attributes.clone()),
         &convert_all(options.mappings.clone()),
+        &convert_all(options.value_mappings.clone()),
         &options.match_on,
     );
-    let (selected, blocking) = match resolved {
-        // What will in fact be imported: a column named like an attribute fills it even
-        // when nothing was chosen for it.
+    let (selected, mut blocking) = match resolved {
+        // What will in fact be imported.
         Ok(plan) => (
             plan.columns
                 .iter()
@@ -219,11 +225,68 @@ async fn evaluate(
                 .collect(),
         ),
     };
+    // A file of many columns or values could grow the request past what the services take.
+    if let Err(reason) = contact_contract::limits::check_options(&options) {
+        blocking.push(format!("{}.", capitalized(&reason)));
+    }
     Ok(Ok(Evaluated {
         preview,
         attributes,
         selected,
         mappings: options.mappings,
+        value_mappings: options.value_mappings,
         blocking,
     }))
+}
+
+/// The columns as chosen, for the services: each column given an attribute, and each one
+/// set to "Not imported" that is named like an attribute (it would fill it otherwise).
+fn explicit_mappings(
+    header: &[String],
+    selected: &[Option<String>],
+    attributes: &[AttributeDef],
+) -> Vec<ColumnMapping> {
+    header
+        .iter()
+        .zip(selected)
+        .filter_map(|(column, attribute)| match attribute {
+            Some(attribute) => Some(ColumnMapping {
+                column: column.clone(),
+                attribute: attribute.clone(),
+            }),
+            None => attributes
+                .iter()
+                .any(|known| known.key.to_lowercase() == column.trim().to_lowercase())
+                .then(|| ColumnMapping {
+                    column: column.clone(),
+                    attribute: String::new(),
+                }),
+        })
+        .collect()
+}
+
+/// The suggestion of each value the form has not shown yet (one it showed keeps what was
+/// chosen for it, "leave it" included).
+fn suggested_value_mappings(
+    preview: &Preview,
+    choices: Option<&MappingChoices>,
+) -> Vec<ValueMapping> {
+    preview
+        .unfit_columns
+        .iter()
+        .flat_map(|column| {
+            column.values.iter().filter_map(move |value| {
+                let shown = choices
+                    .is_some_and(|choices| choices.showed_value(&column.attribute, &value.value));
+                match (&value.mapped_to, &value.suggestion) {
+                    (None, Some(suggestion)) if !shown => Some(ValueMapping {
+                        attribute: column.attribute.clone(),
+                        value: value.value.clone(),
+                        allowed: suggestion.clone(),
+                    }),
+                    _ => None,
+                }
+            })
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! reason in words, while a required attribute is unmapped (the script keeps that true as
 //! the choices change; without it, the server checks on every press).
 
-use contact_contract::{AttributeDef, Preview};
+use contact_contract::{AttributeDef, Preview, UnfitColumn};
 use maud::{html, Markup};
 
 use super::new_import::human_bytes;
@@ -98,6 +98,9 @@ pub fn page(view: &Mapping<'_>) -> Markup {
                         }
                     }
                 }
+                @if !preview.unfit_columns.is_empty() {
+                    (values_to_map(view))
+                }
                 section class="card" aria-labelledby="rows-heading" {
                     h2 id="rows-heading" { "First rows" }
                     div class="scroll" tabindex="0" role="region" aria-labelledby="rows-heading" {
@@ -181,6 +184,63 @@ fn column_row(view: &Mapping<'_>, index: usize, column: &str) -> Markup {
     }
 }
 
+/// "Values to map": each value of a choice column that its attribute does not allow, with a
+/// choice of the allowed value it stands for. Rows are numbered across columns (`value.N.*`).
+fn values_to_map(view: &Mapping<'_>) -> Markup {
+    let mut row_number = 0;
+    html! {
+        section class="card" aria-labelledby="values-heading" {
+            h2 id="values-heading" { "Values to map" }
+            p { "These values do not fit their attribute. Choose what each one means, or leave it: rows holding it then fail, and are listed with the reason. Values are compared ignoring case. After changing a column's attribute, press “Read again” to see its values." }
+            @for (column_index, column) in view.preview.unfit_columns.iter().enumerate() {
+                (unfit_table(view, column_index, column, &mut row_number))
+            }
+        }
+    }
+}
+
+fn unfit_table(
+    view: &Mapping<'_>,
+    column_index: usize,
+    column: &UnfitColumn,
+    row_number: &mut usize,
+) -> Markup {
+    let label = label_of(view.attributes, &column.attribute);
+    let caption_id = format!("values-{column_index}-caption");
+    html! {
+        table class="values" aria-labelledby=(caption_id) {
+            caption id=(caption_id) { "“" (column.column) "” as " (label) " (allowed: " (column.allowed.join(", ")) ")" }
+            thead { tr { th scope="col" { "Value in the file" } th scope="col" { "Cells in the sample" } th scope="col" { "Read as" } } }
+            tbody {
+                @for value in &column.values {
+                    @let number = { let number = *row_number; *row_number += 1; number };
+                    @let select_id = format!("value-{number}");
+                    @let preset = value.mapped_to.as_deref();
+                    tr {
+                        th scope="row" {
+                            label for=(select_id) { "“" (value.value) "”" }
+                            input type="hidden" name={"value." (number) ".attribute"} value=(column.attribute);
+                            input type="hidden" name={"value." (number) ".value"} value=(value.value);
+                        }
+                        td { (value.cells) }
+                        td {
+                            select id=(select_id) name={"value." (number) ".allowed"} {
+                                option value="" selected[preset.is_none()] { "Leave it: these rows fail" }
+                                @for allowed in &column.allowed {
+                                    option value=(allowed) selected[preset == Some(allowed.as_str())] {
+                                        (allowed)
+                                        @if value.suggestion.as_deref() == Some(allowed.as_str()) { " (suggested)" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn label_of<'a>(attributes: &'a [AttributeDef], key: &'a str) -> &'a str {
     attributes
         .iter()
@@ -238,6 +298,7 @@ mod tests {
                 },
             ],
             unmapped_required: Vec::new(),
+            unfit_columns: Vec::new(),
             invalid_columns: vec![InvalidColumn {
                 column: "Adres e-mail".into(),
                 attribute: "email".into(),
@@ -305,5 +366,57 @@ mod tests {
         assert!(page.contains(r#"<option value="email" selected>Email (required)</option>"#));
         assert!(page.contains(r#"<option value="city" selected>City</option>"#));
         assert!(page.contains("Suggested: the header names an email."));
+    }
+
+    #[test]
+    fn each_unfit_value_gets_a_choice_preset_to_its_reading_and_numbered_across_columns() {
+        use contact_contract::{UnfitColumn, UnfitValue};
+        let attributes = [
+            attribute("email", "Email", true),
+            attribute("gender", "Gender", false),
+            attribute("newsletter", "Newsletter", false),
+        ];
+        let unfit = |value: &str, mapped_to: Option<&str>, suggestion: Option<&str>| UnfitValue {
+            value: value.into(),
+            cells: 2,
+            mapped_to: mapped_to.map(Into::into),
+            suggestion: suggestion.map(Into::into),
+        };
+        let mut preview = preview();
+        preview.unfit_columns = vec![
+            UnfitColumn {
+                column: "Płeć".into(),
+                attribute: "gender".into(),
+                allowed: vec!["F".into(), "M".into()],
+                values: vec![unfit("K", Some("F"), None), unfit("x", None, None)],
+            },
+            UnfitColumn {
+                column: "Zgoda".into(),
+                attribute: "newsletter".into(),
+                allowed: vec!["true".into(), "false".into()],
+                values: vec![unfit("ja", Some("true"), Some("true"))],
+            },
+        ];
+        let page = page(&Mapping {
+            draft_token: "t.s",
+            file_name: "kontakty.csv",
+            bytes: 2048,
+            preview: &preview,
+            attributes: &attributes,
+            selected: &[Some("email".into()), None],
+            blocking: &[],
+            error: None,
+        })
+        .into_string();
+        assert!(page.contains("Values to map"));
+        assert!(page.contains("“Płeć” as Gender (allowed: F, M)"));
+        assert!(page.contains(r#"name="value.0.value" value="K""#));
+        assert!(page.contains(r#"name="value.2.attribute" value="newsletter""#));
+        let second = &page[page.find(r#"id="value-1""#).expect("second row")..];
+        assert!(
+            second.starts_with(r#"id="value-1" name="value.1.allowed"><option value="" selected>"#)
+        );
+        assert!(page.contains(r#"<option value="true" selected>true (suggested)</option>"#));
+        assert!(page.contains(r#"<option value="F" selected>F</option>"#));
     }
 }

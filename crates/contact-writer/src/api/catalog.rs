@@ -182,6 +182,7 @@ pub async fn preview(
         &options,
         &attributes,
         &convert_all(request.mappings),
+        &convert_all(request.value_mappings),
     )
     .map(Preview::from)
     .map_err(|error| invalid(error.to_string()))

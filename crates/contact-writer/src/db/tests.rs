@@ -28,6 +28,7 @@ fn plan() -> MappingPlan {
         columns: vec![None],
         unmapped_columns: vec!["email".into()],
         match_on: Vec::new(),
+        value_maps: Default::default(),
     }
 }
 
