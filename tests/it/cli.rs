@@ -680,3 +680,131 @@ async fn values_mapped_with_map_value_are_imported_as_allowed_values_and_a_wrong
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_file_with_the_columns_of_an_earlier_import_is_previewed_with_its_mapping() {
+    let system = TestSystem::start().await;
+    run_cli(
+        &system,
+        &[
+            "attributes",
+            "add",
+            "gender",
+            "--type",
+            "enum",
+            "--values",
+            "F,M",
+        ],
+    )
+    .await;
+    let march = system.file(
+        "march.csv",
+        "email;płeć;city\newa@example.pl;K;Łódź\nadam@example.pl;M;Gdańsk\n",
+    );
+    let march = march.to_str().expect("utf-8 path");
+    let summary = json_of(
+        &system,
+        &[
+            "import",
+            march,
+            "--map",
+            "płeć=gender",
+            "--map",
+            "city=",
+            "--map-value",
+            "gender:K=F",
+            "--follow",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(summary["created"], 2, "{summary}");
+
+    // April's file has the same columns in another order, and values March did not.
+    let april = system.file(
+        "april.csv",
+        "city;email;płeć\nOpole;iza@example.pl;k\nToruń;olek@example.pl;x\n",
+    );
+    let april = april.to_str().expect("utf-8 path");
+    let preview = json_of(&system, &["preview", april, "--json"]).await;
+    let remembered = &preview["remembered"];
+    assert_eq!(remembered["import_id"], summary["import_id"], "{preview}");
+    assert_eq!(remembered["file_name"], "march.csv");
+    let mut mappings: Vec<(String, String)> = remembered["mappings"]
+        .as_array()
+        .expect("mappings")
+        .iter()
+        .map(|mapping| {
+            let text = |key: &str| mapping[key].as_str().expect("a string").to_owned();
+            (text("column"), text("attribute"))
+        })
+        .collect();
+    mappings.sort();
+    assert_eq!(
+        mappings,
+        [
+            ("city".into(), "".into()),
+            ("email".into(), "email".into()),
+            ("płeć".into(), "gender".into()),
+        ]
+    );
+    assert_eq!(
+        remembered["value_mappings"],
+        serde_json::json!([{"attribute": "gender", "value": "k", "allowed": "F"}])
+    );
+
+    // The text preview gives the options that repeat it; given, they import April as March.
+    let text = run_cli(&system, &["preview", april]).await;
+    let options_line = text
+        .lines()
+        .skip_while(|line| !line.contains("had these columns; its mapping, as options:"))
+        .nth(1)
+        .expect("the options line")
+        .trim()
+        .to_owned();
+    let words = shell_words(&options_line);
+    let mut arguments = vec!["import", april];
+    arguments.extend(words.iter().map(String::as_str));
+    arguments.extend(["--follow", "--json"]);
+    let summary = json_of(&system, &arguments).await;
+    assert_eq!(
+        (summary["created"].clone(), summary["failed"].clone()),
+        (1.into(), 1.into()),
+        "iza's k reads as F, olek's x fails: {summary}"
+    );
+    assert_eq!(summary["unmapped_columns"], serde_json::json!(["city"]));
+    system.stop().await;
+}
+
+/// The words of a line of single-quoted shell words, as a POSIX shell splits them.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut in_word, mut quoted) = (String::new(), false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            '\\' if !quoted => {
+                word.extend(chars.next());
+                in_word = true;
+            }
+            ' ' if !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}

@@ -30,8 +30,8 @@ pub use trace::{TraceParent, TRACEPARENT_HEADER};
 // name with a core type they convert into (see `values.rs`), and a glob would hide which is which.
 pub use values::{
     convert_all, AttributeDef, AttributeType, ColumnMapping, ColumnSuggestion, DuplicatePolicy,
-    InvalidColumn, MappingPlan, Preview, RawRecord, RowError, TextEncoding, UnfitColumn,
-    UnfitValue, ValidRecord, ValueMapping,
+    InvalidColumn, MappingPlan, Preview, RawRecord, RememberedMapping, RowError, TextEncoding,
+    UnfitColumn, UnfitValue, ValidRecord, ValueMapping,
 };
 pub use wire::{
     AddAttributeRequest, Admission, ApiError, ApiErrorKind, ApiReply, CancelRequest, ContactFilter,

@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use contact_core::{csv_parser, encoding, mapping, merge, preview, suggest, validate, value_map};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::ImportId;
 
 /// One CSV record as text fields, before any mapping or validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -160,6 +163,23 @@ pub struct Preview {
     /// every row of the sample.
     #[serde(default)]
     pub unfit_columns: Vec<UnfitColumn>,
+    /// The mapping of the account's latest import of a file with these columns (in any
+    /// order), for a client to preset; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remembered: Option<RememberedMapping>,
+}
+
+/// An earlier import's column and value choices, as far as today's catalog still allows them:
+/// sent back as they are, they make the same mapping again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RememberedMapping {
+    pub import_id: ImportId,
+    pub file_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// One per column the import named; an empty attribute is a column it kept out.
+    pub mappings: Vec<ColumnMapping>,
+    /// Values as folded (trimmed, lower case), with the allowed value each was read as.
+    pub value_mappings: Vec<ValueMapping>,
 }
 
 /// The values of one choice column that its attribute does not read alone.
@@ -375,6 +395,8 @@ impl From<preview::Preview> for Preview {
             unmapped_required: value.unmapped_required,
             invalid_columns: convert_all(value.invalid_columns),
             unfit_columns: convert_all(value.unfit_columns),
+            // Found in the account's imports, not in the file: the writer adds it.
+            remembered: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod mapping;
 pub mod merge;
 pub mod phone;
 pub mod preview;
+pub mod remembered;
 pub mod sniff;
 pub mod suggest;
 pub mod template;
@@ -32,6 +33,7 @@ pub use mapping::{
 pub use preview::{
     preview, InvalidColumn, Preview, PreviewError, PreviewOptions, DEFAULT_PREVIEW_ROWS,
 };
+pub use remembered::choices_of_plan;
 pub use sniff::{delimiter_name, detect_delimiter, parse_delimiter, DELIMITERS};
 pub use suggest::{normalize_column_name, suggest_mapping, ColumnSuggestion};
 pub use template::{example_value, neutralize_formula, strip_formula_guard, template_csv};

@@ -100,7 +100,7 @@ pub(crate) fn preview_value_maps(
     resolve_value_maps(catalog, value_mappings, |_| true, &mut Vec::new())
 }
 
-fn resolve_value_maps(
+pub(crate) fn resolve_value_maps(
     catalog: &[AttributeDef],
     value_mappings: &[ValueMapping],
     is_mapped: impl Fn(&str) -> bool,

@@ -163,12 +163,44 @@ pub fn preview(preview: &Preview) -> String {
             ));
         }
     }
+    if let Some(remembered) = &preview.remembered {
+        lines.push(format!(
+            "import {} of {} ({}) had these columns; its mapping, as options:",
+            remembered.import_id,
+            remembered
+                .file_name
+                .as_deref()
+                .map_or_else(|| "a file".to_string(), |name| format!("{name:?}")),
+            remembered.created_at.format("%Y-%m-%d %H:%M UTC"),
+        ));
+        let options: Vec<String> = remembered
+            .mappings
+            .iter()
+            .map(|mapping| {
+                let text = format!("{}={}", mapping.column, mapping.attribute);
+                format!("--map {}", shell_quoted(&text))
+            })
+            .chain(remembered.value_mappings.iter().map(|mapping| {
+                let text = format!(
+                    "{}:{}={}",
+                    mapping.attribute, mapping.value, mapping.allowed
+                );
+                format!("--map-value {}", shell_quoted(&text))
+            }))
+            .collect();
+        lines.push(format!("  {}", options.join(" ")));
+    }
     lines.push("first rows as they will be imported:".to_string());
     lines.push(format!("  {}", preview.header.join(" | ")));
     for row in &preview.rows {
         lines.push(format!("  {}", row.join(" | ")));
     }
     lines.join("\n")
+}
+
+/// `text` as one word of a POSIX shell: in single quotes, each of its own closed around `\'`.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// An attribute as one tab-separated line: key, type, flags, label.
@@ -253,8 +285,8 @@ pub const UNDO_JSON_END: &str = "]}";
 mod tests {
     use super::*;
     use contact_contract::{
-        AccountId, ColumnSuggestion, ImportId, ImportState, InvalidColumn, TextEncoding,
-        UnfitColumn, UnfitValue,
+        AccountId, ColumnMapping, ColumnSuggestion, ImportId, ImportState, InvalidColumn,
+        RememberedMapping, TextEncoding, UnfitColumn, UnfitValue, ValueMapping,
     };
 
     fn import(state: ImportState) -> ImportStatus {
@@ -395,6 +427,7 @@ mod tests {
                     },
                 ],
             }],
+            remembered: None,
         };
         let expected = [
             "encoding: UTF-8",
@@ -412,6 +445,46 @@ mod tests {
             "  Anna | x",
         ];
         assert_eq!(render_lines(&super::preview(&preview)), expected);
+    }
+
+    #[test]
+    fn a_remembered_mapping_is_shown_as_the_options_that_repeat_it() {
+        let preview = Preview {
+            encoding: TextEncoding::Utf8,
+            delimiter: ",".to_string(),
+            delimiter_name: "comma".to_string(),
+            header: vec!["Mail".to_string(), "Kid's name".to_string()],
+            rows: Vec::new(),
+            suggested_mapping: Vec::new(),
+            unmapped_required: Vec::new(),
+            invalid_columns: Vec::new(),
+            unfit_columns: Vec::new(),
+            remembered: Some(RememberedMapping {
+                import_id: ImportId::new("imp-7").expect("valid"),
+                file_name: Some("march.csv".to_string()),
+                created_at: "2026-03-02T10:15:00Z".parse().expect("a time"),
+                mappings: vec![
+                    ColumnMapping {
+                        column: "Mail".to_string(),
+                        attribute: "email".to_string(),
+                    },
+                    ColumnMapping {
+                        column: "Kid's name".to_string(),
+                        attribute: String::new(),
+                    },
+                ],
+                value_mappings: vec![ValueMapping {
+                    attribute: "segment".to_string(),
+                    value: "vip".to_string(),
+                    allowed: "premium".to_string(),
+                }],
+            }),
+        };
+        let lines = render_lines(&super::preview(&preview)).join("\n");
+        assert!(lines.contains(
+            "import imp-7 of \"march.csv\" (2026-03-02 10:15 UTC) had these columns; its mapping, as options:\n  \
+             --map 'Mail=email' --map 'Kid'\\''s name=' --map-value 'segment:vip=premium'\n"
+        ), "{lines}");
     }
 
     fn render_lines(text: &str) -> Vec<&str> {

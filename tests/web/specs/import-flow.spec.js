@@ -258,3 +258,48 @@ test("a file's own spellings of choice values are mapped, and a column named lik
   expect(Object.values(byEmail).map((row) => row.City)).toEqual(["", "", "", ""]);
   await step(page, "13-mapped-contacts");
 });
+
+test("a file with the columns of an earlier import opens with that import's mapping", async ({ page }) => {
+  const upload = async (name, text) => {
+    await page.goto("/");
+    await page.getByLabel("CSV file").setInputFiles({ name, mimeType: "text/csv", buffer: Buffer.from(text) });
+    await page.getByRole("button", { name: "Load the file" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "Fields mapping" })).toBeVisible();
+  };
+  const counter = (name) => page.locator(".counters div").filter({ hasText: name }).locator("dd");
+
+  // March: she keeps the town out and reads K and "kobieta" as F.
+  await upload("zapisy-marzec.csv", "E-mail;Płeć;Miasto\nala@zapisy.pl;K;Łódź\nbea@zapisy.pl;kobieta;Opole\nczes@zapisy.pl;M;Gniezno\n");
+  await expect(page.locator("#remembered")).toHaveCount(0);
+  await page.getByLabel("Miasto", { exact: true }).selectOption("");
+  const values = page.getByRole("region", { name: "Values to map" });
+  await values.getByLabel("“K”", { exact: true }).selectOption("F");
+  await values.getByLabel("“kobieta”", { exact: true }).selectOption("F");
+  await page.getByRole("button", { name: "IMPORT", exact: true }).click();
+  await expect(counter("Created")).toHaveText("3");
+
+  // April: the same columns in another order, "k" written small, and no "kobieta" in it.
+  await upload("zapisy-kwiecien.csv", "Miasto;Płeć;E-mail\nToruń;k;dora@zapisy.pl\nKalisz;M;edek@zapisy.pl\n");
+  const notice = page.locator("#remembered");
+  await expect(notice).toContainText("the mapping of zapisy-marzec.csv");
+  await expect(notice).toContainText("“kobieta” as “F” (Płeć)");
+  await expect(page.getByLabel("Miasto", { exact: true })).toHaveValue("");
+  await expect(page.getByLabel("Płeć", { exact: true })).toHaveValue("gender");
+  await expect(page.getByLabel("E-mail", { exact: true })).toHaveValue("email");
+  await expect(values.getByLabel("“k”", { exact: true })).toHaveValue("F");
+  await expect(page.getByText("As in your import of zapisy-marzec.csv.")).toHaveCount(3);
+  await step(page, "14-remembered-mapping");
+
+  // Her change wins over the remembered one, and survives reading the file again.
+  await page.getByLabel("Miasto", { exact: true }).selectOption("city");
+  await page.getByRole("button", { name: "Read again" }).click();
+  await expect(page.getByLabel("Miasto", { exact: true })).toHaveValue("city");
+  await expect(page.getByText("As in your import of zapisy-marzec.csv.")).toHaveCount(2);
+  await page.getByRole("button", { name: "IMPORT", exact: true }).click();
+  await expect(counter("Created")).toHaveText("2");
+  await expect(counter("Failed")).toHaveText("0");
+  await page.getByRole("link", { name: "See its contacts" }).click();
+  const byEmail = Object.fromEntries((await contactRows(page)).map((row) => [row.Email, row]));
+  expect([byEmail["dora@zapisy.pl"]["Płeć"], byEmail["dora@zapisy.pl"].City]).toEqual(["F", "Toruń"]);
+  expect([byEmail["edek@zapisy.pl"]["Płeć"], byEmail["edek@zapisy.pl"].City]).toEqual(["M", "Kalisz"]);
+});

@@ -165,29 +165,15 @@ async fn evaluate(
         }
         Err(error) => return Err(error.into()),
     };
-    let selected: Vec<Option<String>> = match choices {
-        Some(choices) => (0..first.header.len())
-            .map(|index| match choices.columns.get(&index) {
-                Some(attribute) => {
-                    Some(attribute.clone()).filter(|attribute| !attribute.is_empty())
-                }
-                None => first
-                    .suggested_mapping
-                    .get(index)
-                    .and_then(|suggestion| suggestion.attribute.clone()),
-            })
-            .collect(),
-        None => first
-            .suggested_mapping
-            .iter()
-            .map(|suggestion| suggestion.attribute.clone())
-            .collect(),
-    };
+    let selected = first_selection(&first, choices);
     let attributes = client.attributes().await?;
     options.mappings = explicit_mappings(&first.header, &selected, &attributes);
     options.value_mappings = choices
         .map(|choices| choices.value_mappings(&selected))
         .unwrap_or_default();
+    options
+        .value_mappings
+        .extend(remembered_value_mappings(&first, choices, &selected));
     let mut preview = client
         .preview_sample(sample.clone(), whole_file, &options)
         .await?;
@@ -237,6 +223,61 @@ async fn evaluate(
         value_mappings: options.value_mappings,
         blocking,
     }))
+}
+
+/// Each column's attribute: as the form chose it; else, the first time, as the account's
+/// last import of these columns mapped it; else as suggested.
+fn first_selection(first: &Preview, choices: Option<&MappingChoices>) -> Vec<Option<String>> {
+    let remembered = first.remembered.as_ref().filter(|_| choices.is_none());
+    (0..first.header.len())
+        .map(|index| {
+            let chosen = choices
+                .and_then(|choices| choices.columns.get(&index))
+                .or_else(|| {
+                    remembered?
+                        .mappings
+                        .iter()
+                        .find(|mapping| mapping.column == first.header[index])
+                        .map(|mapping| &mapping.attribute)
+                });
+            match chosen {
+                Some(attribute) => {
+                    Some(attribute.clone()).filter(|attribute| !attribute.is_empty())
+                }
+                None => first
+                    .suggested_mapping
+                    .get(index)
+                    .and_then(|suggestion| suggestion.attribute.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The remembered value maps of the attributes `selected` fills that the form has not shown:
+/// the first time, all of them; later, those of values the sample does not hold, which the
+/// form cannot show but the rest of the file may.
+fn remembered_value_mappings(
+    first: &Preview,
+    choices: Option<&MappingChoices>,
+    selected: &[Option<String>],
+) -> Vec<ValueMapping> {
+    let Some(remembered) = &first.remembered else {
+        return Vec::new();
+    };
+    remembered
+        .value_mappings
+        .iter()
+        .filter(|mapping| {
+            selected
+                .iter()
+                .flatten()
+                .any(|key| *key == mapping.attribute)
+        })
+        .filter(|mapping| {
+            !choices.is_some_and(|choices| choices.showed_value(&mapping.attribute, &mapping.value))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The columns as chosen, for the services: each column given an attribute, and each one

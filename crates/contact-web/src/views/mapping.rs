@@ -1,9 +1,10 @@
 //! "Fields mapping": the file's first rows, how it is read, and per column the attribute it
-//! fills, preset to the suggestion with its reason. IMPORT and DRY RUN stay disabled, with the
+//! fills, preset as the account's last import of the same columns mapped it, else to the
+//! suggestion with its reason. IMPORT and DRY RUN stay disabled, with the
 //! reason in words, while a required attribute is unmapped (the script keeps that true as
 //! the choices change; without it, the server checks on every press).
 
-use contact_contract::{AttributeDef, Preview, UnfitColumn};
+use contact_contract::{AttributeDef, Preview, RememberedMapping, UnfitColumn, ValueMapping};
 use maud::{html, Markup};
 
 use super::new_import::human_bytes;
@@ -86,6 +87,9 @@ pub fn page(view: &Mapping<'_>) -> Markup {
                         button type="submit" name="action" value="check" class="button secondary" { "Read again" }
                     }
                 }
+                @if let Some(remembered) = &preview.remembered {
+                    (remembered_notice(view, remembered))
+                }
                 section class="card" aria-labelledby="columns-heading" {
                     h2 id="columns-heading" { "Columns and attributes" }
                     p { "Choose the attribute each column fills. Columns set to “Not imported” are left out." }
@@ -144,6 +148,14 @@ fn column_row(view: &Mapping<'_>, index: usize, column: &str) -> Markup {
         .filter(|cell| !cell.is_empty())
         .take(3)
         .collect();
+    // The column is mapped as the account's last import of these columns mapped it.
+    let as_remembered = preview.remembered.as_ref().is_some_and(|remembered| {
+        remembered.mappings.iter().any(|mapping| {
+            mapping.column == column
+                && Some(mapping.attribute.as_str()).filter(|key| !key.is_empty())
+                    == selected.as_deref()
+        })
+    });
     let select_id = format!("column-{index}");
     let note_id = format!("column-{index}-note");
     html! {
@@ -168,6 +180,9 @@ fn column_row(view: &Mapping<'_>, index: usize, column: &str) -> Markup {
                     br;
                 }
                 @match suggestion.and_then(|suggestion| suggestion.attribute.as_deref().map(|key| (suggestion, key))) {
+                    _ if as_remembered => {
+                        span class="why" { "As in your import of " (remembered_file(preview)) "." }
+                    }
                     Some((suggestion, key)) if selected.as_deref() == Some(key) => {
                         span class="why" { "Suggested: " (why(&suggestion.reason, column, label_of(view.attributes, key))) }
                     }
@@ -182,6 +197,51 @@ fn column_row(view: &Mapping<'_>, index: usize, column: &str) -> Markup {
             }
         }
     }
+}
+
+/// Where the preset mapping comes from, and the value maps it carries for values these rows
+/// do not hold (the form cannot show them, and the rest of the file may hold them).
+fn remembered_notice(view: &Mapping<'_>, remembered: &RememberedMapping) -> Markup {
+    let shown = |attribute: &str, value: &str| {
+        view.preview.unfit_columns.iter().any(|column| {
+            column.attribute == attribute
+                && column
+                    .values
+                    .iter()
+                    .any(|shown| shown.value.trim().to_lowercase() == value)
+        })
+    };
+    let filled = |attribute: &str| view.selected.iter().flatten().any(|key| key == attribute);
+    let unseen: Vec<&ValueMapping> = remembered
+        .value_mappings
+        .iter()
+        .filter(|mapping| filled(&mapping.attribute) && !shown(&mapping.attribute, &mapping.value))
+        .collect();
+    html! {
+        div class="notice info" role="status" id="remembered" {
+            p {
+                "You have imported a file with these columns before: the mapping of "
+                strong { (remembered_file(view.preview)) }
+                " (" (remembered.created_at.format("%Y-%m-%d %H:%M UTC")) ") is preset. Change any column below."
+            }
+            @if !unseen.is_empty() {
+                p { "Its values not in these rows are read as before:" }
+                ul {
+                    @for mapping in unseen {
+                        li { "“" (mapping.value) "” as “" (mapping.allowed) "” (" (label_of(view.attributes, &mapping.attribute)) ")" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remembered_file(preview: &Preview) -> &str {
+    preview
+        .remembered
+        .as_ref()
+        .and_then(|remembered| remembered.file_name.as_deref())
+        .unwrap_or("your last file")
 }
 
 /// "Values to map": each value of a choice column that its attribute does not allow, with a
@@ -264,7 +324,9 @@ fn why(reason: &str, column: &str, attribute: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contact_contract::{AttributeType, ColumnSuggestion, InvalidColumn, TextEncoding};
+    use contact_contract::{
+        AttributeType, ColumnMapping, ColumnSuggestion, InvalidColumn, TextEncoding,
+    };
 
     fn attribute(key: &str, label: &str, required: bool) -> AttributeDef {
         AttributeDef {
@@ -299,6 +361,7 @@ mod tests {
             ],
             unmapped_required: Vec::new(),
             unfit_columns: Vec::new(),
+            remembered: None,
             invalid_columns: vec![InvalidColumn {
                 column: "Adres e-mail".into(),
                 attribute: "email".into(),
@@ -418,5 +481,67 @@ mod tests {
         );
         assert!(page.contains(r#"<option value="true" selected>true (suggested)</option>"#));
         assert!(page.contains(r#"<option value="F" selected>F</option>"#));
+    }
+
+    #[test]
+    fn a_remembered_mapping_is_announced_with_the_value_maps_the_rows_do_not_show() {
+        let attributes = [
+            attribute("email", "Email", true),
+            attribute("city", "City", false),
+            attribute("segment", "Segment", false),
+        ];
+        let mut preview = preview();
+        preview.remembered = Some(RememberedMapping {
+            import_id: contact_contract::ImportId::new("imp-7").expect("valid"),
+            file_name: Some("march.csv".into()),
+            created_at: "2026-03-02T10:15:00Z".parse().expect("a time"),
+            mappings: vec![
+                ColumnMapping {
+                    column: "Adres e-mail".into(),
+                    attribute: "email".into(),
+                },
+                ColumnMapping {
+                    column: "Miasto".into(),
+                    attribute: "city".into(),
+                },
+            ],
+            value_mappings: vec![ValueMapping {
+                attribute: "segment".into(),
+                value: "vip".into(),
+                allowed: "premium".into(),
+            }],
+        });
+        let page_with = |selected: &[Option<String>]| {
+            page(&Mapping {
+                draft_token: "t.s",
+                file_name: "april.csv",
+                bytes: 2048,
+                preview: &preview,
+                attributes: &attributes,
+                selected,
+                blocking: &[],
+                error: None,
+            })
+            .into_string()
+        };
+        let as_remembered = page_with(&[Some("email".into()), Some("city".into())]);
+        assert!(as_remembered.contains(
+            "the mapping of <strong>march.csv</strong> (2026-03-02 10:15 UTC) is preset"
+        ));
+        assert_eq!(
+            as_remembered
+                .matches("As in your import of march.csv.")
+                .count(),
+            2
+        );
+        // No column fills the segment: its value map is not in force, so not listed.
+        assert!(!as_remembered.contains("“vip”"));
+
+        let changed = page_with(&[Some("email".into()), Some("segment".into())]);
+        assert_eq!(
+            changed.matches("As in your import of march.csv.").count(),
+            1
+        );
+        assert!(changed.contains("“vip” as “premium” (Segment)"));
     }
 }

@@ -2,12 +2,14 @@
 //! of a file's first rows mapped onto the attributes.
 
 use contact_contract::{
-    convert_all, AddAttributeRequest, AttributeDef, Empty, Preview, RemoveAttributeRequest,
+    convert_all, AddAttributeRequest, AttributeDef, Empty, ImportId, Preview, RememberedMapping,
+    RemoveAttributeRequest,
 };
 use contact_contract::{
     limits, AccountId, ApiError, ApiErrorKind, PreviewRequest, SetAttributeRequest, TemplateReply,
     PREVIEW_SAMPLE_BYTES,
 };
+use contact_core::choices_of_plan;
 use contact_core::encoding::TextEncoding;
 use contact_core::mapping;
 use contact_core::preview::PreviewOptions;
@@ -176,7 +178,7 @@ pub async fn preview(
         max_rows: 10,
     };
     let attributes = catalog(writer, account).await?;
-    contact_core::preview::preview(
+    let mut preview = contact_core::preview::preview(
         &request.sample,
         request.whole_file,
         &options,
@@ -185,5 +187,36 @@ pub async fn preview(
         &convert_all(request.value_mappings),
     )
     .map(Preview::from)
-    .map_err(|error| invalid(error.to_string()))
+    .map_err(|error| invalid(error.to_string()))?;
+    preview.remembered = remembered_mapping(writer, account, &preview.header, &attributes).await?;
+    Ok(preview)
+}
+
+/// The choices of the account's latest import of a file with `header`'s columns, as far as
+/// the catalog still allows them.
+async fn remembered_mapping(
+    writer: &Writer,
+    account: &AccountId,
+    header: &[String],
+    attributes: &[mapping::AttributeDef],
+) -> Result<Option<RememberedMapping>, ApiError> {
+    let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+    let Some(earlier) = imports::latest_with_header(&mut connection, account, header)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    // Ids are checked before an import is stored; one that is not an id is no import to offer.
+    let Ok(import_id) = ImportId::new(earlier.import_id) else {
+        return Ok(None);
+    };
+    let (mappings, value_mappings) = choices_of_plan(&earlier.plan.0.into(), attributes);
+    Ok(Some(RememberedMapping {
+        import_id,
+        file_name: earlier.file_name,
+        created_at: earlier.created_at,
+        mappings: convert_all(mappings),
+        value_mappings: convert_all(value_mappings),
+    }))
 }

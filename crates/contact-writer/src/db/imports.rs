@@ -905,3 +905,42 @@ pub async fn running_plans(
         .map(|(import, plan)| (import, plan.0.into()))
         .collect())
 }
+
+/// The latest import of the account whose file had the columns of `header` (in any order),
+/// left out when it was cancelled or undone (a mapping taken back is not one to offer again).
+pub async fn latest_with_header(
+    connection: &mut PgConnection,
+    account: &AccountId,
+    header: &[String],
+) -> sqlx::Result<Option<ImportOfHeader>> {
+    let found: Option<ImportOfHeader> = sqlx::query_as(
+        "SELECT import_id, file_name, created_at, plan FROM imports
+         WHERE account_id = $1 AND plan IS NOT NULL
+           AND header_key(plan->'header') = header_key($2)
+           AND status NOT IN ('cancelled', 'undone')
+         ORDER BY created_at DESC
+         LIMIT 1",
+    )
+    .bind(account.as_str())
+    .bind(Json(header))
+    .fetch_optional(connection)
+    .await?;
+    // The key is a digest: a match is checked against the names themselves.
+    let same_columns = |found: &ImportOfHeader| {
+        let mut theirs: Vec<&String> = found.plan.header.iter().collect();
+        let mut ours: Vec<&String> = header.iter().collect();
+        theirs.sort();
+        ours.sort();
+        theirs == ours
+    };
+    Ok(found.filter(same_columns))
+}
+
+/// An earlier import found by its file's columns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ImportOfHeader {
+    pub import_id: String,
+    pub file_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub plan: Json<MappingPlan>,
+}

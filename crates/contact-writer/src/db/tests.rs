@@ -424,3 +424,115 @@ async fn an_undo_cursor_exists_only_while_the_import_is_being_undone(pool: PgPoo
         .expect("lock")
         .is_none());
 }
+
+fn plan_of_header(names: &[&str]) -> MappingPlan {
+    MappingPlan {
+        header: names.iter().map(|name| (*name).to_owned()).collect(),
+        columns: vec![None; names.len()],
+        unmapped_columns: names.iter().map(|name| (*name).to_owned()).collect(),
+        match_on: Vec::new(),
+        value_maps: Default::default(),
+    }
+}
+
+/// Starts import `import` of `account` (created when new) with `plan`.
+async fn start_import(
+    connection: &mut PgConnection,
+    account: &str,
+    import: &str,
+    plan: &MappingPlan,
+) -> (AccountId, ImportId) {
+    let (account, import) = (
+        AccountId::new(account).expect("valid account"),
+        ImportId::new(import).expect("valid import"),
+    );
+    accounts::ensure_account(connection, &account)
+        .await
+        .expect("account");
+    let request = ImportRequest::known_by_subject(account.clone(), import.clone());
+    let new = imports::insert_running(connection, &namespace(), &request, plan, 4096, 1)
+        .await
+        .expect("insert");
+    assert!(new);
+    (account, import)
+}
+
+/// The id of the import `latest_with_header` finds for `account` and `names`.
+async fn latest_of_header(
+    connection: &mut PgConnection,
+    account: &str,
+    names: &[&str],
+) -> Option<String> {
+    let account = AccountId::new(account).expect("valid account");
+    let header: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    imports::latest_with_header(connection, &account, &header)
+        .await
+        .expect("query")
+        .map(|earlier| earlier.import_id)
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn the_latest_import_of_the_same_columns_is_found_in_any_order(pool: PgPool) {
+    let mut connection = pool.acquire().await.expect("a connection");
+    let columns = ["email", "Phone", "city"];
+    let (acme, first) =
+        start_import(&mut connection, "acme", "first", &plan_of_header(&columns)).await;
+    let (_, second) =
+        start_import(&mut connection, "acme", "second", &plan_of_header(&columns)).await;
+    start_import(
+        &mut connection,
+        "acme",
+        "other",
+        &plan_of_header(&["email"]),
+    )
+    .await;
+    start_import(
+        &mut connection,
+        "globex",
+        "theirs",
+        &plan_of_header(&columns),
+    )
+    .await;
+
+    let latest = latest_of_header(&mut connection, "acme", &["city", "email", "Phone"]).await;
+    assert_eq!(
+        latest.as_deref(),
+        Some("second"),
+        "the latest, whatever the order of the columns"
+    );
+    for other_columns in [
+        &["email", "phone", "city"][..],
+        &["email", "Phone"],
+        &["email", "Phone", "city", "zip"],
+    ] {
+        let latest = latest_of_header(&mut connection, "acme", other_columns).await;
+        assert_eq!(
+            latest, None,
+            "names are compared as written: {other_columns:?}"
+        );
+    }
+    assert_eq!(
+        latest_of_header(&mut connection, "initech", &columns).await,
+        None
+    );
+    let theirs = latest_of_header(&mut connection, "globex", &columns).await;
+    assert_eq!(
+        theirs.as_deref(),
+        Some("theirs"),
+        "each account finds its own"
+    );
+
+    // A mapping taken back is not offered again: the one before it is.
+    imports::mark_undone(&mut connection, &acme, &second)
+        .await
+        .expect("undone");
+    let latest = latest_of_header(&mut connection, "acme", &columns).await;
+    assert_eq!(latest.as_deref(), Some("first"));
+    imports::set_closed(&mut connection, &acme, &first, ImportState::Cancelled, None)
+        .await
+        .expect("cancelled");
+    assert_eq!(
+        latest_of_header(&mut connection, "acme", &columns).await,
+        None
+    );
+}
