@@ -73,4 +73,4 @@ account_cli attributes add newsletter --type boolean --label "Newsletter"
 cd tests/web
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 [ -d node_modules/@playwright/test ] || npm ci --no-audit --no-fund --loglevel=error
-npx playwright test
+npx playwright test "$@"

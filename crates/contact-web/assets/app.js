@@ -132,12 +132,8 @@ function enhanceMapping(form) {
     buttons.forEach((button) => { button.disabled = reasons.length > 0; });
   };
   selects.forEach((select) => select.addEventListener("change", check));
-  form.querySelectorAll("select[data-recheck]").forEach((select) => select.addEventListener("change", () => {
-    const action = document.createElement("input");
-    action.type = "hidden"; action.name = "action"; action.value = "check";
-    form.appendChild(action);
-    form.submit();
-  }));
+  // Encoding and separator are read again only on "Read again": a reload on change would
+  // move a keyboard user off the page at the first arrow key (WCAG 3.2.2, on input).
 }
 
 // Follows the import's events; the browser reconnects by itself after a network failure and

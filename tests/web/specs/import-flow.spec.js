@@ -2,7 +2,8 @@
 // The marketer's whole flow through the import page, in a real browser, against the real
 // services: sample file, a Polish file with bad rows, suggestions, a required attribute that
 // blocks IMPORT, import, progress, summary, failed rows and their file, history, contacts,
-// undo; and what another account's import looks like. Every step is checked with axe
+// undo; the same flow with the keyboard alone; and what another account's import looks
+// like. Every step is checked with axe
 // (WCAG 2.1 AA) and leaves a screenshot in artifacts/.
 const { test, expect } = require("@playwright/test");
 const { default: AxeBuilder } = require("@axe-core/playwright");
@@ -302,4 +303,106 @@ test("a file with the columns of an earlier import opens with that import's mapp
   const byEmail = Object.fromEntries((await contactRows(page)).map((row) => [row.Email, row]));
   expect([byEmail["dora@zapisy.pl"]["Płeć"], byEmail["dora@zapisy.pl"].City]).toEqual(["F", "Toruń"]);
   expect([byEmail["edek@zapisy.pl"]["Płeć"], byEmail["edek@zapisy.pl"].City]).toEqual(["M", "Kalisz"]);
+});
+
+/**
+ * Presses Tab (or Shift+Tab) until `target` holds the focus, as someone without a mouse would,
+ * and checks that the focus can be seen there; fails when Tab never reaches it.
+ */
+async function tabTo(page, target, { back = false, most = 60 } = {}) {
+  for (let presses = 0; presses < most; presses += 1) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    if (await target.evaluate((element) => element === document.activeElement)) {
+      const outline = await target.evaluate((element) => getComputedStyle(element).outlineStyle);
+      expect(outline, "the control with the focus shows it").not.toBe("none");
+      return;
+    }
+  }
+  throw new Error(`Tab never reached ${target}`);
+}
+
+test("the whole flow with the keyboard alone", async ({ page }) => {
+  await page.goto("/");
+  // The first Tab offers the skip link, which leads past the navigation.
+  const skip = page.getByRole("link", { name: "Skip to content" });
+  await tabTo(page, skip);
+  await expect(skip).toBeInViewport();
+  await step(page, "20-keyboard-skip-link");
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/#main$/);
+
+  await tabTo(page, page.getByLabel("Contact type"));
+  await page.keyboard.type("lead");
+  await tabTo(page, page.getByLabel("Category"));
+  await page.keyboard.type("klawiatura");
+  await tabTo(page, page.getByLabel("Tags"));
+  await page.keyboard.type("keyboard");
+  // A radio group is one Tab stop; the arrow keys move the choice within it.
+  const link = page.getByLabel(/Link to the existing contact/);
+  await tabTo(page, link);
+  await page.keyboard.press("ArrowDown");
+  const separate = page.getByLabel(/separate contact/);
+  await expect(separate).toBeChecked();
+  await expect(separate).toBeFocused();
+  await page.keyboard.press("ArrowUp");
+  await expect(link).toBeChecked();
+  // The file field opens the file chooser from the keyboard.
+  await tabTo(page, page.getByLabel("CSV file"));
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Space")]);
+  await chooser.setFiles(path.join(fixtures, "kontakty-polskie.csv"));
+  await step(page, "21-keyboard-new-import");
+  await tabTo(page, page.getByRole("button", { name: "Load the file" }));
+  await page.keyboard.press("Enter");
+
+  await expect(page.getByRole("heading", { level: 1, name: "Fields mapping" })).toBeVisible();
+  // Moving through the separators with the arrow keys does not reload the page under her
+  // (WCAG 3.2.2): she reads the file again when she asks to.
+  const separator = page.getByLabel("Separator");
+  await tabTo(page, separator);
+  await page.keyboard.press("ArrowUp");
+  await expect(separator).toHaveValue(",");
+  await expect(separator).toBeFocused();
+  await page.keyboard.press("ArrowDown");
+  await expect(separator).toHaveValue(";");
+  await tabTo(page, page.getByRole("button", { name: "Read again" }));
+  await page.keyboard.press("Enter");
+  await expect(page.getByLabel("Adres e-mail")).toHaveValue("email");
+
+  // Dropping the email column from the keyboard blocks IMPORT and says why; choosing it again
+  // by typing its name frees it.
+  const email = page.getByLabel("Adres e-mail");
+  await tabTo(page, email);
+  await page.keyboard.press("Home");
+  await expect(email).toHaveValue("");
+  const importButton = page.getByRole("button", { name: "IMPORT", exact: true });
+  await expect(importButton).toBeDisabled();
+  await expect(page.getByText("Email is required: choose the column that holds it.")).toBeVisible();
+  await step(page, "22-keyboard-mapping-blocked");
+  await page.keyboard.type("Email");
+  await expect(email).toHaveValue("email");
+  await expect(importButton).toBeEnabled();
+  await tabTo(page, importButton);
+  await step(page, "23-keyboard-mapping");
+  await page.keyboard.press("Enter");
+
+  await expect(page.getByRole("heading", { name: "Summary" })).toBeVisible();
+  const counter = (name) => page.locator(".counters div").filter({ hasText: name }).locator("dd");
+  await expect(counter("Rows")).toHaveText("6");
+  await expect(counter("Failed")).toHaveText("2");
+  await step(page, "24-keyboard-summary");
+
+  // The navigation and the undo are reached the same way; the undo leaves the account as it
+  // was for the other tests.
+  await tabTo(page, page.getByRole("button", { name: "Undo this import" }));
+  await page.keyboard.press("Enter");
+  const state = page.getByRole("heading", { level: 2 }).first();
+  await expect(state).toHaveText(/Undone|Being undone/);
+  for (let steps = 0; (await state.textContent()).includes("Being undone") && steps < 20; steps += 1) {
+    await tabTo(page, page.getByRole("button", { name: "Go on with the undo" }));
+    await page.keyboard.press("Enter");
+  }
+  await expect(state).toHaveText("Undone");
+  await tabTo(page, page.getByRole("link", { name: "Contacts import" }), { back: true });
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { level: 1, name: "Contacts import" })).toBeVisible();
 });

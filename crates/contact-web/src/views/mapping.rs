@@ -69,7 +69,7 @@ pub fn page(view: &Mapping<'_>) -> Markup {
                         (count(preview.header.len() as u64)) " columns" }
                     div class="inline-fields" {
                         label for="encoding" { "Encoding" }
-                        select id="encoding" name="encoding" data-recheck {
+                        select id="encoding" name="encoding" {
                             @for name in ENCODINGS {
                                 option value=(name) selected[name == encoding] {
                                     (name) @if name == encoding { " (detected)" }
@@ -77,7 +77,7 @@ pub fn page(view: &Mapping<'_>) -> Markup {
                             }
                         }
                         label for="delimiter" { "Separator" }
-                        select id="delimiter" name="delimiter" data-recheck {
+                        select id="delimiter" name="delimiter" {
                             @for (value, name) in DELIMITERS {
                                 option value=(value) selected[value == delimiter_value] {
                                     (name) @if value == delimiter_value { " (detected)" }
