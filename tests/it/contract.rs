@@ -378,6 +378,8 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
         .await;
     assert_eq!(refused.status, ImportState::Failed, "{refused:?}");
     client.status(&import_id).await.expect("status");
+    let started = client.import_options(&import_id).await.expect("options");
+    assert_eq!(started.options.tags, ["fair".to_string()].into());
     client.errors(&import_id, |_| {}).await.expect("errors");
     client
         .failed_rows(&import_id, |_| {})

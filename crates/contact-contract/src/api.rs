@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::{AccountId, ApiError, ApiReply, Namespace};
 use crate::{
     AddAttributeRequest, AttributeDef, CancelRequest, ContactsPage, Empty, ErrorsPage,
-    ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest, ImportStatus,
-    ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
+    ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest, ImportOptionsReply,
+    ImportStatus, ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
     PrepareUploadRequest, Preview, PreviewRequest, RemoveAttributeRequest, SetAttributeRequest,
     StatusRequest, TemplateReply, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
     UploadTarget,
@@ -46,6 +46,7 @@ macro_rules! api_operations {
             PrepareImport "import.prepare" prepare_import: PrepareImportRequest => PrepareImportReply,
             PrepareUpload "import.upload" prepare_upload: PrepareUploadRequest => UploadTarget,
             Status "import.status" status: StatusRequest => ImportStatus,
+            Options "import.options" import_options: StatusRequest => ImportOptionsReply,
             Errors "import.errors" errors: ErrorsRequest => ErrorsPage,
             FailedRows "import.failed_rows" failed_rows: FailedRowsRequest => FailedRowsPage,
             Cancel "import.cancel" cancel: CancelRequest => ImportStatus,

@@ -396,6 +396,15 @@ pub struct StatusRequest {
     pub import_id: ImportId,
 }
 
+/// `import.options`: what an import was started with, so that its failed rows, once fixed,
+/// can be imported again the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportOptionsReply {
+    /// The file's own name, as the request gave it.
+    pub file_name: Option<String>,
+    pub options: ImportOptions,
+}
+
 /// `errors`: one page of an import's row errors, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsRequest {

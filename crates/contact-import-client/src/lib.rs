@@ -14,8 +14,8 @@ use contact_contract::api::{self, ops, CallError, Operation};
 use contact_contract::{
     AccountId, AddAttributeRequest, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
     ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
-    ImportRequest, ImportStatus, ImportSubjectKind, Namespace, RemoveAttributeRequest,
-    SetAttributeRequest, StatusRequest, TRACEPARENT_HEADER,
+    ImportOptionsReply, ImportRequest, ImportStatus, ImportSubjectKind, Namespace,
+    RemoveAttributeRequest, SetAttributeRequest, StatusRequest, TRACEPARENT_HEADER,
 };
 use contact_contract::{
     AttributeDef, ContactFilter, ImportState, ImportsCursor, ImportsListRequest, ImportsPage,
@@ -364,6 +364,18 @@ impl Client {
     pub async fn status(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {
         Ok(self
             .call::<ops::Status>(&StatusRequest {
+                import_id: import_id.clone(),
+            })
+            .await?)
+    }
+
+    /// What the import was started with: its file's name and its options.
+    pub async fn import_options(
+        &self,
+        import_id: &ImportId,
+    ) -> Result<ImportOptionsReply, ClientError> {
+        Ok(self
+            .call::<ops::Options>(&StatusRequest {
                 import_id: import_id.clone(),
             })
             .await?)

@@ -189,6 +189,68 @@ impl MappingChoices {
     }
 }
 
+/// The "Fix failed rows" form: the cells of one page of failed rows as corrected, and which
+/// of them to import again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedRows {
+    /// The line the page's rows come after (none: the first page).
+    pub after: Option<u64>,
+    /// The ticked rows, in the page's order: their cells by 0-based column.
+    ticked: Vec<BTreeMap<usize, String>>,
+}
+
+impl FixedRows {
+    /// Reads `after`, `cell.ROW.COLUMN` and `keep.ROW`: a row is imported only when ticked.
+    pub fn from_fields(fields: &[(String, String)]) -> Result<Self, String> {
+        let strange = |name: &str| format!("\"{name}\" is not a field of this form");
+        let mut after = None;
+        let mut cells: BTreeMap<usize, BTreeMap<usize, String>> = BTreeMap::new();
+        let mut kept = std::collections::BTreeSet::new();
+        for (name, value) in fields {
+            if name == "after" {
+                after = Some(value.trim())
+                    .filter(|value| !value.is_empty())
+                    .map(|value| value.parse().map_err(|_| strange(name)))
+                    .transpose()?;
+            } else if let Some(row) = name.strip_prefix("keep.") {
+                kept.insert(row.parse::<usize>().map_err(|_| strange(name))?);
+            } else if let Some(rest) = name.strip_prefix("cell.") {
+                let (row, column) = rest.split_once('.').ok_or_else(|| strange(name))?;
+                let row: usize = row.parse().map_err(|_| strange(name))?;
+                let column: usize = column.parse().map_err(|_| strange(name))?;
+                cells.entry(row).or_default().insert(column, value.clone());
+            } else {
+                return Err(strange(name));
+            }
+        }
+        let ticked = cells
+            .into_iter()
+            .filter(|(row, _)| kept.contains(row))
+            .map(|(_, cells)| cells)
+            .collect();
+        Ok(Self { after, ticked })
+    }
+
+    /// The ticked rows as records of the file's `width`: cells the form did not send are
+    /// empty, and a row left all blank is dropped (it would be no record at all).
+    pub fn records(&self, width: usize) -> Result<Vec<Vec<String>>, String> {
+        let mut records = Vec::with_capacity(self.ticked.len());
+        for cells in &self.ticked {
+            let mut record = vec![String::new(); width];
+            for (&column, value) in cells {
+                *record
+                    .get_mut(column)
+                    .ok_or_else(|| format!("the file has no column {}", column + 1))? =
+                    value.clone();
+            }
+            if record.iter().any(|cell| !cell.trim().is_empty()) {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +369,64 @@ mod tests {
         );
         assert!(
             MappingChoices::from_fields(&fields(&[("draft", "t"), ("action", "delete")])).is_err()
+        );
+    }
+
+    #[test]
+    fn only_ticked_rows_are_kept_in_the_order_of_the_page_with_their_corrections() {
+        let form = fields(&[
+            ("after", "40"),
+            ("cell.1.0", "second@example.pl"),
+            ("cell.1.1", "Ola"),
+            ("cell.0.0", "first@example.pl"),
+            ("cell.0.1", "Jan"),
+            ("cell.2.0", "+48 501 234 567"),
+            ("cell.2.1", "Piotr"),
+            ("keep.0", "yes"),
+            ("keep.1", "yes"),
+        ]);
+        let fixed = FixedRows::from_fields(&form).expect("a valid form");
+        assert_eq!(fixed.after, Some(40));
+        assert_eq!(
+            fixed.records(2).expect("within the header"),
+            vec![
+                vec!["first@example.pl".to_string(), "Jan".to_string()],
+                vec!["second@example.pl".to_string(), "Ola".to_string()],
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_cells_are_empty_and_blank_rows_are_dropped() {
+        let form = fields(&[
+            ("after", ""),
+            ("cell.0.1", "Jan"),
+            ("cell.1.0", " "),
+            ("keep.0", "yes"),
+            ("keep.1", "yes"),
+        ]);
+        let fixed = FixedRows::from_fields(&form).expect("a valid form");
+        assert_eq!(fixed.after, None);
+        assert_eq!(
+            fixed.records(3).expect("within the header"),
+            vec![vec![String::new(), "Jan".to_string(), String::new()]]
+        );
+    }
+
+    #[test]
+    fn a_cell_outside_the_header_or_a_strange_field_is_refused_in_words() {
+        let wide = FixedRows::from_fields(&fields(&[("cell.0.5", "x"), ("keep.0", "yes")]))
+            .expect("a valid form");
+        assert_eq!(wide.records(2), Err("the file has no column 6".to_string()));
+        let strange = FixedRows::from_fields(&fields(&[("cell.x.0", "x")]));
+        assert_eq!(
+            strange,
+            Err("\"cell.x.0\" is not a field of this form".to_string())
+        );
+        let after = FixedRows::from_fields(&fields(&[("after", "soon")]));
+        assert_eq!(
+            after,
+            Err("\"after\" is not a field of this form".to_string())
         );
     }
 }

@@ -44,6 +44,20 @@ function csvRows(text) {
   });
 }
 
+/**
+ * Undoes the import whose page is open, as a marketer does: an undo goes a batch per step,
+ * and she moves it on until it is done. `press` presses a button (a click unless told).
+ */
+async function undo(page, press = (button) => button.click()) {
+  await press(page.getByRole("button", { name: "Undo this import" }));
+  const state = page.getByRole("heading", { level: 2 }).first();
+  await expect(state).toHaveText(/Undone|Being undone/);
+  for (let steps = 0; (await state.textContent()).includes("Being undone") && steps < 20; steps += 1) {
+    await press(page.getByRole("button", { name: "Go on with the undo" }));
+  }
+  await expect(state).toHaveText("Undone");
+}
+
 test("a marketer imports a Polish file with bad rows, end to end", async ({ page }) => {
   await page.goto("/");
   await expect(page.getByRole("heading", { level: 1, name: "Import contacts" })).toBeVisible();
@@ -130,14 +144,7 @@ test("a marketer imports a Polish file with bad rows, end to end", async ({ page
 
   // Undo brings the account back to before the import.
   await page.goto(importUrl);
-  await page.getByRole("button", { name: "Undo this import" }).click();
-  // An undo goes a batch per step; she moves it on until it is done.
-  const state = page.getByRole("heading", { level: 2 }).first();
-  await expect(state).toHaveText(/Undone|Being undone/);
-  for (let steps = 0; (await state.textContent()).includes("Being undone") && steps < 20; steps += 1) {
-    await page.getByRole("button", { name: "Go on with the undo" }).click();
-  }
-  await expect(state).toHaveText("Undone");
+  await undo(page);
   await expect(page.getByText("This import was undone")).toBeVisible();
   await expect(page.getByRole("link", { name: "See its contacts" })).toHaveCount(0);
   await step(page, "07-undone");
@@ -153,6 +160,8 @@ test("another account's import, a tampered draft and a cross-site form are refus
   await step(page, "08-not-found");
   const events = await request.get("/imports/5b1c2a8e-0000-4000-8000-000000000000/events");
   expect(events.status()).toBe(404);
+  const fix = await request.get("/imports/5b1c2a8e-0000-4000-8000-000000000000/fix");
+  expect(fix.status()).toBe(404);
 
   const tampered = await page.goto("/mapping?draft=e30.AAAA");
   expect(tampered.status()).toBe(400);
@@ -393,16 +402,62 @@ test("the whole flow with the keyboard alone", async ({ page }) => {
 
   // The navigation and the undo are reached the same way; the undo leaves the account as it
   // was for the other tests.
-  await tabTo(page, page.getByRole("button", { name: "Undo this import" }));
-  await page.keyboard.press("Enter");
-  const state = page.getByRole("heading", { level: 2 }).first();
-  await expect(state).toHaveText(/Undone|Being undone/);
-  for (let steps = 0; (await state.textContent()).includes("Being undone") && steps < 20; steps += 1) {
-    await tabTo(page, page.getByRole("button", { name: "Go on with the undo" }));
+  await undo(page, async (button) => {
+    await tabTo(page, button);
     await page.keyboard.press("Enter");
-  }
-  await expect(state).toHaveText("Undone");
+  });
   await tabTo(page, page.getByRole("link", { name: "Contacts import" }), { back: true });
   await page.keyboard.press("Enter");
   await expect(page.getByRole("heading", { level: 1, name: "Contacts import" })).toBeVisible();
+});
+
+test("failed rows are fixed in the page and imported again with the first import's options", async ({ page }) => {
+  await page.goto("/");
+  await page.getByLabel("Contact type").fill("lead");
+  await page.getByLabel("Tags").fill("poprawki");
+  await page.getByLabel("CSV file").setInputFiles(path.join(fixtures, "kontakty-polskie.csv"));
+  await page.getByRole("button", { name: "Load the file" }).click();
+  await page.getByRole("button", { name: "IMPORT", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Summary" })).toBeVisible();
+  const firstUrl = page.url();
+  const counter = (name) => page.locator(".counters div").filter({ hasText: name }).locator("dd");
+  await expect(counter("Failed")).toHaveText("2");
+
+  // Each failed row as fields, the failing cell marked and described by its reason.
+  await page.getByRole("link", { name: "fix them here" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Fix the failed rows of kontakty-polskie.csv" })).toBeVisible();
+  const email = page.getByLabel("Adres e-mail, line 3");
+  await expect(email).toHaveValue("+48 501 234 567");
+  await expect(email).toHaveAttribute("aria-invalid", "true");
+  await expect(email).toHaveAccessibleDescription(/looks like a phone number, not an email address/);
+  await expect(page.getByLabel("Data urodzenia, line 5")).toHaveValue("1992-13-45");
+  await expect(page.getByLabel("Imię, line 3")).not.toHaveAttribute("aria-invalid", "true");
+  await step(page, "15-fix-failed-rows");
+
+  // She fixes Piotr's email and leaves Zofia's row for later.
+  await email.fill("piotr.zielinski@example.pl");
+  await page.getByLabel("Import line 5").uncheck();
+  await page.getByRole("button", { name: "Import the fixed rows" }).click();
+
+  await expect(page.getByRole("heading", { name: "Summary" })).toBeVisible();
+  await expect(page.getByRole("status").filter({ hasText: "These are rows you fixed from the import of" })).toBeVisible();
+  await expect(counter("Rows")).toHaveText("1");
+  await expect(counter("Created")).toHaveText("1");
+  await expect(counter("Failed")).toHaveText("0");
+  await step(page, "16-fixed-rows-imported");
+  const fixedUrl = page.url();
+
+  // The fixed row got the first import's choices: its type and tag.
+  await page.getByRole("link", { name: "See its contacts" }).click();
+  const contacts = page.getByRole("region", { name: "Contacts", exact: true });
+  await expect(contacts).toContainText("piotr.zielinski@example.pl");
+  await expect(contacts).toContainText("poprawki");
+  await expect(contacts).toContainText("lead");
+  await expect(contacts).not.toContainText("zofia@example.pl");
+
+  // Both undone, so that the other tests find the account as it was.
+  await page.goto(fixedUrl);
+  await undo(page);
+  await page.goto(firstUrl);
+  await undo(page);
 });

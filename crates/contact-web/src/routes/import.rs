@@ -16,25 +16,29 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use super::PageError;
-use crate::views::import::{ImportView, Progress};
+use crate::views::import::{FixedFrom, ImportView, Progress};
 use crate::{views, AppState};
 
 /// Failed rows shown on one page.
 const FAILED_ROWS_PER_PAGE: u32 = 50;
 
-fn import_id(text: &str) -> Result<ImportId, PageError> {
+pub(super) fn import_id(text: &str) -> Result<ImportId, PageError> {
     ImportId::new(text).map_err(|_| PageError::NotFound("There is no such import.".to_string()))
 }
 
 #[derive(serde::Deserialize)]
-pub struct FailedRowsQuery {
+pub struct ImportQuery {
     failed_after: Option<u64>,
+    /// The import whose failed rows this one re-imports, fixed in the page.
+    fixed_from: Option<String>,
+    /// The line the next page of that import's failed rows comes after.
+    fix_next: Option<u64>,
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<FailedRowsQuery>,
+    Query(query): Query<ImportQuery>,
 ) -> Result<Html<String>, PageError> {
     let client = state.tenancy.client();
     let id = import_id(&id)?;
@@ -48,11 +52,20 @@ pub async fn show(
     } else {
         None
     };
+    // Only an import of this account is named (another's id is left out, like a wrong one).
+    let fixed_from = match query.fixed_from.as_deref().map(ImportId::new) {
+        Some(Ok(from)) => client.status(&from).await.ok(),
+        _ => None,
+    };
     Ok(Html(
         views::import::page(&ImportView {
             status: &status,
             failed_rows: failed_rows.as_ref(),
             failed_after: query.failed_after,
+            fixed_from: fixed_from.as_ref().map(|from| FixedFrom {
+                status: from,
+                next: query.fix_next,
+            }),
         })
         .into_string(),
     ))
@@ -184,7 +197,7 @@ pub async fn failed_rows_file(
 }
 
 /// One CSV record, as the csv crate quotes it.
-fn csv_line(record: &[String]) -> Vec<u8> {
+pub(super) fn csv_line(record: &[String]) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
         .from_writer(Vec::new());

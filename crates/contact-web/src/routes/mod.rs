@@ -2,6 +2,7 @@
 //! library, and hand the answer to a view. No handler renders HTML itself or builds a client.
 
 mod contacts;
+mod fix;
 mod guard;
 mod history;
 mod import;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/imports/{import_id}/events", get(import::events))
         .route("/imports/{import_id}/cancel", post(import::cancel))
         .route("/imports/{import_id}/undo", post(import::undo))
+        .route("/imports/{import_id}/fix", get(fix::show).post(fix::start))
         .route(
             "/imports/{import_id}/failed-rows.csv",
             get(import::failed_rows_file),

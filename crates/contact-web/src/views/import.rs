@@ -12,6 +12,14 @@ pub struct ImportView<'a> {
     pub failed_rows: Option<&'a FailedRowsPage>,
     /// Line after which the failed rows shown start (none: from the first).
     pub failed_after: Option<u64>,
+    /// The import whose failed rows this one imports, fixed in the page.
+    pub fixed_from: Option<FixedFrom<'a>>,
+}
+
+pub struct FixedFrom<'a> {
+    pub status: &'a ImportStatus,
+    /// The line the next page of its failed rows comes after, if there are more.
+    pub next: Option<u64>,
 }
 
 /// What the page's live part shows, as the event stream sends it: kept small, and built the
@@ -93,6 +101,9 @@ pub fn page(view: &ImportView<'_>) -> Markup {
                     noscript { p { a href=(format!("/imports/{id}")) { "Refresh" } " to see how far it is." } }
                 }
             }
+            @if let Some(from) = &view.fixed_from {
+                (fixed_from(from))
+            }
             @if progress.ended {
                 (summary(status))
             }
@@ -101,6 +112,22 @@ pub fn page(view: &ImportView<'_>) -> Markup {
             }
         },
     )
+}
+
+/// Where the rows of an import fixed in the page came from, and the way on to the rest.
+fn fixed_from(from: &FixedFrom<'_>) -> Markup {
+    let id = &from.status.import_id;
+    html! {
+        div class="notice info" role="status" {
+            p {
+                "These are rows you fixed from the import of "
+                a href=(format!("/imports/{id}")) { (file_label(from.status)) } "."
+                @if let Some(next) = from.next {
+                    " " a href=(format!("/imports/{id}/fix?after={next}")) { "Fix its next failed rows" } "."
+                }
+            }
+        }
+    }
 }
 
 fn policy_label(policy: DuplicatePolicy) -> &'static str {
@@ -174,7 +201,9 @@ fn failed_rows(id: &ImportId, page: &FailedRowsPage, after: Option<u64>) -> Mark
             p {
                 "Each failed row as it stands in the file, with the reason. "
                 a href=(format!("/imports/{id}/failed-rows.csv")) download { "Download the failed rows" }
-                " as a CSV file, fix them, and import that file again with the same mapping."
+                " as a CSV file, fix them, and import that file again with the same mapping, or "
+                a href=(format!("/imports/{id}/fix{}", after.map(|line| format!("?after={line}")).unwrap_or_default())) { "fix them here" }
+                ", a page at a time."
             }
             div class="scroll" tabindex="0" role="region" aria-label="Failed rows table" {
                 table class="rows" {
@@ -241,6 +270,7 @@ mod tests {
             status: &running,
             failed_rows: None,
             failed_after: None,
+            fixed_from: None,
         })
         .into_string();
         assert!(page.contains(r#"data-events="/imports/7c0e/events""#));
@@ -272,6 +302,7 @@ mod tests {
             status: &completed,
             failed_rows: Some(&failed),
             failed_after: None,
+            fixed_from: None,
         })
         .into_string();
         assert!(page.contains("Summary"));
@@ -292,6 +323,7 @@ mod tests {
                 status: &undone,
                 failed_rows: None,
                 failed_after: None,
+                fixed_from: None,
             })
             .into_string()
         };

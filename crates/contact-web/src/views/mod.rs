@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod error;
+pub mod fix;
 pub mod history;
 pub mod import;
 pub mod mapping;

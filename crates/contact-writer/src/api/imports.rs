@@ -5,9 +5,9 @@ use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use contact_contract::{convert_all, limits, Admission, RowError};
 use contact_contract::{
     AccountId, ApiError, ApiErrorKind, CancelRequest, ErrorsPage, ErrorsRequest, FailedRowReport,
-    FailedRowsPage, FailedRowsRequest, ImportId, ImportRequest, ImportState, ImportStatus,
-    ImportSubjectKind, PrepareImportReply, PrepareImportRequest, PrepareUploadRequest,
-    StatusRequest, UploadTarget,
+    FailedRowsPage, FailedRowsRequest, ImportId, ImportOptionsReply, ImportRequest, ImportState,
+    ImportStatus, ImportSubjectKind, PrepareImportReply, PrepareImportRequest,
+    PrepareUploadRequest, StatusRequest, UploadTarget,
 };
 use contact_core::admission::AdmissionLimits;
 
@@ -115,6 +115,29 @@ pub async fn status(
         ));
     }
     Ok(status)
+}
+
+/// What the import was started with: from its record, or from its request while it waits
+/// for an ingest replica.
+pub async fn import_options(
+    writer: &Writer,
+    account: &AccountId,
+    request: StatusRequest,
+) -> Result<ImportOptionsReply, ApiError> {
+    let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+    let started = match imports::load(&mut connection, account, &request.import_id)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(row) => row.request.0,
+        None => queued_request(writer, account, &request.import_id)
+            .await?
+            .ok_or_else(|| no_such_import(account, &request.import_id))?,
+    };
+    Ok(ImportOptionsReply {
+        file_name: started.file_name,
+        options: started.options,
+    })
 }
 
 /// The start request of an import no ingest replica has taken yet, read from its stream.

@@ -29,7 +29,9 @@ use crate::db::{accounts, unavailable};
 use catalog::{add_attribute, list_attributes, preview, remove_attribute, set_attribute, template};
 use contacts::export_contacts;
 use history::{list_imports, undo, undo_conflicts};
-use imports::{cancel, errors, failed_rows, prepare_import, prepare_upload, status};
+use imports::{
+    cancel, errors, failed_rows, import_options, prepare_import, prepare_upload, status,
+};
 
 pub(crate) const REQUESTS_IN_FLIGHT: usize = 16;
 const DEFAULT_PAGE: u32 = 500;
