@@ -383,6 +383,8 @@ impl TestSystem {
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),
             accounts: self.accounts,
+            migrations: contact_writer::MigrationsAtStart::Apply,
+            command: None,
         };
         let application = contact_writer::Application::build(settings, shutdown.clone()).await?;
         self.note_http("writer", application.http_addr());

@@ -40,8 +40,41 @@ pub use db::undo::{begin as begin_undo, run_batches as run_undo_batches};
 
 use context::{LaneSignals, Writer};
 
-/// The writer's schema migrations, applied at start; exposed for tools that prepare a database.
+/// The writer's schema migrations, applied by `contact-writer migrate` (or at start, with
+/// `WRITER_MIGRATIONS=apply`); exposed for tools that prepare a database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What a writer does about the schema as it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrationsAtStart {
+    /// Applies what is missing (the open local deployment, tests).
+    Apply,
+    /// Refuses to start on an older schema, saying so: the deployment runs
+    /// `contact-writer migrate` as its own step before the rollout.
+    Require,
+}
+
+/// `contact-writer migrate`: brings the schema up to this release, then exits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateSettings {
+    /// How long a migration's statement may wait for a lock held by running work.
+    #[arg(long, env = "MIGRATE_LOCK_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub lock_timeout_seconds: u64,
+    /// How long one statement of a migration may run (an index on a large table takes long).
+    #[arg(
+        long,
+        env = "MIGRATE_STATEMENT_TIMEOUT_SECONDS",
+        default_value_t = 3600
+    )]
+    pub statement_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum WriterCommand {
+    /// Applies the database migrations this release needs and exits (a step before the
+    /// rollout; concurrent runs wait for each other).
+    Migrate(MigrateSettings),
+}
 
 /// How a writer replica is configured (flags or environment).
 #[derive(Debug, Clone, Parser)]
@@ -51,6 +84,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
     about = "Persists imported contacts to PostgreSQL"
 )]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<WriterCommand>,
     #[command(flatten)]
     pub service: ServiceSettings,
     #[arg(
@@ -96,6 +131,49 @@ pub struct Settings {
     /// had just moved on, an import it had just finished).
     #[arg(long, env = "WRITER_SWEEP_SECONDS", default_value_t = 2)]
     pub sweep_seconds: u64,
+    /// `apply` the missing migrations at start, or `require` them applied (by
+    /// `contact-writer migrate`) and refuse to start otherwise.
+    #[arg(long, env = "WRITER_MIGRATIONS", value_enum, default_value = "apply")]
+    pub migrations: MigrationsAtStart,
+}
+
+/// Runs `contact-writer migrate` and says what it applied.
+pub async fn migrate(database_url: &str, settings: &MigrateSettings) -> anyhow::Result<()> {
+    let timeouts = db::schema::MigrateTimeouts {
+        lock: Duration::from_secs(settings.lock_timeout_seconds.max(1)),
+        statement: Duration::from_secs(settings.statement_timeout_seconds.max(1)),
+    };
+    let database = database_url
+        .parse()
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    let applied = db::schema::migrate(&MIGRATOR, database, timeouts).await?;
+    let newest = MIGRATOR
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or_default();
+    match applied.as_slice() {
+        [] => println!("the database schema was already current (version {newest})"),
+        versions => {
+            println!("applied migrations {versions:?}; the database schema is at version {newest}")
+        }
+    }
+    Ok(())
+}
+
+/// Brings the schema up (`apply`) or checks it (`require`) as a writer starts.
+async fn ensure_schema(pool: &sqlx::PgPool, mode: MigrationsAtStart) -> anyhow::Result<()> {
+    let mut connection = pool.acquire().await?;
+    let applied = db::schema::applied(&mut connection).await?;
+    let state = db::schema::SchemaState::of(&MIGRATOR, &applied);
+    match (state.refusal(), mode) {
+        (None, _) => Ok(()),
+        (Some(_), MigrationsAtStart::Apply) => MIGRATOR
+            .run(pool)
+            .await
+            .context("applying the database migrations"),
+        (Some(refusal), MigrationsAtStart::Require) => Err(anyhow::anyhow!(refusal)),
+    }
 }
 
 /// Chunks a replica holds per lane transaction it runs: most wait for a lane of theirs.
@@ -111,8 +189,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to NATS and PostgreSQL (waiting while either is down), applies the migrations
-    /// and makes sure the streams exist.
+    /// Connects to NATS and PostgreSQL (waiting while either is down), applies or checks the
+    /// migrations (`WRITER_MIGRATIONS`) and makes sure the streams exist.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let phone_region: PhoneRegion = settings
             .phone_region
@@ -122,10 +200,7 @@ impl Application {
         // A part in hand uses one connection at a time; the API serves requests beside it.
         let pool_size = settings.concurrency as u32 + api::REQUESTS_IN_FLIGHT as u32 + 4;
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("applying the database migrations")?;
+        ensure_schema(&pool, settings.migrations).await?;
         started.ready(probe::WriterProbe {
             nats: started.nats_probe(),
             pool: pool.clone(),

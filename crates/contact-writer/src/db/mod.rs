@@ -9,6 +9,7 @@ pub mod imports;
 pub mod lanes;
 pub mod parking;
 pub mod row_errors;
+pub mod schema;
 pub mod undo;
 
 #[cfg(test)]

@@ -536,3 +536,67 @@ async fn the_latest_import_of_the_same_columns_is_found_in_any_order(pool: PgPoo
         None
     );
 }
+
+/// `migrate` on a database never migrated applies every migration, once; a writer that
+/// requires them refuses the database before and starts on it after.
+#[sqlx::test(migrations = false)]
+async fn migrate_brings_a_fresh_database_to_what_writers_require(
+    pool_options: sqlx::postgres::PgPoolOptions,
+    connect_options: sqlx::postgres::PgConnectOptions,
+) {
+    use super::schema::{self, MigrateTimeouts, SchemaState};
+    use std::time::Duration;
+    let pool = pool_options
+        .connect_with(connect_options.clone())
+        .await
+        .expect("pool");
+    let mut connection = pool.acquire().await.expect("connection");
+    let state = SchemaState::of(
+        &crate::MIGRATOR,
+        &schema::applied(&mut connection).await.expect("applied"),
+    );
+    let SchemaState::Behind { missing } = &state else {
+        panic!("a fresh database is behind, got {state:?}");
+    };
+    assert_eq!(missing.len(), crate::MIGRATOR.iter().count());
+    assert!(
+        crate::ensure_schema(&pool, crate::MigrationsAtStart::Require)
+            .await
+            .expect_err("refused")
+            .to_string()
+            .contains("contact-writer migrate")
+    );
+
+    let timeouts = MigrateTimeouts {
+        lock: Duration::from_secs(5),
+        statement: Duration::from_secs(60),
+    };
+    let applied = schema::migrate(&crate::MIGRATOR, connect_options.clone(), timeouts)
+        .await
+        .expect("migrated");
+    let every: Vec<i64> = crate::MIGRATOR
+        .iter()
+        .map(|migration| migration.version)
+        .collect();
+    assert_eq!(applied, every);
+    let again = schema::migrate(&crate::MIGRATOR, connect_options, timeouts)
+        .await
+        .expect("migrated again");
+    assert!(again.is_empty(), "{again:?}");
+    crate::ensure_schema(&pool, crate::MigrationsAtStart::Require)
+        .await
+        .expect("a current schema is accepted");
+
+    // One migration forgotten: refused again, naming it.
+    let last = *every.last().expect("migrations");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(last)
+        .execute(&mut *connection)
+        .await
+        .expect("deleted");
+    let refusal = crate::ensure_schema(&pool, crate::MigrationsAtStart::Require)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(refusal.contains(&last.to_string()), "{refusal}");
+}
