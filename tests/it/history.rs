@@ -927,3 +927,134 @@ async fn the_text_undo_report_names_each_contact_and_field_it_kept() {
         ]
     );
 }
+
+/// The emails of the contacts an export filtered on `import` finds, sorted.
+async fn emails_of_import(system: &TestSystem, import: &ImportId) -> Vec<String> {
+    let mut emails = Vec::new();
+    system
+        .client
+        .export_filtered(
+            &ContactFilter {
+                import_id: Some(import.clone()),
+                ..ContactFilter::default()
+            },
+            |contact| emails.push(contact.attributes["email"].clone()),
+        )
+        .await
+        .expect("export");
+    emails.sort();
+    emails
+}
+
+#[tokio::test]
+async fn retention_removes_an_old_imports_details_refuses_its_undo_and_keeps_its_contacts() {
+    let mut system = TestSystem::start_with(Replicas {
+        writer: 0,
+        ..Replicas::default()
+    })
+    .await;
+    system.retention_days = 1;
+    system.start_writer().await.expect("writer");
+    completed(
+        &system
+            .import("email,city\na@example.com,Gdańsk\n", link(None, None, &[]))
+            .await,
+    );
+    // Links a@, creates b@, and fails a row with a phone number in the email column.
+    let old = system
+        .import(
+            "email,city\na@example.com,Kraków\nb@example.com,Sopot\n+48 600 100 200,Hel\n",
+            link(Some("customer"), None, &["spring"]),
+        )
+        .await;
+    completed(&old);
+    assert_eq!((old.linked, old.created, old.failed), (1, 1, 1), "{old:?}");
+    let recent = system
+        .import("email\n+48 600 300 400\n", link(None, None, &[]))
+        .await;
+    assert_eq!(recent.failed, 1, "{recent:?}");
+    let touched = emails_of_import(&system, &old.import_id).await;
+    assert_eq!(touched, ["a@example.com", "b@example.com"]);
+    let contacts_before = snapshot(&system.contacts().await);
+
+    // Two days pass for the first import.
+    sqlx::query(
+        "UPDATE imports SET finished_at = finished_at - interval '2 days'
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(system.account.as_str())
+    .bind(old.import_id.as_str())
+    .execute(&system.pool)
+    .await
+    .expect("aged");
+    let removed_at = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = system.client.status(&old.import_id).await.expect("status");
+            let pending: bool = sqlx::query_scalar(
+                "SELECT details_pending FROM imports WHERE account_id = $1 AND import_id = $2",
+            )
+            .bind(system.account.as_str())
+            .bind(old.import_id.as_str())
+            .fetch_one(&system.pool)
+            .await
+            .expect("pending");
+            match status.details_removed_at {
+                Some(at) if !pending => break at,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    })
+    .await
+    .expect("the sweep removed the old import's details");
+    let day = removed_at.format("%Y-%m-%d").to_string();
+
+    for table in ["row_errors", "failed_rows", "import_changes"] {
+        let left: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE account_id = $1 AND import_id = $2"
+        ))
+        .bind(system.account.as_str())
+        .bind(old.import_id.as_str())
+        .fetch_one(&system.pool)
+        .await
+        .expect("count");
+        assert_eq!(left, 0, "{table}");
+    }
+    let (kind, message) = refusal(system.client.errors(&old.import_id, |_| {}).await);
+    assert_eq!(kind, ApiErrorKind::NotFound);
+    assert!(
+        message.contains("row errors") && message.contains(&day),
+        "{message}"
+    );
+    let (kind, message) = refusal(system.client.failed_rows(&old.import_id, |_| {}).await);
+    assert_eq!(kind, ApiErrorKind::NotFound);
+    assert!(message.contains("failed rows"), "{message}");
+    let output = cli(&system, &["undo", old.import_id.as_str()]).await;
+    assert!(!output.status.success(), "the undo is refused");
+    assert!(
+        stderr(&output).contains("cannot be undone") && stderr(&output).contains(&day),
+        "{}",
+        stderr(&output)
+    );
+
+    // The import, its counters and its contacts stay; the recent import keeps its details.
+    let status = system.client.status(&old.import_id).await.expect("status");
+    assert_eq!(
+        (status.status, status.linked, status.created, status.failed),
+        (ImportState::Completed, 1, 1, 1)
+    );
+    assert_eq!(emails_of_import(&system, &old.import_id).await, touched);
+    assert_eq!(snapshot(&system.contacts().await), contacts_before);
+    let recent_status = system
+        .client
+        .status(&recent.import_id)
+        .await
+        .expect("status");
+    assert_eq!(recent_status.details_removed_at, None);
+    let mut errors = Vec::new();
+    system
+        .client
+        .errors(&recent.import_id, |error| errors.push(error))
+        .await
+        .expect("the recent import's errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}

@@ -282,6 +282,11 @@ pub struct ImportStatus {
     /// The latest earlier import (not a dry run) of the same file content into the account.
     #[serde(default)]
     pub repeat_of: Option<ImportId>,
+    /// When the deployment's retention removed the import's row errors, failed rows and undo
+    /// records: from then on they are not served and the import cannot be undone; its
+    /// counters and contacts stay.
+    #[serde(default)]
+    pub details_removed_at: Option<DateTime<Utc>>,
 }
 
 impl ImportStatus {
@@ -309,6 +314,7 @@ impl ImportStatus {
             finished_at: None,
             waiting_for: Some("an ingest replica to take the request".to_string()),
             repeat_of: None,
+            details_removed_at: None,
         }
     }
 }

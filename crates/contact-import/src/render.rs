@@ -39,11 +39,16 @@ pub fn status(status: &ImportStatus) -> String {
             "the same file content was imported before as import {repeat_of}"
         ));
     }
-    if status.failed > 0 {
-        lines.push(format!(
+    match status.details_removed_at {
+        Some(removed_at) => lines.push(format!(
+            "its failed rows, their reasons and its undo records were removed on {} (retention)",
+            removed_at.format("%Y-%m-%d")
+        )),
+        None if status.failed > 0 => lines.push(format!(
             "failed rows: contact-import errors {} -o failed-rows.csv",
             status.import_id
-        ));
+        )),
+        None => {}
     }
     lines.join("\n")
 }
@@ -347,6 +352,23 @@ mod tests {
              note: 1 row failed\n\
              the same file content was imported before as import 5a1b\n\
              failed rows: contact-import errors 7c0e -o failed-rows.csv"
+        );
+    }
+
+    #[test]
+    fn an_import_past_the_retention_says_when_its_details_went_instead_of_where_they_are() {
+        let mut old = import(ImportState::Completed);
+        old.rows_total = 1;
+        old.failed = 1;
+        old.details_removed_at = Some(
+            chrono::DateTime::parse_from_rfc3339("2026-03-01T04:05:06Z")
+                .expect("a time")
+                .to_utc(),
+        );
+        assert_eq!(
+            status(&old),
+            "import 7c0e completed: 1 rows: 0 created, 0 linked, 0 duplicated, 0 skipped, 1 failed\n\
+             its failed rows, their reasons and its undo records were removed on 2026-03-01 (retention)"
         );
     }
 

@@ -152,6 +152,8 @@ pub struct TestSystem {
     pub stall_seconds: u64,
     /// The writers' `UNDO_RESUME_SECONDS` (for writers started after it is set).
     pub undo_resume_seconds: u64,
+    /// The writers' `IMPORT_RETENTION_DAYS` (for writers started after it is set).
+    pub retention_days: u32,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
     /// How many start requests of one account may wait for their turn.
@@ -325,6 +327,7 @@ impl TestSystem {
             accounts,
             stall_seconds: 600,
             undo_resume_seconds: 30,
+            retention_days: 90,
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             queued_per_account: contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT,
             writer_concurrency: 4,
@@ -379,6 +382,7 @@ impl TestSystem {
             sweep_seconds: 1,
             stall_seconds: self.stall_seconds,
             undo_resume_seconds: self.undo_resume_seconds,
+            retention_days: self.retention_days,
             running_per_account: self.running_per_account,
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),

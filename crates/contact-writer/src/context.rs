@@ -38,6 +38,8 @@ pub(crate) struct Writer {
     pub(crate) stall: Duration,
     /// How long an undo may sit untouched before the sweep goes on with it.
     pub(crate) undo_resume_after: Duration,
+    /// How long an import's details are kept after it ends; none keeps them forever.
+    pub(crate) retention: Option<Duration>,
     /// How many imports one account may run at once.
     pub(crate) running_per_account: u32,
     /// How many start requests of one account may wait for their turn.

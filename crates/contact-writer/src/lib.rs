@@ -17,6 +17,7 @@ mod db;
 mod events;
 mod pipeline;
 mod probe;
+mod retention;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -120,6 +121,11 @@ pub struct Settings {
     /// away, or a writer stopped during a batch).
     #[arg(long, env = "UNDO_RESUME_SECONDS", default_value_t = 30)]
     pub undo_resume_seconds: u64,
+    /// Days an import's row errors, failed rows and undo records are kept after it ends (or is
+    /// undone); the sweep then removes them, and the import can no longer be undone. Its
+    /// summary and contacts stay. 0 keeps them forever.
+    #[arg(long, env = "IMPORT_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
     /// How many imports one account may run at once; further start requests wait their turn.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
     pub running_per_account: u32,
@@ -221,6 +227,7 @@ impl Application {
                 admitted: Default::default(),
                 stall: Duration::from_secs(settings.stall_seconds.max(1)),
                 undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
+                retention: retention::retention_of_days(settings.retention_days),
                 running_per_account: settings.running_per_account.max(1),
                 queued_per_account: settings.queued_per_account,
             }),

@@ -2,8 +2,9 @@
 //! watchdog. Every few seconds each writer completes the imports of its namespace whose lanes
 //! are all done, applies the parts parked for lanes that a stopped writer had moved on,
 //! publishes summaries a crash held back, clears the overlays of finished dry
-//! runs, goes on with undos left halfway, and ends the running imports that made no progress
-//! for too long, saying what they were waiting for.
+//! runs, goes on with undos left halfway, removes the details of imports past the retention
+//! (`retention`), and ends the running imports that made no progress for too long, saying what
+//! they were waiting for.
 //! Each writer sweeps only the imports of its own namespace, since it publishes their events
 //! on its own subjects; deployments may share a database.
 
@@ -17,9 +18,11 @@ use contact_contract::{AccountId, ImportId, ImportState};
 use crate::api::history;
 use crate::closing;
 use crate::context::Writer;
+use crate::db::imports::Leftover;
 use crate::db::{contacts, imports, parking};
 use crate::pipeline;
 use crate::pipeline::chunk::{self, ChunkApplied, ParkedApplied};
+use crate::retention;
 
 /// How long a sweep works on an abandoned undo: the rest of the sweep waits meanwhile.
 const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
@@ -114,7 +117,13 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
             "sweep could not go on with an undo"
         );
     }
-    clear_finished_dry_runs(writer).await
+    if let Err(error) = clear_finished_dry_runs(writer).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "sweep could not clear the overlay of a dry run"
+        );
+    }
+    retention::remove_expired_details(writer).await
 }
 
 /// Applies the parts parked for lanes that have reached them and stood still for a moment: a
@@ -196,7 +205,13 @@ async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
 /// Deletes the overlays of ended dry runs, a few thousand rows per statement.
 async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
     let mut connection = writer.pool.acquire().await?;
-    let finished = imports::dry_runs_to_clear(&mut connection, &writer.namespace, 100).await?;
+    let finished = imports::with_leftover(
+        &mut connection,
+        &writer.namespace,
+        Leftover::DryRunOverlay,
+        100,
+    )
+    .await?;
     for (account, import) in finished {
         while contacts::delete_dry_run_overlay(
             &mut connection,
@@ -206,7 +221,7 @@ async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
         )
         .await?
         {}
-        imports::mark_overlay_cleared(&mut connection, &account, &import).await?;
+        imports::mark_cleared(&mut connection, &account, &import, Leftover::DryRunOverlay).await?;
     }
     Ok(())
 }

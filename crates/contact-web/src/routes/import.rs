@@ -43,7 +43,11 @@ pub async fn show(
     let client = state.tenancy.client();
     let id = import_id(&id)?;
     let status = client.status(&id).await?;
-    let failed_rows = if status.status.is_terminal() && status.failed > 0 {
+    // Retention may have removed them: the summary says so instead.
+    let failed_rows = if status.status.is_terminal()
+        && status.failed > 0
+        && status.details_removed_at.is_none()
+    {
         Some(
             client
                 .failed_rows_page(&id, query.failed_after, Some(FAILED_ROWS_PER_PAGE))

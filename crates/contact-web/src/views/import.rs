@@ -159,6 +159,14 @@ fn summary(status: &ImportStatus) -> Markup {
             } @else if status.status == ImportState::Undoing {
                 p class="notice info" { "This import is being undone." }
             }
+            @if let Some(removed_at) = status.details_removed_at {
+                p class="notice info" {
+                    "The failed rows, their reasons and what an undo would need were removed on "
+                    time datetime=(removed_at.to_rfc3339()) { (removed_at.format("%Y-%m-%d")) }
+                    ": they are kept for a while after an import ends. The counters above and the contacts stay, "
+                    "and the import can no longer be undone."
+                }
+            }
             p { "Duplicates were " (policy_label(status.policy)) "." }
             @if !status.unmapped_columns.is_empty() {
                 p { "Columns not imported: " (status.unmapped_columns.join(", ")) }
@@ -177,7 +185,8 @@ fn summary(status: &ImportStatus) -> Markup {
                     && status.created + status.linked + status.duplicated > 0 {
                     a class="button secondary" href=(format!("/contacts?import_id={id}")) { "See its contacts" }
                 }
-                @if matches!(status.status, ImportState::Completed | ImportState::Cancelled | ImportState::Failed) && !status.dry_run {
+                @if matches!(status.status, ImportState::Completed | ImportState::Cancelled | ImportState::Failed)
+                    && !status.dry_run && status.details_removed_at.is_none() {
                     form method="post" action=(format!("/imports/{id}/undo")) class="inline" {
                         button type="submit" class="button secondary" { "Undo this import" }
                     }
@@ -311,6 +320,33 @@ mod tests {
         assert!(page.contains("<strong>email</strong>: not a valid email address"));
         assert!(page.contains(r#"<td class="bad">+48 501 234 567</td>"#));
         assert!(page.contains(r#"href="/imports/7c0e/failed-rows.csv""#));
+    }
+
+    #[test]
+    fn an_import_past_the_retention_says_when_its_details_went_and_offers_no_undo() {
+        let mut old = status(ImportState::Completed);
+        old.rows_total = 3;
+        old.created = 2;
+        old.failed = 1;
+        old.details_removed_at = Some(
+            chrono::DateTime::parse_from_rfc3339("2026-03-01T04:05:06Z")
+                .expect("a time")
+                .to_utc(),
+        );
+        let page = page(&ImportView {
+            status: &old,
+            failed_rows: None,
+            failed_after: None,
+            fixed_from: None,
+        })
+        .into_string();
+        assert!(page.contains("were removed on"), "{page}");
+        assert!(page.contains(">2026-03-01</time>"), "{page}");
+        assert!(!page.contains(r#"action="/imports/7c0e/undo""#), "{page}");
+        assert!(
+            page.contains(r#"href="/contacts?import_id=7c0e""#),
+            "{page}"
+        );
     }
 
     #[test]

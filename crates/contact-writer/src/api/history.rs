@@ -9,6 +9,7 @@ use contact_contract::{
     UndoConflictsRequest, UndoField, UndoReport, UndoRequest,
 };
 
+use super::details_removed;
 use super::imports::queued_request;
 use crate::context::Writer;
 use crate::db::imports;
@@ -80,7 +81,7 @@ pub async fn undo(
     }
     begun.map_err(|refusal| match refusal {
         UndoRefused::NotFound { .. } => ApiError::new(ApiErrorKind::NotFound, refusal.to_string()),
-        UndoRefused::NotUndoable { .. } => {
+        UndoRefused::NotUndoable { .. } | UndoRefused::RecordRemoved { .. } => {
             ApiError::new(ApiErrorKind::Conflict, refusal.to_string())
         }
         UndoRefused::Database(error) => unavailable(error),
@@ -163,6 +164,17 @@ pub async fn undo_conflicts(
         }
     }
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
+    let removed_at = imports::load(&mut connection, account, &request.import_id)
+        .await
+        .map_err(unavailable)?
+        .and_then(|import| import.details_removed_at);
+    if let Some(removed_at) = removed_at {
+        return Err(details_removed(
+            &request.import_id,
+            "fields its undo kept",
+            removed_at,
+        ));
+    }
     let (after_id, after_field) = match &request.after {
         Some(cursor) => (cursor.contact_id, cursor.field.as_str()),
         None => (i64::MIN, ""),

@@ -11,7 +11,7 @@ use contact_contract::{
 };
 use contact_core::admission::AdmissionLimits;
 
-use super::{no_such_import, page_limit};
+use super::{details_removed, no_such_import, page_limit};
 use crate::closing;
 use crate::context::Writer;
 use crate::db::imports::{self, ImportRow};
@@ -173,12 +173,18 @@ pub async fn errors(
     request: ErrorsRequest,
 ) -> Result<ErrorsPage, ApiError> {
     let mut connection = writer.pool.acquire().await.map_err(unavailable)?;
-    if imports::load(&mut connection, account, &request.import_id)
+    let Some(import) = imports::load(&mut connection, account, &request.import_id)
         .await
         .map_err(unavailable)?
-        .is_none()
-    {
+    else {
         return Err(no_such_import(account, &request.import_id));
+    };
+    if let Some(removed_at) = import.details_removed_at {
+        return Err(details_removed(
+            &request.import_id,
+            "row errors",
+            removed_at,
+        ));
     }
     let limit = page_limit(request.limit);
     let rows = row_errors::errors_page(
@@ -215,6 +221,13 @@ pub async fn failed_rows(
     else {
         return Err(no_such_import(account, &request.import_id));
     };
+    if let Some(removed_at) = import.details_removed_at {
+        return Err(details_removed(
+            &request.import_id,
+            "failed rows",
+            removed_at,
+        ));
+    }
     let limit = page_limit(request.limit);
     let rows = row_errors::failed_rows_page(
         &mut connection,

@@ -198,6 +198,23 @@ pub(crate) fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError
     )
 }
 
+/// An import's `details` that retention removed: refused in words, with the day, rather
+/// than served as an empty page that would read as "none".
+pub(crate) fn details_removed(
+    import: &ImportId,
+    details: &str,
+    removed_at: chrono::DateTime<chrono::Utc>,
+) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::NotFound,
+        format!(
+            "the {details} of import {import} were removed on {}, after the time this deployment \
+             keeps them (its summary and its contacts stay)",
+            removed_at.format("%Y-%m-%d")
+        ),
+    )
+}
+
 /// The page size a request asked for, within the API's bounds.
 fn page_limit(asked: Option<u32>) -> u32 {
     asked.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)

@@ -646,7 +646,9 @@ struct ExportRow {
 }
 
 /// The contacts of one import, for an export filtered on it: those it created (which carry
-/// its id and lie in its block of ids) and those it changed (`import_changes`).
+/// its id and lie in its block of ids) and those it linked: by its record of what it changed
+/// in them (`import_changes`), or once retention removed that, by the bare link
+/// (`import_links`).
 #[derive(Debug, Clone)]
 pub struct ImportContacts<'a> {
     pub import: &'a ImportId,
@@ -659,7 +661,7 @@ const EXPORT_FILTERS: &str = "($4::text IS NULL OR c.tags @> ARRAY[$4::text])
 
 /// One page of the account's contacts after `after_id` that pass `filter`, oldest first.
 /// Without an import, the page walks the account's contacts in id order; with one, it reads
-/// only the import's block of ids and its recorded changes.
+/// only the import's block of ids and the contacts it linked.
 pub async fn export_page(
     connection: &mut PgConnection,
     account: &AccountId,
@@ -683,14 +685,18 @@ pub async fn export_page(
                     AND c.import_id = $7 AND {EXPORT_FILTERS}
                   ORDER BY c.contact_id LIMIT $3)
                  UNION ALL
-                 (SELECT {COLUMNS} FROM import_changes changed
+                 (SELECT {COLUMNS} FROM (
+                      SELECT contact_id FROM import_changes
+                      WHERE account_id = $1 AND import_id = $7 AND contact_id > $2
+                      UNION ALL
+                      SELECT contact_id FROM import_links
+                      WHERE account_id = $1 AND import_id = $7 AND contact_id > $2) AS linked
                   CROSS JOIN LATERAL (
                       SELECT * FROM contacts c
-                      WHERE c.account_id = changed.account_id AND c.contact_id = changed.contact_id
+                      WHERE c.account_id = $1 AND c.contact_id = linked.contact_id
                       LIMIT 1) AS c
-                  WHERE changed.account_id = $1 AND changed.import_id = $7 AND changed.contact_id > $2
-                    AND {EXPORT_FILTERS}
-                  ORDER BY changed.contact_id LIMIT $3)) AS both_kinds
+                  WHERE {EXPORT_FILTERS}
+                  ORDER BY linked.contact_id LIMIT $3)) AS both_kinds
              ORDER BY contact_id LIMIT $3"
         ),
     };
@@ -733,17 +739,8 @@ pub async fn delete_dry_run_overlay(
 ) -> sqlx::Result<bool> {
     let mut more = false;
     for table in ["dry_run_keys", "dry_run_contacts"] {
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                 SELECT ctid FROM {table} WHERE account_id = $1 AND import_id = $2 LIMIT $3))"
-        ))
-        .bind(account)
-        .bind(import)
-        .bind(rows)
-        .execute(&mut *connection)
-        .await?
-        .rows_affected();
-        more |= deleted >= rows as u64;
+        more |= super::delete_some_of_import(connection, table, account, import, rows).await?
+            >= rows as u64;
     }
     Ok(more)
 }

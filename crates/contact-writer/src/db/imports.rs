@@ -34,6 +34,8 @@ pub struct ImportRow {
     pub first_contact_id: Option<i64>,
     /// The latest earlier import of the same file content.
     pub repeat_of: Option<String>,
+    /// When retention removed the import's row errors, failed rows and undo records.
+    pub details_removed_at: Option<DateTime<Utc>>,
     /// Lane parts applied, over all lanes: orders the import's events.
     pub parts_applied: i64,
     pub created: i64,
@@ -55,7 +57,7 @@ static SELECT_IMPORT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     format!(
         "SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
                 i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
-                i.finished_at, i.lanes, i.first_contact_id, i.repeat_of,
+                i.finished_at, i.lanes, i.first_contact_id, i.repeat_of, i.details_removed_at,
                 lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
                 lanes.failed, lanes.bytes_done, lanes.lane_cursors,
                 {} AS parts_parked
@@ -138,6 +140,7 @@ impl ImportRow {
                 .repeat_of
                 .as_deref()
                 .and_then(|import| ImportId::new(import).ok()),
+            details_removed_at: self.details_removed_at,
         }
     }
 
@@ -335,32 +338,86 @@ pub async fn undo_left_alone(
     .await
 }
 
-/// Dry runs that ended with their overlay of contacts and keys still to be deleted.
-pub async fn dry_runs_to_clear(
+/// Takes the details (row errors, failed rows, undo records) away from up to `limit` imports
+/// of the namespace that ended, or were undone, longer than `retention` ago: from this commit
+/// on they are neither served nor undone, and they wait for the sweep to delete them. An
+/// undo under way keeps its import (the two updates meet on the import's row).
+pub async fn claim_expired_details(
     connection: &mut PgConnection,
     namespace: &Namespace,
+    retention: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<u64> {
+    let claimed = sqlx::query(
+        "UPDATE imports SET details_removed_at = now(), details_pending = true
+         WHERE (account_id, import_id) IN (
+                 SELECT account_id, import_id FROM imports
+                 WHERE details_removed_at IS NULL AND finished_at IS NOT NULL
+                   AND finished_at < now() - make_interval(secs => $2)
+                   AND (undone_at IS NULL OR undone_at < now() - make_interval(secs => $2))
+                   AND status IN ('completed', 'cancelled', 'failed', 'undone')
+                   AND (namespace = $1 OR namespace IS NULL)
+                 ORDER BY finished_at LIMIT $3)
+           AND status IN ('completed', 'cancelled', 'failed', 'undone')
+           AND details_removed_at IS NULL",
+    )
+    .bind(namespace.name())
+    .bind(retention.as_secs_f64())
+    .bind(limit)
+    .execute(connection)
+    .await?;
+    Ok(claimed.rows_affected())
+}
+
+/// What the sweep deletes of an ended import in batches, and the column that says some is
+/// left (set when the import makes it, cleared once all of it is deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// A dry run's overlay of contacts and keys.
+    DryRunOverlay,
+    /// The details retention took: row errors, failed rows, undo records.
+    ExpiredDetails,
+}
+
+impl Leftover {
+    fn column(self) -> &'static str {
+        match self {
+            Self::DryRunOverlay => "overlay_pending",
+            Self::ExpiredDetails => "details_pending",
+        }
+    }
+}
+
+/// Ended imports of the namespace with `leftover` still to delete.
+pub async fn with_leftover(
+    connection: &mut PgConnection,
+    namespace: &Namespace,
+    leftover: Leftover,
     limit: i64,
 ) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT account_id, import_id FROM imports
-         WHERE overlay_pending AND status <> 'running' AND (namespace = $1 OR namespace IS NULL)
+         WHERE {} AND status <> 'running' AND (namespace = $1 OR namespace IS NULL)
          LIMIT $2",
-    )
+        leftover.column()
+    ))
     .bind(namespace.name())
     .bind(limit)
     .fetch_all(connection)
     .await
 }
 
-/// Records that the dry run's overlay is deleted.
-pub async fn mark_overlay_cleared(
+/// Records that all of the import's `leftover` is deleted.
+pub async fn mark_cleared(
     connection: &mut PgConnection,
     account: &str,
     import: &str,
+    leftover: Leftover,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE imports SET overlay_pending = false WHERE account_id = $1 AND import_id = $2",
-    )
+    sqlx::query(&format!(
+        "UPDATE imports SET {} = false WHERE account_id = $1 AND import_id = $2",
+        leftover.column()
+    ))
     .bind(account)
     .bind(import)
     .execute(connection)
@@ -620,6 +677,7 @@ impl ImportRow {
             lanes: 1,
             first_contact_id: None,
             repeat_of: None,
+            details_removed_at: None,
             parts_applied: 0,
             created: 0,
             linked: 0,
@@ -782,22 +840,23 @@ pub async fn lock_undoing(
     .await
 }
 
-/// Marks an ended import as being undone; one that another call moved meanwhile stays.
+/// Marks an ended import whose undo records are kept as being undone; returns false when
+/// another call moved it meanwhile (to undoing, or retention took its records), and it stays.
 pub async fn mark_undoing(
     connection: &mut PgConnection,
     account: &AccountId,
     import: &ImportId,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let marked = sqlx::query(
         "UPDATE imports SET status = 'undoing', updated_at = now()
          WHERE account_id = $1 AND import_id = $2
-           AND status IN ('completed', 'cancelled', 'failed')",
+           AND status IN ('completed', 'cancelled', 'failed') AND details_removed_at IS NULL",
     )
     .bind(account.as_str())
     .bind(import.as_str())
     .execute(connection)
     .await?;
-    Ok(())
+    Ok(marked.rows_affected() == 1)
 }
 
 /// Records that an undo restored `restored` more linked contacts, up to contact `through`.

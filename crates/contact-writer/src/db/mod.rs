@@ -15,6 +15,28 @@ pub mod undo;
 #[cfg(test)]
 mod tests;
 
+/// Deletes up to `rows` rows of one import from `table` (which has `account_id` and
+/// `import_id` columns, leading an index); returns how many went. Large deletions go a batch
+/// per statement, so that none holds a long transaction.
+async fn delete_some_of_import(
+    connection: &mut sqlx::PgConnection,
+    table: &str,
+    account: &str,
+    import: &str,
+    rows: i64,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(&format!(
+        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM {table} WHERE account_id = $1 AND import_id = $2 LIMIT $3))"
+    ))
+    .bind(account)
+    .bind(import)
+    .bind(rows)
+    .execute(connection)
+    .await?
+    .rows_affected())
+}
+
 /// A database failure seen by an API caller: worth retrying, details stay in our log.
 pub fn unavailable(error: sqlx::Error) -> contact_contract::ApiError {
     tracing::error!(%error, "database error while serving the API");

@@ -1,6 +1,6 @@
 //! `row_errors` and `failed_rows`: why rows of an import could not be imported, and those rows
 //! as the file had them. Written with the lane part that carries them (lane 0 of each chunk),
-//! read in pages by the API.
+//! read in pages by the API, deleted by retention.
 
 use contact_contract::{AccountId, FailedRow, ImportId, RowError};
 use sqlx::PgConnection;
@@ -154,4 +154,20 @@ pub async fn errors_on_lines(
     .bind(lines)
     .fetch_all(connection)
     .await
+}
+
+/// Deletes up to `rows` of the import's row errors and as many of its failed rows; returns
+/// whether either may hold more.
+pub async fn delete_some(
+    connection: &mut PgConnection,
+    account: &str,
+    import: &str,
+    rows: i64,
+) -> sqlx::Result<bool> {
+    let mut more = false;
+    for table in ["row_errors", "failed_rows"] {
+        more |= super::delete_some_of_import(connection, table, account, import, rows).await?
+            >= rows as u64;
+    }
+    Ok(more)
 }

@@ -351,9 +351,9 @@ async fn an_undo_cursor_exists_only_while_the_import_is_being_undone(pool: PgPoo
         .expect("lock")
         .is_none());
     // A running import is not moved to undoing.
-    imports::mark_undoing(&mut connection, account, import)
+    assert!(!imports::mark_undoing(&mut connection, account, import)
         .await
-        .expect("mark");
+        .expect("mark"));
     let counters = imports::undo_counters(&mut connection, account, import)
         .await
         .expect("counters")
@@ -375,9 +375,9 @@ async fn an_undo_cursor_exists_only_while_the_import_is_being_undone(pool: PgPoo
     .await
     .expect("close");
     transaction.commit().await.expect("commit");
-    imports::mark_undoing(&mut connection, account, import)
+    assert!(imports::mark_undoing(&mut connection, account, import)
         .await
-        .expect("mark");
+        .expect("mark"));
     let cursor = imports::lock_undoing(&mut connection, account, import)
         .await
         .expect("lock")
@@ -599,4 +599,229 @@ async fn migrate_brings_a_fresh_database_to_what_writers_require(
         .expect_err("refused")
         .to_string();
     assert!(refusal.contains(&last.to_string()), "{refusal}");
+}
+
+/// Closes the test's running import as `state`, the way a closer does.
+async fn close_import(pool: &PgPool, state: ImportState) {
+    let (account, import) = ids();
+    let mut transaction = pool.begin().await.expect("begin");
+    imports::lock(&mut transaction, &account, &import)
+        .await
+        .expect("lock")
+        .expect("the import");
+    imports::set_closed(&mut transaction, &account, &import, state, None)
+        .await
+        .expect("close");
+    transaction.commit().await.expect("commit");
+}
+
+/// Moves the import's end (and its undo, when it had one) `hours` into the past.
+async fn age_import(pool: &PgPool, hours: i32) {
+    let (account, import) = ids();
+    sqlx::query(
+        "UPDATE imports SET finished_at = finished_at - make_interval(hours => $3),
+                undone_at = undone_at - make_interval(hours => $3)
+         WHERE account_id = $1 AND import_id = $2",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(hours)
+    .execute(pool)
+    .await
+    .expect("aged");
+}
+
+/// Rows the test's import holds in `table`.
+async fn rows_of_import(pool: &PgPool, table: &str) -> i64 {
+    let (account, import) = ids();
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE account_id = $1 AND import_id = $2"
+    ))
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_one(pool)
+    .await
+    .expect("count")
+}
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn retention_takes_an_old_imports_details_in_batches_and_keeps_its_links(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 1, Some(1)).await;
+    let mut connection = pool.acquire().await.expect("a connection");
+    let errors: Vec<RowError> = (1..=3u64)
+        .map(|line| RowError {
+            line,
+            column: Some("email".into()),
+            value: Some("+48 600 000 000".into()),
+            reason: "not an email address".into(),
+        })
+        .collect();
+    row_errors::insert_row_errors(&mut connection, &account, &import, &errors)
+        .await
+        .expect("errors");
+    let failed: Vec<FailedRow> = (1..=3u64)
+        .map(|line| FailedRow {
+            line,
+            fields: vec!["+48 600 000 000".into()],
+        })
+        .collect();
+    row_errors::insert_failed_rows(&mut connection, &account, &import, &failed)
+        .await
+        .expect("failed rows");
+    // What the import changed in two contacts it linked, and a field an undo kept.
+    sqlx::query(
+        "INSERT INTO import_changes (account_id, import_id, contact_id, values_before,
+             values_written, type_changed, category_changed, tags_added)
+         SELECT $1, $2, id, '{\"city\": \"Gdańsk\"}', '{\"city\": \"Sopot\"}', false, false, '{}'
+         FROM UNNEST(ARRAY[11, 12]::bigint[]) AS id",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .execute(&mut *connection)
+    .await
+    .expect("changes");
+    sqlx::query(
+        "INSERT INTO undo_conflicts (account_id, import_id, contact_id, field)
+         VALUES ($1, $2, 11, 'type')",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .execute(&mut *connection)
+    .await
+    .expect("a kept field");
+    close_import(&pool, ImportState::Completed).await;
+
+    // Ended just now: kept.
+    let claimed = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 0);
+    age_import(&pool, 2).await;
+    // Another namespace's writers keep it: they sweep only their own imports.
+    let elsewhere = Namespace::new("elsewhere").expect("valid namespace");
+    let claimed = imports::claim_expired_details(&mut connection, &elsewhere, HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 0);
+    let claimed = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 1);
+    let row = imports::load(&mut connection, &account, &import)
+        .await
+        .expect("load")
+        .expect("the import stays");
+    assert!(row.details_removed_at.is_some());
+    assert_eq!(row.state(), ImportState::Completed);
+    // Once claimed, it is neither claimed again nor undone.
+    let again = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again, 0);
+    assert!(!imports::mark_undoing(&mut connection, &account, &import)
+        .await
+        .expect("mark"));
+    let refusal = super::undo::begin(&pool, &account, &import)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(refusal, super::undo::UndoRefused::RecordRemoved { .. }),
+        "{refusal:?}"
+    );
+    assert!(refusal.to_string().contains("removed on"), "{refusal}");
+
+    let pending = imports::with_leftover(
+        &mut connection,
+        &namespace(),
+        imports::Leftover::ExpiredDetails,
+        10,
+    )
+    .await
+    .expect("pending");
+    assert_eq!(pending, [(account.to_string(), import.to_string())]);
+    // Two rows per statement: the first batches report more to come.
+    let mut batches = 0;
+    loop {
+        batches += 1;
+        let more_errors =
+            row_errors::delete_some(&mut connection, account.as_str(), import.as_str(), 2)
+                .await
+                .expect("delete");
+        let more_records =
+            super::undo::forget_some(&mut connection, account.as_str(), import.as_str(), 2)
+                .await
+                .expect("forget");
+        if !more_errors && !more_records {
+            break;
+        }
+        assert!(batches < 10, "the deletion ends");
+    }
+    assert_eq!(batches, 2, "3 rows at 2 a statement");
+    for table in [
+        "row_errors",
+        "failed_rows",
+        "import_changes",
+        "undo_conflicts",
+    ] {
+        assert_eq!(rows_of_import(&pool, table).await, 0, "{table}");
+    }
+    let links: Vec<i64> = sqlx::query_scalar(
+        "SELECT contact_id FROM import_links WHERE account_id = $1 AND import_id = $2
+         ORDER BY contact_id",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .fetch_all(&mut *connection)
+    .await
+    .expect("links");
+    assert_eq!(links, [11, 12], "the contacts it linked stay findable");
+    imports::mark_cleared(
+        &mut connection,
+        account.as_str(),
+        import.as_str(),
+        imports::Leftover::ExpiredDetails,
+    )
+    .await
+    .expect("marked");
+    let pending = imports::with_leftover(
+        &mut connection,
+        &namespace(),
+        imports::Leftover::ExpiredDetails,
+        10,
+    )
+    .await
+    .expect("pending");
+    assert!(pending.is_empty());
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn retention_waits_for_an_undo_to_end_and_counts_from_its_end(pool: PgPool) {
+    let (account, import) = ids();
+    running_import(&pool, 1, Some(1)).await;
+    let mut connection = pool.acquire().await.expect("a connection");
+    close_import(&pool, ImportState::Completed).await;
+    assert!(imports::mark_undoing(&mut connection, &account, &import)
+        .await
+        .expect("mark"));
+    age_import(&pool, 2).await;
+    let claimed = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 0, "an undo under way keeps its records");
+
+    imports::mark_undone(&mut connection, &account, &import)
+        .await
+        .expect("undone");
+    let claimed = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 0, "undone just now: what it kept is still shown");
+    age_import(&pool, 2).await;
+    let claimed = imports::claim_expired_details(&mut connection, &namespace(), HOUR, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed, 1);
 }

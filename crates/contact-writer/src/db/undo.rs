@@ -8,6 +8,9 @@
 //! stops anywhere (a crash, a lost connection, a call that ran out of time) is therefore
 //! resumed by whoever runs the next batch, and a batch run twice finds nothing left to do. No
 //! batch holds more than `batch` contacts in memory, whatever the import's size.
+//!
+//! Retention takes these records away from old imports (`forget_some`); such an import is no
+//! longer undone.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -386,6 +389,17 @@ pub enum UndoRefused {
         state: &'static str,
         reason: &'static str,
     },
+    /// Retention removed the record of what the import changed.
+    #[error(
+        "import {import} cannot be undone: the record of what it changed was removed on {}, \
+         after the time this deployment keeps it (the contacts it created or linked stay, and \
+         an export filtered on the import finds them)",
+        .removed_at.format("%Y-%m-%d")
+    )]
+    RecordRemoved {
+        import: ImportId,
+        removed_at: DateTime<Utc>,
+    },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -422,11 +436,58 @@ pub async fn begin(
         ImportState::Undone => Err(refused("it was undone already")),
         ImportState::Undoing => Ok(()),
         ImportState::Completed | ImportState::Cancelled | ImportState::Failed => {
-            imports::mark_undoing(&mut transaction, account, import).await?;
+            let removed = |removed_at| UndoRefused::RecordRemoved {
+                import: import.clone(),
+                removed_at,
+            };
+            if let Some(removed_at) = row.details_removed_at {
+                return Err(removed(removed_at));
+            }
+            if imports::mark_undoing(&mut transaction, account, import).await? {
+                transaction.commit().await?;
+                return Ok(());
+            }
+            // Moved meanwhile: by another undo (which this call resumes), or by retention.
             transaction.commit().await?;
-            Ok(())
+            let now = imports::load(&mut *pool.acquire().await?, account, import).await?;
+            match now.and_then(|row| row.details_removed_at) {
+                Some(removed_at) => Err(removed(removed_at)),
+                None => Ok(()),
+            }
         }
     }
+}
+
+/// Removes up to `rows` of the import's undo records from each of their tables: what an
+/// undo kept is deleted, and what the import changed in each contact it linked gives way to
+/// the bare link, so that the contact stays findable by the import. Returns whether more may
+/// remain.
+pub async fn forget_some(
+    connection: &mut PgConnection,
+    account: &str,
+    import: &str,
+    rows: i64,
+) -> sqlx::Result<bool> {
+    let kept_deleted =
+        super::delete_some_of_import(connection, "undo_conflicts", account, import, rows).await?;
+    let changes_forgotten: i64 = sqlx::query_scalar(
+        "WITH forgotten AS (
+             DELETE FROM import_changes WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM import_changes WHERE account_id = $1 AND import_id = $2
+                 LIMIT $3))
+             RETURNING account_id, import_id, contact_id),
+         linked AS (
+             INSERT INTO import_links (account_id, import_id, contact_id)
+             SELECT account_id, import_id, contact_id FROM forgotten
+             ON CONFLICT DO NOTHING)
+         SELECT count(*) FROM forgotten",
+    )
+    .bind(account)
+    .bind(import)
+    .bind(rows)
+    .fetch_one(connection)
+    .await?;
+    Ok(kept_deleted >= rows as u64 || changes_forgotten >= rows)
 }
 
 /// Runs up to `max_batches` batches of the undo of `import`; returns whether it is undone.

@@ -1,0 +1,100 @@
+//! Retention: an import's details (its row errors, its failed rows as the file had them, and
+//! its undo records) are kept for a while after it ends, then removed; the import itself, its
+//! counters and its contacts stay. The sweep does it in two steps, so that a writer stopping
+//! halfway loses nothing it should keep and keeps nothing it should not:
+//!
+//! 1. it *claims* the imports past the retention: from that commit on their details are
+//!    refused by the API with the day they were removed, and they can no longer be undone (an
+//!    undo that began first keeps its import until it ends);
+//! 2. it deletes what the claimed imports held, a batch per statement and for a bounded time
+//!    per sweep; the next sweep, on any writer of the namespace, goes on.
+
+use std::time::{Duration, Instant};
+
+use crate::context::Writer;
+use crate::db::imports::Leftover;
+use crate::db::{imports, row_errors, undo};
+
+/// Imports claimed per sweep: a backlog (retention turned on over years of imports) drains a
+/// hundred imports every few seconds.
+const IMPORTS_CLAIMED_PER_SWEEP: i64 = 100;
+
+/// Rows deleted per statement and table: a short transaction each.
+const DETAIL_ROWS_PER_STATEMENT: i64 = 10_000;
+
+/// How long a sweep goes on deleting details: the rest of the sweep waits meanwhile.
+const DELETING_PER_SWEEP: Duration = Duration::from_secs(2);
+
+/// Claims the imports past `writer.retention` (none when it keeps details forever) and goes on
+/// deleting the details of those claimed, in this sweep or an earlier one.
+pub async fn remove_expired_details(writer: &Writer) -> anyhow::Result<()> {
+    let mut connection = writer.pool.acquire().await?;
+    if let Some(retention) = writer.retention {
+        imports::claim_expired_details(
+            &mut connection,
+            &writer.namespace,
+            retention,
+            IMPORTS_CLAIMED_PER_SWEEP,
+        )
+        .await?;
+    }
+    let started = Instant::now();
+    let claimed = imports::with_leftover(
+        &mut connection,
+        &writer.namespace,
+        Leftover::ExpiredDetails,
+        IMPORTS_CLAIMED_PER_SWEEP,
+    )
+    .await?;
+    for (account, import) in claimed {
+        loop {
+            if started.elapsed() >= DELETING_PER_SWEEP {
+                return Ok(());
+            }
+            let more_errors = row_errors::delete_some(
+                &mut connection,
+                &account,
+                &import,
+                DETAIL_ROWS_PER_STATEMENT,
+            )
+            .await?;
+            let more_records = undo::forget_some(
+                &mut connection,
+                &account,
+                &import,
+                DETAIL_ROWS_PER_STATEMENT,
+            )
+            .await?;
+            if !more_errors && !more_records {
+                break;
+            }
+        }
+        imports::mark_cleared(&mut connection, &account, &import, Leftover::ExpiredDetails).await?;
+        tracing::info!(
+            account,
+            import,
+            "removed the row errors, failed rows and undo records of an import past the retention"
+        );
+    }
+    Ok(())
+}
+
+/// The retention `IMPORT_RETENTION_DAYS` asks for: none (details kept forever) at 0.
+pub fn retention_of_days(days: u32) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(u64::from(days) * 24 * 60 * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_days_keeps_details_forever_and_a_day_is_a_day() {
+        assert_eq!(retention_of_days(0), None);
+        assert_eq!(retention_of_days(1), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            retention_of_days(90),
+            Some(Duration::from_secs(90 * 86_400))
+        );
+    }
+}
