@@ -308,7 +308,7 @@ impl TestSystem {
         accounts: contact_writer::AccountAdmission,
         jetstream_replicas: usize,
     ) -> anyhow::Result<Self> {
-        contact_runtime::telemetry::init();
+        contact_runtime::telemetry::init("contact-tests");
         let nats = deployment.for_tenant(&account);
         let database_url = database_url();
         create_database_if_missing(&database_url).await?;

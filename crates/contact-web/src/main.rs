@@ -6,7 +6,7 @@ use contact_web::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    telemetry::init("contact-web");
     let settings = Settings::parse();
     let application = Application::build(settings, Shutdown::on_signals()).await?;
     application.run_until_stopped().await

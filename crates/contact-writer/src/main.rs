@@ -6,7 +6,7 @@ use contact_writer::{Application, Settings, WriterCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    telemetry::init("contact-writer");
     let settings = Settings::parse();
     if let Some(WriterCommand::Migrate(migrate)) = &settings.command {
         return contact_writer::migrate(&settings.database_url, migrate).await;
