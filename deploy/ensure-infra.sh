@@ -79,6 +79,8 @@ ensure_build_tools() {
   command -v cargo >/dev/null || { say "cargo is missing: install Rust with rustup (https://rustup.rs)"; exit 1; }
   command -v cc >/dev/null || apt_install build-essential
   command -v psql >/dev/null || apt_install postgresql-client
+  # The Python example client's test makes a virtual environment (nats-py from PyPI).
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
 }
 
 ensure_build_tools

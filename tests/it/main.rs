@@ -14,6 +14,7 @@ mod lookup_plan;
 mod messages;
 mod operations;
 mod ordering;
+mod other_languages;
 mod partitions;
 mod policies;
 mod reading;
