@@ -275,3 +275,109 @@ async fn pages_of_large_failed_rows_are_cut_by_size_and_lose_none() {
     assert_eq!(lines, expected);
     system.stop().await;
 }
+
+/// A CSV file of `rows` contacts of `prefix`, about 30 bytes a row.
+fn contacts_of(prefix: &str, rows: usize) -> String {
+    let mut file = String::from("email,city\n");
+    for row in 0..rows {
+        file.push_str(&format!("{prefix}{row:04}@example.com,Gdańsk\n"));
+    }
+    file
+}
+
+fn refusal(error: contact_import_client::ClientError) -> (contact_contract::ApiErrorKind, String) {
+    use contact_contract::api::CallError;
+    match error {
+        contact_import_client::ClientError::Api(CallError::Api(error)) => {
+            (error.kind, error.message)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_upload_quota_is_refused_before_sending_and_another_is_not() {
+    use contact_contract::limits::UploadLimits;
+    use contact_contract::ApiErrorKind;
+    let mut system = TestSystem::start_with(Replicas {
+        writer: 0,
+        ..Replicas::default()
+    })
+    .await;
+    // Its bucket, as an earlier writer made it: without this deployment's limit.
+    let jetstream = async_nats::jetstream::new(
+        async_nats::connect(system.nats.url.as_str())
+            .await
+            .expect("NATS"),
+    );
+    contact_contract::ensure_uploads_bucket(
+        &jetstream,
+        &system.namespace,
+        &system.account,
+        1 << 30,
+    )
+    .await
+    .expect("an older bucket");
+    system.upload_limits = UploadLimits {
+        max_file_bytes: 4096,
+        bytes_per_account: 8192,
+    };
+    system.start_writer().await.expect("writer");
+
+    // Over the file limit: refused by name before a byte is sent.
+    let large = system.file("large.csv", contacts_of("l", 200));
+    let (kind, message) = refusal(
+        system
+            .client
+            .start_import(&large, ImportOptions::default())
+            .await
+            .expect_err("too large"),
+    );
+    assert_eq!(kind, ApiErrorKind::InvalidRequest);
+    assert!(
+        message.contains("over the 4.0 KiB one file may have"),
+        "{message}"
+    );
+
+    // Two files of 3 KiB fit in 8 KiB; the third does not.
+    for round in 0..2 {
+        let summary = system
+            .import(
+                contacts_of(&format!("a{round}-"), 100),
+                ImportOptions::default(),
+            )
+            .await;
+        assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+    }
+    let third = system.file("third.csv", contacts_of("a2-", 100));
+    let (kind, message) = refusal(
+        system
+            .client
+            .start_import(&third, ImportOptions::default())
+            .await
+            .expect_err("no room left"),
+    );
+    assert_eq!(kind, ApiErrorKind::Conflict);
+    assert!(message.contains("of the 8.0 KiB it may keep"), "{message}");
+    // The bucket the older writer made now has the deployment's limit.
+    let mut stream = jetstream
+        .get_stream(system.namespace.uploads_stream(&system.account))
+        .await
+        .expect("the bucket's stream");
+    let info = stream.info().await.expect("info");
+    assert_eq!(info.config.max_bytes, 8192);
+
+    // Another tenant of the same deployment imports as ever.
+    let other = AccountId::new(unique("other-")).expect("valid");
+    let other_client = system.client_for(&other).await;
+    let file = system.file("other.csv", contacts_of("b-", 100));
+    let import = other_client
+        .start_import(&file, ImportOptions::default())
+        .await
+        .expect("the other tenant uploads");
+    let summary = system.wait_for_summary(&other_client, &import).await;
+    assert_eq!(
+        (summary.status, summary.created),
+        (ImportState::Completed, 100)
+    );
+}

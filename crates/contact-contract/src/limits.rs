@@ -37,6 +37,84 @@ pub const DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT: u32 = 4;
 /// times the number of accounts stays far below its `max_ack_pending`.
 pub const DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT: u32 = 20;
 
+/// The largest file one import may upload, unless the deployment says otherwise: four times
+/// a realistic file of 5 million rows.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
+/// What one account's uploads bucket may hold at once (files are kept a week): the rest of
+/// the shared JetStream volume stays for the other accounts.
+pub const DEFAULT_UPLOAD_BYTES_PER_ACCOUNT: u64 = 32 << 30;
+
+/// How much an account may upload: one file, and all its bucket holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub max_file_bytes: u64,
+    pub bytes_per_account: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            bytes_per_account: DEFAULT_UPLOAD_BYTES_PER_ACCOUNT,
+        }
+    }
+}
+
+/// Why an upload is refused before it begins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefused {
+    #[error("the file is {}, over the {} one file may have", spoken_bytes(*.size), spoken_bytes(*.max))]
+    FileTooLarge { size: u64, max: u64 },
+    #[error(
+        "the account's uploads hold {} of the {} it may keep, and {} more would not fit; \
+         uploaded files are removed a week after their upload",
+        spoken_bytes(*.held), spoken_bytes(*.quota), .size.map_or("the file".to_string(), spoken_bytes)
+    )]
+    QuotaFull {
+        size: Option<u64>,
+        held: u64,
+        quota: u64,
+    },
+}
+
+impl UploadLimits {
+    /// Whether a file of `size` (when the client said it) fits, with `held` bytes in the
+    /// account's bucket already.
+    pub fn check(&self, size: Option<u64>, held: u64) -> Result<(), UploadRefused> {
+        if let Some(size) = size.filter(|&size| size > self.max_file_bytes) {
+            return Err(UploadRefused::FileTooLarge {
+                size,
+                max: self.max_file_bytes,
+            });
+        }
+        if held.saturating_add(size.unwrap_or(0)) > self.bytes_per_account
+            || held >= self.bytes_per_account
+        {
+            return Err(UploadRefused::QuotaFull {
+                size,
+                held,
+                quota: self.bytes_per_account,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A size as people read it: bytes below a KiB, else one decimal in the largest binary unit.
+pub fn spoken_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 fn within(what: &str, text: &str, limit: usize) -> Result<(), String> {
     let length = text.chars().count();
     if length > limit {
@@ -202,6 +280,39 @@ pub fn cut_page<T: serde::Serialize>(items: &mut Vec<T>) -> bool {
 mod tests {
     use super::*;
     use contact_core::mapping::standard_attributes;
+
+    #[test]
+    fn an_upload_is_refused_when_the_file_is_too_large_or_the_account_has_no_room() {
+        let limits = UploadLimits {
+            max_file_bytes: 1000,
+            bytes_per_account: 3000,
+        };
+        assert_eq!(limits.check(Some(1000), 2000), Ok(()));
+        assert_eq!(limits.check(None, 2999), Ok(()));
+        assert_eq!(
+            limits.check(Some(1001), 0),
+            Err(UploadRefused::FileTooLarge {
+                size: 1001,
+                max: 1000
+            })
+        );
+        let full = limits.check(Some(600), 2500).expect_err("no room");
+        assert_eq!(
+            full.to_string(),
+            "the account's uploads hold 2.4 KiB of the 2.9 KiB it may keep, and 600 B more would \
+             not fit; uploaded files are removed a week after their upload"
+        );
+        assert!(limits.check(None, 3000).is_err(), "full, whatever the size");
+    }
+
+    #[test]
+    fn sizes_are_said_in_the_largest_binary_unit() {
+        assert_eq!(spoken_bytes(0), "0 B");
+        assert_eq!(spoken_bytes(1023), "1023 B");
+        assert_eq!(spoken_bytes(1536), "1.5 KiB");
+        assert_eq!(spoken_bytes(4 << 30), "4.0 GiB");
+        assert_eq!(spoken_bytes(3 << 40), "3.0 TiB");
+    }
 
     #[test]
     fn value_mappings_are_limited_in_number_length_and_bytes() {

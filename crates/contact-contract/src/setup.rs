@@ -198,34 +198,49 @@ pub async fn ensure_streams(
     Ok(())
 }
 
-/// Creates the account's uploads bucket unless it exists, and returns it. Files are kept a
-/// week, long enough for any import to read them (and a redelivered request to read again).
+/// Creates the account's uploads bucket unless it exists, holding at most `max_bytes`
+/// (a bucket an earlier version made, or made with another limit, is brought to it), and
+/// returns how many bytes it holds. Files are kept a week, long enough for any import to read
+/// them (and a redelivered request to read again). A full bucket refuses a new file (JetStream
+/// discards new data on object stores) and never drops an older one.
 pub async fn ensure_uploads_bucket(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
     account: &AccountId,
-) -> Result<object_store::ObjectStore, async_nats::Error> {
+    max_bytes: u64,
+) -> Result<u64, async_nats::Error> {
     let bucket = namespace.uploads_bucket(account);
-    match jetstream.get_object_store(&bucket).await {
-        Ok(store) => Ok(store),
-        Err(_) => {
-            let created = jetstream
-                .create_object_store(object_store::Config {
-                    bucket: bucket.clone(),
-                    description: Some(format!("files uploaded by account {account}")),
-                    max_age: 7 * DAY,
-                    storage: stream::StorageType::File,
-                    num_replicas: namespace.replicas(),
-                    ..Default::default()
-                })
-                .await;
-            match created {
-                Ok(store) => Ok(store),
-                // Another process created it between our look-up and our create.
-                Err(_) => Ok(jetstream.get_object_store(&bucket).await?),
-            }
+    let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+    if jetstream.get_object_store(&bucket).await.is_err() {
+        let created = jetstream
+            .create_object_store(object_store::Config {
+                bucket: bucket.clone(),
+                description: Some(format!("files uploaded by account {account}")),
+                max_age: 7 * DAY,
+                max_bytes,
+                storage: stream::StorageType::File,
+                num_replicas: namespace.replicas(),
+                ..Default::default()
+            })
+            .await;
+        // Another process may have created it between our look-up and our create.
+        if let Err(error) = created {
+            jetstream
+                .get_object_store(&bucket)
+                .await
+                .map_err(|_| error)?;
         }
     }
+    let mut stream = jetstream
+        .get_stream(namespace.uploads_stream(account))
+        .await?;
+    let info = stream.info().await?;
+    if info.config.max_bytes != max_bytes {
+        let mut config = info.config.clone();
+        config.max_bytes = max_bytes;
+        jetstream.update_stream(config).await?;
+    }
+    Ok(info.state.bytes)
 }
 
 /// Deletes every stream of the namespace, its accounts' uploads buckets included: for tests

@@ -536,6 +536,10 @@ pub struct RemoveAttributeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PrepareUploadRequest {
     pub import_id: ImportId,
+    /// The file's size in bytes, when the client knows it: a file over the deployment's limit,
+    /// or one the account's uploads have no room for, is refused before it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

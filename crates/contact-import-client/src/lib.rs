@@ -174,16 +174,20 @@ impl Client {
         let file_name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned());
-        self.upload_from(import_id, file, file_name, options).await
+        let size = file.metadata().await.ok().map(|metadata| metadata.len());
+        self.upload_from(import_id, file, size, file_name, options)
+            .await
     }
 
     /// Uploads a file read from `source` (a browser's upload, say) for `import_id`, as
     /// [`Client::upload`] does: what is read is written on at once, so memory does not grow
-    /// with the file.
+    /// with the file. `size`, when known, lets the writer refuse a file over the limits
+    /// before it is sent.
     pub async fn upload_from(
         &self,
         import_id: &ImportId,
         source: impl tokio::io::AsyncRead + Unpin,
+        size: Option<u64>,
         file_name: Option<String>,
         options: ImportOptions,
     ) -> Result<ImportRequest, ClientError> {
@@ -192,6 +196,7 @@ impl Client {
         let target: UploadTarget = self
             .call::<ops::PrepareUpload>(&PrepareUploadRequest {
                 import_id: import_id.clone(),
+                size,
             })
             .await?;
         let uploads = self

@@ -154,6 +154,8 @@ pub struct TestSystem {
     pub undo_resume_seconds: u64,
     /// The writers' `IMPORT_RETENTION_DAYS` (for writers started after it is set).
     pub retention_days: u32,
+    /// The writers' `UPLOAD_MAX_FILE_BYTES` and `UPLOAD_BYTES_PER_ACCOUNT`.
+    pub upload_limits: contact_contract::limits::UploadLimits,
     /// How many imports one account may run at once.
     pub running_per_account: u32,
     /// How many start requests of one account may wait for their turn.
@@ -328,6 +330,7 @@ impl TestSystem {
             stall_seconds: 600,
             undo_resume_seconds: 30,
             retention_days: 90,
+            upload_limits: Default::default(),
             running_per_account: contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT,
             queued_per_account: contact_contract::limits::DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT,
             writer_concurrency: 4,
@@ -383,6 +386,8 @@ impl TestSystem {
             stall_seconds: self.stall_seconds,
             undo_resume_seconds: self.undo_resume_seconds,
             retention_days: self.retention_days,
+            upload_max_file_bytes: self.upload_limits.max_file_bytes,
+            upload_bytes_per_account: self.upload_limits.bytes_per_account,
             running_per_account: self.running_per_account,
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),

@@ -40,6 +40,8 @@ pub(crate) struct Writer {
     pub(crate) undo_resume_after: Duration,
     /// How long an import's details are kept after it ends; none keeps them forever.
     pub(crate) retention: Option<Duration>,
+    /// How large one uploaded file, and all of one account's uploads, may be.
+    pub(crate) upload_limits: contact_contract::limits::UploadLimits,
     /// How many imports one account may run at once.
     pub(crate) running_per_account: u32,
     /// How many start requests of one account may wait for their turn.

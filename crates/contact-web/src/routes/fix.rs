@@ -97,7 +97,13 @@ async fn start_fixed(
     );
     let new_import = Client::new_import_id();
     let request = client
-        .upload_from(&new_import, file.as_slice(), Some(file_name), options)
+        .upload_from(
+            &new_import,
+            file.as_slice(),
+            Some(file.len() as u64),
+            Some(file_name),
+            options,
+        )
         .await?;
     client.publish_request(&request).await?;
     tracing::info!(import_id = %new_import, fixed_from = %from, rows = rows.len(), "fixed rows imported from the page");

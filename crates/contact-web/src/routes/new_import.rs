@@ -136,7 +136,13 @@ async fn receive(
         let body = tokio_util::io::StreamReader::new(field.map_err(std::io::Error::other));
         let mut counted = Counted::new(body, max);
         let uploaded = client
-            .upload_from(&import_id, &mut counted, Some(file_name.clone()), options)
+            .upload_from(
+                &import_id,
+                &mut counted,
+                None,
+                Some(file_name.clone()),
+                options,
+            )
             .await;
         let request = match uploaded {
             Ok(_) if counted.exceeded => {

@@ -63,21 +63,36 @@ pub async fn prepare_import(
 }
 
 /// Where the client puts the file of an import: its account's bucket, which it may write
-/// and nobody else may. Created here, since clients may not create streams.
+/// and nobody else may. Created here, since clients may not create streams. A file over the
+/// limits (`UPLOAD_MAX_FILE_BYTES`, `UPLOAD_BYTES_PER_ACCOUNT`) is refused before it is sent.
 pub async fn prepare_upload(
     writer: &Writer,
     account: &AccountId,
     request: PrepareUploadRequest,
 ) -> Result<UploadTarget, ApiError> {
-    contact_contract::ensure_uploads_bucket(&writer.jetstream, &writer.namespace, account)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, %account, "cannot create the uploads bucket");
-            ApiError::new(
-                ApiErrorKind::Unavailable,
-                "the uploads bucket is not available right now",
-            )
-        })?;
+    // A file too large for any bucket is refused without touching one.
+    writer
+        .upload_limits
+        .check(request.size, 0)
+        .map_err(|refusal| ApiError::new(ApiErrorKind::InvalidRequest, refusal.to_string()))?;
+    let held = contact_contract::ensure_uploads_bucket(
+        &writer.jetstream,
+        &writer.namespace,
+        account,
+        writer.upload_limits.bytes_per_account,
+    )
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, %account, "cannot create the uploads bucket");
+        ApiError::new(
+            ApiErrorKind::Unavailable,
+            "the uploads bucket is not available right now",
+        )
+    })?;
+    writer
+        .upload_limits
+        .check(request.size, held)
+        .map_err(|refusal| ApiError::new(ApiErrorKind::Conflict, refusal.to_string()))?;
     Ok(UploadTarget {
         bucket: writer.namespace.uploads_bucket(account),
         object: request.import_id.to_string(),
