@@ -242,6 +242,74 @@ async fn every_message_of_an_import_carries_the_trace_its_client_started() {
     system.stop().await;
 }
 
+/// Streams an earlier version made without a size limit (or with another) are brought to the
+/// namespace's limit as the services start, and a full one refuses new messages rather than
+/// dropping a request or a chunk nobody handled; only events make room.
+#[tokio::test]
+async fn streams_an_earlier_version_made_are_brought_to_the_size_limit() {
+    use async_nats::jetstream::stream::DiscardPolicy;
+    let nats = async_nats::connect(contact_tests::nats_url())
+        .await
+        .expect("NATS");
+    let jetstream = async_nats::jetstream::new(nats);
+    let unlimited = Namespace::new(&unique("m")).expect("valid");
+    let earlier = async_nats::jetstream::stream::Config {
+        name: unlimited.requests_stream(),
+        subjects: vec![unlimited.import_wildcard(ImportSubjectKind::Start)],
+        ..Default::default()
+    };
+    jetstream
+        .create_stream(earlier)
+        .await
+        .expect("a stream as an earlier version made it");
+    let limited = unlimited.with_stream_max_bytes(1 << 20);
+    ensure_streams(&jetstream, &limited).await.expect("streams");
+    for (stream, discard) in [
+        (limited.requests_stream(), DiscardPolicy::New),
+        (limited.chunks_stream(), DiscardPolicy::New),
+        (limited.records_stream(), DiscardPolicy::New),
+        (limited.events_stream(), DiscardPolicy::Old),
+    ] {
+        let mut handle = jetstream.get_stream(&stream).await.expect("stream");
+        let config = handle.info().await.expect("info").config.clone();
+        assert_eq!(
+            (config.max_bytes, config.discard),
+            (1 << 20, discard),
+            "{stream}"
+        );
+    }
+    // Past its limit, a stream refuses the publish, and keeps what it holds.
+    let subject = limited.import_subject(
+        ImportSubjectKind::Start,
+        &contact_contract::AccountId::new("acme").expect("valid"),
+        &contact_contract::ImportId::new("big").expect("valid"),
+    );
+    let payload = vec![b'x'; 300 * 1024];
+    let mut refused = None;
+    for _ in 0..5 {
+        let acked = async {
+            jetstream
+                .publish(subject.clone(), payload.clone().into())
+                .await?
+                .await
+        };
+        if let Err(error) = acked.await {
+            refused = Some(error.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("a full stream refuses the publish");
+    assert!(refused.contains("maximum bytes"), "{refused}");
+    let mut requests = jetstream
+        .get_stream(limited.requests_stream())
+        .await
+        .expect("stream");
+    assert_eq!(requests.info().await.expect("info").state.messages, 3);
+    remove_namespace(&jetstream, &limited)
+        .await
+        .expect("removed");
+}
+
 /// A deployment upgraded in place finds the durable consumers an earlier version made: each
 /// service brings its consumer to the current limits as it starts, instead of running on
 /// the old ones (an ingest consumer left at 256 pending requests would stall every account

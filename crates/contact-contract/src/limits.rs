@@ -44,6 +44,12 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
 /// the shared JetStream volume stays for the other accounts.
 pub const DEFAULT_UPLOAD_BYTES_PER_ACCOUNT: u64 = 32 << 30;
 
+/// The most each stream of a deployment holds, unless it says otherwise: the work queues
+/// stay far below it (ingest publishes at most 32,000 rows of an import ahead of the
+/// writers), and requests and events are small; the rest of the JetStream volume stays for
+/// the uploads buckets.
+pub const DEFAULT_STREAM_MAX_BYTES: u64 = 8 << 30;
+
 /// How much an account may upload: one file, and all its bucket holds at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadLimits {

@@ -107,6 +107,7 @@ pub struct Namespace {
     subject_prefix: String,
     stream_prefix: String,
     replicas: usize,
+    stream_max_bytes: u64,
 }
 
 impl Default for Namespace {
@@ -183,6 +184,7 @@ impl Namespace {
             subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
             stream_prefix: name.to_ascii_uppercase(),
             replicas: 1,
+            stream_max_bytes: crate::limits::DEFAULT_STREAM_MAX_BYTES,
         })
     }
 
@@ -196,6 +198,16 @@ impl Namespace {
     /// Copies a JetStream cluster keeps of each stream and bucket of the namespace.
     pub fn replicas(&self) -> usize {
         self.replicas
+    }
+
+    /// The most each stream of the namespace may hold (`JETSTREAM_STREAM_MAX_BYTES`).
+    pub fn with_stream_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.stream_max_bytes = max_bytes.max(1);
+        self
+    }
+
+    pub fn stream_max_bytes(&self) -> u64 {
+        self.stream_max_bytes
     }
 
     /// The name it was made from (`ci`): what a database shared by deployments records.

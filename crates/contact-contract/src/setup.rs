@@ -136,11 +136,21 @@ fn stream_config(
     max_age: Duration,
     description: &str,
 ) -> stream::Config {
+    let is_events = name == namespace.events_stream();
     stream::Config {
         name,
         subjects,
         retention,
         max_age,
+        max_bytes: i64::try_from(namespace.stream_max_bytes()).unwrap_or(i64::MAX),
+        // A full stream refuses what comes next (its publisher is told and tries again
+        // later) rather than dropping a request or a chunk nobody has handled; only events,
+        // which the status API repeats, make room by dropping the oldest.
+        discard: if is_events {
+            stream::DiscardPolicy::Old
+        } else {
+            stream::DiscardPolicy::New
+        },
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(60 * 60),
         num_replicas: namespace.replicas(),
@@ -150,7 +160,8 @@ fn stream_config(
     }
 }
 
-/// Creates every stream of the namespace that does not exist yet.
+/// Creates every stream of the namespace that does not exist yet, and brings those an
+/// earlier version (or another setting) made to the namespace's size limit and discard policy.
 pub async fn ensure_streams(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
@@ -193,7 +204,17 @@ pub async fn ensure_streams(
         ),
     ];
     for config in streams {
-        jetstream.get_or_create_stream(config).await?;
+        let mut stream = jetstream.get_or_create_stream(config.clone()).await?;
+        let existing = stream.info().await?.config.clone();
+        if (existing.max_bytes, existing.discard) != (config.max_bytes, config.discard) {
+            jetstream
+                .update_stream(stream::Config {
+                    max_bytes: config.max_bytes,
+                    discard: config.discard,
+                    ..existing
+                })
+                .await?;
+        }
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ pub struct ServiceSettings {
     /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
     #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
     pub jetstream_replicas: usize,
+    /// The most each import stream may hold, in bytes; streams an earlier version made are
+    /// brought to it at start. Every service of a deployment needs the same value.
+    #[arg(long, env = "JETSTREAM_STREAM_MAX_BYTES", default_value_t = contact_contract::limits::DEFAULT_STREAM_MAX_BYTES)]
+    pub stream_max_bytes: u64,
 }
 
 /// A service connected to NATS, with its streams and its consumer in place.
@@ -61,7 +65,9 @@ pub async fn start<P: Probe>(
     role: ConsumerRole,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Started<P>> {
-    let namespace = Namespace::new(&settings.namespace)?.with_replicas(settings.jetstream_replicas);
+    let namespace = Namespace::new(&settings.namespace)?
+        .with_replicas(settings.jetstream_replicas)
+        .with_stream_max_bytes(settings.stream_max_bytes);
     let probe = Arc::new(OnceLock::new());
     let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
     let client_name = format!("contact-{}", role.durable_name());

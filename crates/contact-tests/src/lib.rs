@@ -367,6 +367,7 @@ impl TestSystem {
             },
             namespace: self.namespace_name.clone(),
             jetstream_replicas: self.jetstream_replicas,
+            stream_max_bytes: self.namespace.stream_max_bytes(),
         }
     }
 
@@ -600,6 +601,10 @@ impl TestSystem {
             .env("DATABASE_URL", &self.database_url)
             .env("CONTACT_IMPORT_NAMESPACE", &self.namespace_name)
             .env("JETSTREAM_REPLICAS", self.jetstream_replicas.to_string())
+            .env(
+                "JETSTREAM_STREAM_MAX_BYTES",
+                self.namespace.stream_max_bytes().to_string(),
+            )
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
