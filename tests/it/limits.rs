@@ -314,13 +314,13 @@ async fn a_tenant_over_its_upload_quota_is_refused_before_sending_and_another_is
         &jetstream,
         &system.namespace,
         &system.account,
-        1 << 30,
+        None,
     )
     .await
     .expect("an older bucket");
     system.upload_limits = UploadLimits {
         max_file_bytes: 4096,
-        bytes_per_account: 8192,
+        bytes_per_account: Some(8192),
     };
     system.start_writer().await.expect("writer");
 

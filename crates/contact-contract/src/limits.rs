@@ -40,30 +40,32 @@ pub const DEFAULT_QUEUED_IMPORTS_PER_ACCOUNT: u32 = 20;
 /// The largest file one import may upload, unless the deployment says otherwise: four times
 /// a realistic file of 5 million rows.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
-/// What one account's uploads bucket may hold at once (files are kept a week): the rest of
-/// the shared JetStream volume stays for the other accounts.
-pub const DEFAULT_UPLOAD_BYTES_PER_ACCOUNT: u64 = 32 << 30;
+/// A limit JetStream *reserves*: a stream or bucket with `max_bytes` holds that much of the
+/// server's store (`max_file_store`) whether it uses it or not, and one that does not fit is
+/// refused. So the byte limits are off unless the deployment sets them, sized to its volume:
+/// the four import streams and every account's bucket together must fit.
+pub const NO_BYTE_LIMIT: u64 = 0;
 
-/// The most each stream of a deployment holds, unless it says otherwise: the work queues
-/// stay far below it (ingest publishes at most 32,000 rows of an import ahead of the
-/// writers), and requests and events are small; the rest of the JetStream volume stays for
-/// the uploads buckets.
-pub const DEFAULT_STREAM_MAX_BYTES: u64 = 8 << 30;
-
-/// How much an account may upload: one file, and all its bucket holds at once.
+/// How much an account may upload: one file, and all its bucket holds at once (none: no
+/// limit but the server's store, see [`NO_BYTE_LIMIT`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadLimits {
     pub max_file_bytes: u64,
-    pub bytes_per_account: u64,
+    pub bytes_per_account: Option<u64>,
 }
 
 impl Default for UploadLimits {
     fn default() -> Self {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-            bytes_per_account: DEFAULT_UPLOAD_BYTES_PER_ACCOUNT,
+            bytes_per_account: None,
         }
     }
+}
+
+/// A byte limit as JetStream configurations write it: -1 for none.
+pub fn jetstream_max_bytes(limit: Option<u64>) -> i64 {
+    limit.map_or(-1, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 /// Why an upload is refused before it begins.
@@ -93,14 +95,11 @@ impl UploadLimits {
                 max: self.max_file_bytes,
             });
         }
-        if held.saturating_add(size.unwrap_or(0)) > self.bytes_per_account
-            || held >= self.bytes_per_account
-        {
-            return Err(UploadRefused::QuotaFull {
-                size,
-                held,
-                quota: self.bytes_per_account,
-            });
+        let Some(quota) = self.bytes_per_account else {
+            return Ok(());
+        };
+        if held.saturating_add(size.unwrap_or(0)) > quota || held >= quota {
+            return Err(UploadRefused::QuotaFull { size, held, quota });
         }
         Ok(())
     }
@@ -291,7 +290,7 @@ mod tests {
     fn an_upload_is_refused_when_the_file_is_too_large_or_the_account_has_no_room() {
         let limits = UploadLimits {
             max_file_bytes: 1000,
-            bytes_per_account: 3000,
+            bytes_per_account: Some(3000),
         };
         assert_eq!(limits.check(Some(1000), 2000), Ok(()));
         assert_eq!(limits.check(None, 2999), Ok(()));
@@ -309,6 +308,17 @@ mod tests {
              not fit; uploaded files are removed a week after their upload"
         );
         assert!(limits.check(None, 3000).is_err(), "full, whatever the size");
+        let unbounded = UploadLimits {
+            bytes_per_account: None,
+            ..limits
+        };
+        assert_eq!(unbounded.check(Some(1000), u64::MAX), Ok(()));
+        assert!(
+            unbounded.check(Some(1001), 0).is_err(),
+            "one file is still bounded"
+        );
+        assert_eq!(jetstream_max_bytes(None), -1);
+        assert_eq!(jetstream_max_bytes(Some(8192)), 8192);
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub struct Namespace {
     subject_prefix: String,
     stream_prefix: String,
     replicas: usize,
-    stream_max_bytes: u64,
+    stream_max_bytes: Option<u64>,
 }
 
 impl Default for Namespace {
@@ -184,7 +184,7 @@ impl Namespace {
             subject_prefix: format!("{}.v1", name.to_ascii_lowercase()),
             stream_prefix: name.to_ascii_uppercase(),
             replicas: 1,
-            stream_max_bytes: crate::limits::DEFAULT_STREAM_MAX_BYTES,
+            stream_max_bytes: None,
         })
     }
 
@@ -200,13 +200,14 @@ impl Namespace {
         self.replicas
     }
 
-    /// The most each stream of the namespace may hold (`JETSTREAM_STREAM_MAX_BYTES`).
+    /// The most each stream of the namespace may hold (`JETSTREAM_STREAM_MAX_BYTES`; none
+    /// at [`crate::limits::NO_BYTE_LIMIT`]).
     pub fn with_stream_max_bytes(mut self, max_bytes: u64) -> Self {
-        self.stream_max_bytes = max_bytes.max(1);
+        self.stream_max_bytes = (max_bytes != crate::limits::NO_BYTE_LIMIT).then_some(max_bytes);
         self
     }
 
-    pub fn stream_max_bytes(&self) -> u64 {
+    pub fn stream_max_bytes(&self) -> Option<u64> {
         self.stream_max_bytes
     }
 

@@ -142,7 +142,7 @@ fn stream_config(
         subjects,
         retention,
         max_age,
-        max_bytes: i64::try_from(namespace.stream_max_bytes()).unwrap_or(i64::MAX),
+        max_bytes: crate::limits::jetstream_max_bytes(namespace.stream_max_bytes()),
         // A full stream refuses what comes next (its publisher is told and tries again
         // later) rather than dropping a request or a chunk nobody has handled; only events,
         // which the status API repeats, make room by dropping the oldest.
@@ -219,8 +219,9 @@ pub async fn ensure_streams(
     Ok(())
 }
 
-/// Creates the account's uploads bucket unless it exists, holding at most `max_bytes`
-/// (a bucket an earlier version made, or made with another limit, is brought to it), and
+/// Creates the account's uploads bucket unless it exists, holding at most `max_bytes` (none
+/// when unset; a bucket an earlier version made, or made with another limit, is brought to
+/// it), and
 /// returns how many bytes it holds. Files are kept a week, long enough for any import to read
 /// them (and a redelivered request to read again). A full bucket refuses a new file (JetStream
 /// discards new data on object stores) and never drops an older one.
@@ -228,10 +229,10 @@ pub async fn ensure_uploads_bucket(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
     account: &AccountId,
-    max_bytes: u64,
+    max_bytes: Option<u64>,
 ) -> Result<u64, async_nats::Error> {
     let bucket = namespace.uploads_bucket(account);
-    let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+    let max_bytes = crate::limits::jetstream_max_bytes(max_bytes);
     if jetstream.get_object_store(&bucket).await.is_err() {
         let created = jetstream
             .create_object_store(object_store::Config {

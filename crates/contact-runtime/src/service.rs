@@ -29,9 +29,10 @@ pub struct ServiceSettings {
     /// Copies of each stream and bucket in a JetStream cluster (3 on three nodes).
     #[arg(long, env = "JETSTREAM_REPLICAS", default_value_t = 1)]
     pub jetstream_replicas: usize,
-    /// The most each import stream may hold, in bytes; streams an earlier version made are
-    /// brought to it at start. Every service of a deployment needs the same value.
-    #[arg(long, env = "JETSTREAM_STREAM_MAX_BYTES", default_value_t = contact_contract::limits::DEFAULT_STREAM_MAX_BYTES)]
+    /// The most each import stream may hold, in bytes (0: no limit). JetStream reserves it in
+    /// its store for each of the four streams; streams an earlier version made are brought to
+    /// it at start. Every service of a deployment needs the same value.
+    #[arg(long, env = "JETSTREAM_STREAM_MAX_BYTES", default_value_t = contact_contract::limits::NO_BYTE_LIMIT)]
     pub stream_max_bytes: u64,
 }
 

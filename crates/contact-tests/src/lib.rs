@@ -367,7 +367,10 @@ impl TestSystem {
             },
             namespace: self.namespace_name.clone(),
             jetstream_replicas: self.jetstream_replicas,
-            stream_max_bytes: self.namespace.stream_max_bytes(),
+            stream_max_bytes: self
+                .namespace
+                .stream_max_bytes()
+                .unwrap_or(contact_contract::limits::NO_BYTE_LIMIT),
         }
     }
 
@@ -388,7 +391,10 @@ impl TestSystem {
             undo_resume_seconds: self.undo_resume_seconds,
             retention_days: self.retention_days,
             upload_max_file_bytes: self.upload_limits.max_file_bytes,
-            upload_bytes_per_account: self.upload_limits.bytes_per_account,
+            upload_bytes_per_account: self
+                .upload_limits
+                .bytes_per_account
+                .unwrap_or(contact_contract::limits::NO_BYTE_LIMIT),
             running_per_account: self.running_per_account,
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),
@@ -603,7 +609,10 @@ impl TestSystem {
             .env("JETSTREAM_REPLICAS", self.jetstream_replicas.to_string())
             .env(
                 "JETSTREAM_STREAM_MAX_BYTES",
-                self.namespace.stream_max_bytes().to_string(),
+                self.namespace
+                    .stream_max_bytes()
+                    .unwrap_or(contact_contract::limits::NO_BYTE_LIMIT)
+                    .to_string(),
             )
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

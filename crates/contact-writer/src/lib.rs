@@ -130,9 +130,10 @@ pub struct Settings {
     /// sent.
     #[arg(long, env = "UPLOAD_MAX_FILE_BYTES", default_value_t = contact_contract::limits::DEFAULT_MAX_FILE_BYTES)]
     pub upload_max_file_bytes: u64,
-    /// What one account's uploads bucket may hold at once, in bytes (files are kept a week);
-    /// existing buckets are brought to it as they are next used.
-    #[arg(long, env = "UPLOAD_BYTES_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_UPLOAD_BYTES_PER_ACCOUNT)]
+    /// What one account's uploads bucket may hold at once, in bytes (files are kept a week; 0:
+    /// no limit). JetStream reserves it in its store for every account's bucket; existing
+    /// buckets are brought to it as they are next used.
+    #[arg(long, env = "UPLOAD_BYTES_PER_ACCOUNT", default_value_t = contact_contract::limits::NO_BYTE_LIMIT)]
     pub upload_bytes_per_account: u64,
     /// How many imports one account may run at once; further start requests wait their turn.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
@@ -236,11 +237,16 @@ impl Application {
                 stall: Duration::from_secs(settings.stall_seconds.max(1)),
                 undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
                 retention: retention::retention_of_days(settings.retention_days),
-                upload_limits: contact_contract::limits::UploadLimits {
-                    max_file_bytes: settings
-                        .upload_max_file_bytes
-                        .min(settings.upload_bytes_per_account),
-                    bytes_per_account: settings.upload_bytes_per_account,
+                upload_limits: {
+                    let per_account = (settings.upload_bytes_per_account
+                        != contact_contract::limits::NO_BYTE_LIMIT)
+                        .then_some(settings.upload_bytes_per_account);
+                    contact_contract::limits::UploadLimits {
+                        max_file_bytes: settings
+                            .upload_max_file_bytes
+                            .min(per_account.unwrap_or(u64::MAX)),
+                        bytes_per_account: per_account,
+                    }
                 },
                 running_per_account: settings.running_per_account.max(1),
                 queued_per_account: settings.queued_per_account,
