@@ -310,14 +310,9 @@ async fn a_tenant_over_its_upload_quota_is_refused_before_sending_and_another_is
             .await
             .expect("NATS"),
     );
-    contact_contract::ensure_uploads_bucket(
-        &jetstream,
-        &system.namespace,
-        &system.account,
-        None,
-    )
-    .await
-    .expect("an older bucket");
+    contact_contract::ensure_uploads_bucket(&jetstream, &system.namespace, &system.account, None)
+        .await
+        .expect("an older bucket");
     system.upload_limits = UploadLimits {
         max_file_bytes: 4096,
         bytes_per_account: Some(8192),

@@ -205,16 +205,8 @@ pub async fn ensure_streams(
     ];
     for config in streams {
         let mut stream = jetstream.get_or_create_stream(config.clone()).await?;
-        let existing = stream.info().await?.config.clone();
-        if (existing.max_bytes, existing.discard) != (config.max_bytes, config.discard) {
-            jetstream
-                .update_stream(stream::Config {
-                    max_bytes: config.max_bytes,
-                    discard: config.discard,
-                    ..existing
-                })
-                .await?;
-        }
+        let info = stream.info().await?;
+        bring_to_limit(jetstream, info, config.max_bytes, Some(config.discard)).await;
     }
     Ok(())
 }
@@ -257,12 +249,45 @@ pub async fn ensure_uploads_bucket(
         .get_stream(namespace.uploads_stream(account))
         .await?;
     let info = stream.info().await?;
-    if info.config.max_bytes != max_bytes {
-        let mut config = info.config.clone();
-        config.max_bytes = max_bytes;
-        jetstream.update_stream(config).await?;
-    }
+    bring_to_limit(jetstream, info, max_bytes, None).await;
     Ok(info.state.bytes)
+}
+
+/// Brings a stream an earlier version (or another setting) made to `max_bytes` (and
+/// `discard`, when given). Never below what it holds: JetStream would delete the oldest
+/// messages to fit, unhandled chunks or files waiting to be read among them; the stream comes
+/// down to the limit at later starts, as it drains. A change the server refuses (it reserves
+/// `max_bytes` in its store, and the store may not have room) leaves the stream as it is, said
+/// in the log: running on the old limit beats not running.
+async fn bring_to_limit(
+    jetstream: &jetstream::Context,
+    info: &stream::Info,
+    max_bytes: i64,
+    discard: Option<stream::DiscardPolicy>,
+) {
+    let held = i64::try_from(info.state.bytes).unwrap_or(i64::MAX);
+    let max_bytes = if max_bytes > 0 {
+        max_bytes.max(held)
+    } else {
+        max_bytes
+    };
+    let discard = discard.unwrap_or(info.config.discard);
+    if (info.config.max_bytes, info.config.discard) == (max_bytes, discard) {
+        return;
+    }
+    let updated = stream::Config {
+        max_bytes,
+        discard,
+        ..info.config.clone()
+    };
+    if let Err(error) = jetstream.update_stream(updated).await {
+        tracing::warn!(
+            stream = info.config.name,
+            max_bytes,
+            %error,
+            "the stream keeps the limits it has"
+        );
+    }
 }
 
 /// Deletes every stream of the namespace, its accounts' uploads buckets included: for tests

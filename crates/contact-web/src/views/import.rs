@@ -122,7 +122,7 @@ fn fixed_from(from: &FixedFrom<'_>) -> Markup {
             p {
                 "These are rows you fixed from the import of "
                 a href=(format!("/imports/{id}")) { (file_label(from.status)) } "."
-                @if let Some(next) = from.next {
+                @if let (Some(next), None) = (from.next, from.status.details_removed_at) {
                     " " a href=(format!("/imports/{id}/fix?after={next}")) { "Fix its next failed rows" } "."
                 }
             }

@@ -359,7 +359,9 @@ pub async fn claim_expired_details(
                    AND (namespace = $1 OR namespace IS NULL)
                  ORDER BY finished_at LIMIT $3)
            AND status IN ('completed', 'cancelled', 'failed', 'undone')
-           AND details_removed_at IS NULL",
+           AND details_removed_at IS NULL
+           -- Asked again of the row as it is once locked: an undo may have just ended.
+           AND (undone_at IS NULL OR undone_at < now() - make_interval(secs => $2))",
     )
     .bind(namespace.name())
     .bind(retention.as_secs_f64())
@@ -386,6 +388,19 @@ impl Leftover {
             Self::ExpiredDetails => "details_pending",
         }
     }
+
+    /// The tables it is deleted from.
+    fn tables(self) -> &'static [&'static str] {
+        match self {
+            Self::DryRunOverlay => &["dry_run_contacts", "dry_run_keys"],
+            Self::ExpiredDetails => &[
+                "row_errors",
+                "failed_rows",
+                "import_changes",
+                "undo_conflicts",
+            ],
+        }
+    }
 }
 
 /// Ended imports of the namespace with `leftover` still to delete.
@@ -407,16 +422,25 @@ pub async fn with_leftover(
     .await
 }
 
-/// Records that all of the import's `leftover` is deleted.
+/// Records that all of the import's `leftover` is deleted, if it is: two writers sweeping one
+/// import at once each see their own last batch come back short, so the tables are asked.
 pub async fn mark_cleared(
     connection: &mut PgConnection,
     account: &str,
     import: &str,
     leftover: Leftover,
 ) -> sqlx::Result<()> {
+    let none_left: Vec<String> = leftover
+        .tables()
+        .iter()
+        .map(|table| {
+            format!("NOT EXISTS (SELECT 1 FROM {table} WHERE account_id = $1 AND import_id = $2)")
+        })
+        .collect();
     sqlx::query(&format!(
-        "UPDATE imports SET {} = false WHERE account_id = $1 AND import_id = $2",
-        leftover.column()
+        "UPDATE imports SET {} = false WHERE account_id = $1 AND import_id = $2 AND {}",
+        leftover.column(),
+        none_left.join(" AND ")
     ))
     .bind(account)
     .bind(import)

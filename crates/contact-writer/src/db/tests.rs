@@ -742,6 +742,24 @@ async fn retention_takes_an_old_imports_details_in_batches_and_keeps_its_links(p
     .await
     .expect("pending");
     assert_eq!(pending, [(account.to_string(), import.to_string())]);
+    // Marked done too early (another writer's batch came back short): it stays pending.
+    imports::mark_cleared(
+        &mut connection,
+        account.as_str(),
+        import.as_str(),
+        imports::Leftover::ExpiredDetails,
+    )
+    .await
+    .expect("marked");
+    let still = imports::with_leftover(
+        &mut connection,
+        &namespace(),
+        imports::Leftover::ExpiredDetails,
+        10,
+    )
+    .await
+    .expect("pending");
+    assert_eq!(still.len(), 1, "rows are left: still pending");
     // Two rows per statement: the first batches report more to come.
     let mut batches = 0;
     loop {
