@@ -4,17 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use contact_contract::api::CallError;
 use contact_contract::DuplicatePolicy;
 use contact_contract::{
     ApiErrorKind, ContactFilter, ExportedContact, ImportId, ImportOptions, ImportState,
     ImportStatus, UndoConflict, UndoField,
 };
 use contact_contract::{AttributeDef, AttributeType};
-use contact_import_client::ClientError;
 use contact_tests::{Replicas, TestSystem};
 
 use crate::cli::{cli, run_cli, stderr, stdout};
+use crate::refusal;
 
 /// A contact as undo must give it back: id, values, type, category and tags (times left out:
 /// a restored contact was written again).
@@ -65,13 +64,6 @@ fn by_email(contacts: &[ExportedContact], email: &str) -> ExportedContact {
         .find(|contact| contact.attributes.get("email").map(String::as_str) == Some(email))
         .unwrap_or_else(|| panic!("no contact {email}"))
         .clone()
-}
-
-fn refusal(result: Result<impl std::fmt::Debug, ClientError>) -> (ApiErrorKind, String) {
-    match result {
-        Err(ClientError::Api(CallError::Api(error))) => (error.kind, error.message),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -54,3 +54,16 @@ pub fn by_email(contacts: &[ExportedContact]) -> BTreeMap<String, BTreeMap<Strin
         })
         .collect()
 }
+
+/// The kind and message of the API's refusal `result` must be.
+pub(crate) fn refusal(
+    result: Result<impl std::fmt::Debug, contact_import_client::ClientError>,
+) -> (contact_contract::ApiErrorKind, String) {
+    use contact_contract::api::CallError;
+    match result {
+        Err(contact_import_client::ClientError::Api(CallError::Api(error))) => {
+            (error.kind, error.message)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

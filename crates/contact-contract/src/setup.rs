@@ -213,8 +213,7 @@ pub async fn ensure_streams(
 
 /// Creates the account's uploads bucket unless it exists, holding at most `max_bytes` (none
 /// when unset; a bucket an earlier version made, or made with another limit, is brought to
-/// it), and
-/// returns how many bytes it holds. Files are kept a week, long enough for any import to read
+/// it), and returns how many bytes it holds. Files are kept a week, long enough for any import to read
 /// them (and a redelivered request to read again). A full bucket refuses a new file (JetStream
 /// discards new data on object stores) and never drops an older one.
 pub async fn ensure_uploads_bucket(

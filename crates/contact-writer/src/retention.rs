@@ -6,75 +6,30 @@
 //! 1. it *claims* the imports past the retention: from that commit on their details are
 //!    refused by the API with the day they were removed, and they can no longer be undone (an
 //!    undo that began first keeps its import until it ends);
-//! 2. it deletes what the claimed imports held, a batch per statement and for a bounded time
-//!    per sweep; the next sweep, on any writer of the namespace, goes on.
+//! 2. it deletes what the claimed imports held, as it deletes a dry run's overlay: a batch per
+//!    statement and for a bounded time per sweep (`sweep::clear_leftovers`); the next sweep,
+//!    on any writer of the namespace, goes on.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context::Writer;
-use crate::db::imports::Leftover;
-use crate::db::{imports, row_errors, undo};
+use crate::db::imports;
 
 /// Imports claimed per sweep: a backlog (retention turned on over years of imports) drains a
 /// hundred imports every few seconds.
 const IMPORTS_CLAIMED_PER_SWEEP: i64 = 100;
 
-/// Rows deleted per statement and table: a short transaction each.
-const DETAIL_ROWS_PER_STATEMENT: i64 = 10_000;
-
-/// How long a sweep goes on deleting details: the rest of the sweep waits meanwhile.
-const DELETING_PER_SWEEP: Duration = Duration::from_secs(2);
-
-/// Claims the imports past `writer.retention` (none when it keeps details forever) and goes on
-/// deleting the details of those claimed, in this sweep or an earlier one.
-pub async fn remove_expired_details(writer: &Writer) -> anyhow::Result<()> {
-    let mut connection = writer.pool.acquire().await?;
+/// Claims the imports past `writer.retention` (none when it keeps details forever); the
+/// sweep then deletes their details as it clears every leftover (`sweep::clear_leftovers`).
+pub async fn claim_expired_details(writer: &Writer) -> anyhow::Result<()> {
     if let Some(retention) = writer.retention {
         imports::claim_expired_details(
-            &mut connection,
+            &mut *writer.pool.acquire().await?,
             &writer.namespace,
             retention,
             IMPORTS_CLAIMED_PER_SWEEP,
         )
         .await?;
-    }
-    let started = Instant::now();
-    let claimed = imports::with_leftover(
-        &mut connection,
-        &writer.namespace,
-        Leftover::ExpiredDetails,
-        IMPORTS_CLAIMED_PER_SWEEP,
-    )
-    .await?;
-    for (account, import) in claimed {
-        loop {
-            if started.elapsed() >= DELETING_PER_SWEEP {
-                return Ok(());
-            }
-            let more_errors = row_errors::delete_some(
-                &mut connection,
-                &account,
-                &import,
-                DETAIL_ROWS_PER_STATEMENT,
-            )
-            .await?;
-            let more_records = undo::forget_some(
-                &mut connection,
-                &account,
-                &import,
-                DETAIL_ROWS_PER_STATEMENT,
-            )
-            .await?;
-            if !more_errors && !more_records {
-                break;
-            }
-        }
-        imports::mark_cleared(&mut connection, &account, &import, Leftover::ExpiredDetails).await?;
-        tracing::info!(
-            account,
-            import,
-            "removed the row errors, failed rows and undo records of an import past the retention"
-        );
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::api::history;
 use crate::closing;
 use crate::context::Writer;
 use crate::db::imports::Leftover;
-use crate::db::{contacts, imports, parking};
+use crate::db::{contacts, imports, parking, row_errors, undo};
 use crate::pipeline;
 use crate::pipeline::chunk::{self, ChunkApplied, ParkedApplied};
 use crate::retention;
@@ -31,9 +31,12 @@ const UNDO_PER_SWEEP: Duration = Duration::from_secs(5);
 /// meanwhile, and the next sweep goes on.
 const PARKED_PARTS_PER_LANE: Duration = Duration::from_secs(2);
 
-/// Rows of a finished dry run's overlay deleted per statement, so that clearing a large one
-/// never holds a long transaction.
-const OVERLAY_ROWS_PER_DELETE: i64 = 10_000;
+/// Rows of what an ended import left (a dry run's overlay, expired details) deleted per
+/// statement and table, so that clearing a large one never holds a long transaction.
+const LEFTOVER_ROWS_PER_DELETE: i64 = 10_000;
+
+/// How long a sweep goes on deleting leftovers: the rest of the sweep waits meanwhile.
+const LEFTOVERS_PER_SWEEP: Duration = Duration::from_secs(2);
 
 pub async fn sweep_forever(writer: Arc<Writer>, every: Duration, shutdown: Shutdown) {
     loop {
@@ -117,13 +120,22 @@ async fn sweep_once(writer: &Writer) -> anyhow::Result<()> {
             "sweep could not go on with an undo"
         );
     }
-    if let Err(error) = clear_finished_dry_runs(writer).await {
+    if let Err(error) = retention::claim_expired_details(writer).await {
         tracing::warn!(
             error = format!("{error:#}"),
-            "sweep could not clear the overlay of a dry run"
+            "sweep could not take the details of imports past the retention"
         );
     }
-    retention::remove_expired_details(writer).await
+    for leftover in [Leftover::DryRunOverlay, Leftover::ExpiredDetails] {
+        if let Err(error) = clear_leftovers(writer, leftover).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                ?leftover,
+                "sweep could not clear what an ended import left"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Applies the parts parked for lanes that have reached them and stood still for a moment: a
@@ -202,28 +214,51 @@ async fn resume_undo(writer: &Writer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the overlays of ended dry runs, a few thousand rows per statement.
-async fn clear_finished_dry_runs(writer: &Writer) -> anyhow::Result<()> {
+/// Deletes what ended imports left behind (`leftover`: the overlays of dry runs, or the
+/// details retention took), a batch per statement, for at most [`LEFTOVERS_PER_SWEEP`]; the
+/// next sweep, on any writer of the namespace, goes on.
+async fn clear_leftovers(writer: &Writer, leftover: Leftover) -> anyhow::Result<()> {
     let mut connection = writer.pool.acquire().await?;
-    let finished = imports::with_leftover(
-        &mut connection,
-        &writer.namespace,
-        Leftover::DryRunOverlay,
-        100,
-    )
-    .await?;
-    for (account, import) in finished {
-        while contacts::delete_dry_run_overlay(
-            &mut connection,
-            &account,
-            &import,
-            OVERLAY_ROWS_PER_DELETE,
-        )
-        .await?
-        {}
-        imports::mark_cleared(&mut connection, &account, &import, Leftover::DryRunOverlay).await?;
+    let started = std::time::Instant::now();
+    let imports_left =
+        imports::with_leftover(&mut connection, &writer.namespace, leftover, 100).await?;
+    for (account, import) in imports_left {
+        while delete_some(&mut connection, leftover, &account, &import).await? {
+            if started.elapsed() >= LEFTOVERS_PER_SWEEP {
+                return Ok(());
+            }
+        }
+        if imports::mark_cleared(&mut connection, &account, &import, leftover).await? {
+            tracing::info!(
+                account,
+                import,
+                ?leftover,
+                "deleted what an ended import left"
+            );
+        }
     }
     Ok(())
+}
+
+/// Deletes up to [`LEFTOVER_ROWS_PER_DELETE`] rows of the import's `leftover` from each of
+/// its tables; returns whether more may remain.
+async fn delete_some(
+    connection: &mut sqlx::PgConnection,
+    leftover: Leftover,
+    account: &str,
+    import: &str,
+) -> sqlx::Result<bool> {
+    let rows = LEFTOVER_ROWS_PER_DELETE;
+    match leftover {
+        Leftover::DryRunOverlay => {
+            contacts::delete_dry_run_overlay(connection, account, import, rows).await
+        }
+        Leftover::ExpiredDetails => {
+            let more_errors = row_errors::delete_some(connection, account, import, rows).await?;
+            let more_records = undo::forget_some(connection, account, import, rows).await?;
+            Ok(more_errors || more_records)
+        }
+    }
 }
 
 fn spoken_duration(duration: std::time::Duration) -> String {

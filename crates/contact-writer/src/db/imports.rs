@@ -422,14 +422,15 @@ pub async fn with_leftover(
     .await
 }
 
-/// Records that all of the import's `leftover` is deleted, if it is: two writers sweeping one
-/// import at once each see their own last batch come back short, so the tables are asked.
+/// Records that all of the import's `leftover` is deleted, if it is (and returns whether it
+/// was): two writers sweeping one import at once each see their own last batch come back
+/// short, so the tables are asked.
 pub async fn mark_cleared(
     connection: &mut PgConnection,
     account: &str,
     import: &str,
     leftover: Leftover,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let none_left: Vec<String> = leftover
         .tables()
         .iter()
@@ -437,7 +438,7 @@ pub async fn mark_cleared(
             format!("NOT EXISTS (SELECT 1 FROM {table} WHERE account_id = $1 AND import_id = $2)")
         })
         .collect();
-    sqlx::query(&format!(
+    let cleared = sqlx::query(&format!(
         "UPDATE imports SET {} = false WHERE account_id = $1 AND import_id = $2 AND {}",
         leftover.column(),
         none_left.join(" AND ")
@@ -446,7 +447,7 @@ pub async fn mark_cleared(
     .bind(import)
     .execute(connection)
     .await?;
-    Ok(())
+    Ok(cleared.rows_affected() == 1)
 }
 
 /// How many imports of the namespace run.

@@ -646,6 +646,31 @@ async fn rows_of_import(pool: &PgPool, table: &str) -> i64 {
 
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// The imports whose expired details are still to delete.
+async fn details_pending(connection: &mut PgConnection) -> Vec<(String, String)> {
+    imports::with_leftover(
+        connection,
+        &namespace(),
+        imports::Leftover::ExpiredDetails,
+        10,
+    )
+    .await
+    .expect("pending")
+}
+
+/// Marks the test import's expired details deleted, if they are; returns whether it did.
+async fn mark_details_cleared(connection: &mut PgConnection) -> bool {
+    let (account, import) = ids();
+    imports::mark_cleared(
+        connection,
+        account.as_str(),
+        import.as_str(),
+        imports::Leftover::ExpiredDetails,
+    )
+    .await
+    .expect("marked")
+}
+
 #[sqlx::test(migrator = "crate::MIGRATOR")]
 async fn retention_takes_an_old_imports_details_in_batches_and_keeps_its_links(pool: PgPool) {
     let (account, import) = ids();
@@ -733,32 +758,14 @@ async fn retention_takes_an_old_imports_details_in_batches_and_keeps_its_links(p
     );
     assert!(refusal.to_string().contains("removed on"), "{refusal}");
 
-    let pending = imports::with_leftover(
-        &mut connection,
-        &namespace(),
-        imports::Leftover::ExpiredDetails,
-        10,
-    )
-    .await
-    .expect("pending");
+    let pending = details_pending(&mut connection).await;
     assert_eq!(pending, [(account.to_string(), import.to_string())]);
     // Marked done too early (another writer's batch came back short): it stays pending.
-    imports::mark_cleared(
-        &mut connection,
-        account.as_str(),
-        import.as_str(),
-        imports::Leftover::ExpiredDetails,
-    )
-    .await
-    .expect("marked");
-    let still = imports::with_leftover(
-        &mut connection,
-        &namespace(),
-        imports::Leftover::ExpiredDetails,
-        10,
-    )
-    .await
-    .expect("pending");
+    assert!(
+        !mark_details_cleared(&mut connection).await,
+        "rows are left"
+    );
+    let still = details_pending(&mut connection).await;
     assert_eq!(still.len(), 1, "rows are left: still pending");
     // Two rows per statement: the first batches report more to come.
     let mut batches = 0;
@@ -796,22 +803,8 @@ async fn retention_takes_an_old_imports_details_in_batches_and_keeps_its_links(p
     .await
     .expect("links");
     assert_eq!(links, [11, 12], "the contacts it linked stay findable");
-    imports::mark_cleared(
-        &mut connection,
-        account.as_str(),
-        import.as_str(),
-        imports::Leftover::ExpiredDetails,
-    )
-    .await
-    .expect("marked");
-    let pending = imports::with_leftover(
-        &mut connection,
-        &namespace(),
-        imports::Leftover::ExpiredDetails,
-        10,
-    )
-    .await
-    .expect("pending");
+    assert!(mark_details_cleared(&mut connection).await);
+    let pending = details_pending(&mut connection).await;
     assert!(pending.is_empty());
 }
 
