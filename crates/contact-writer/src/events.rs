@@ -6,11 +6,11 @@
 //! The summary is published after the commit that closes the import, with the highest
 //! sequence, so a client that sees it finds every contact written.
 //!
-//! An event is built from the import as read *after* the lane's commit, not from what the lane
-//! transaction wrote: a sum taken inside that transaction cannot see the other lanes' commits
-//! made meanwhile, so two events could share a sequence with different counters, and a later
-//! sequence could show a lower count. A read after the commit sees a snapshot that holds every
-//! part its sequence counts.
+//! A progress event is built from the import as a lane part's transaction reads it just before
+//! its commit, by one lane only (`pipeline::lane::REPORTING_LANE`): that lane's row lock puts
+//! those reads in the order of the commits, each seeing what the one before it saw, so a later
+//! sequence never shows a lower count. Sums read by two lanes at once could each miss the
+//! other's part: two events with one sequence and different counters.
 
 use contact_contract::{
     message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, FIRST_SCHEMA_VERSION,

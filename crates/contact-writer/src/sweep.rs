@@ -169,8 +169,11 @@ async fn apply_parked_parts_left_behind(writer: &Writer) {
             match chunk::apply_parked_parts(writer, &account, &import, lane, PARKED_PARTS_PER_LANE)
                 .await?
             {
-                ParkedApplied::Lane { lane_done } => {
-                    pipeline::after_progress(writer, &account, &import, lane_done).await?
+                ParkedApplied::Lane {
+                    lane_done,
+                    progress,
+                } => {
+                    pipeline::after_progress(writer, &account, &import, progress, lane_done).await?
                 }
                 ParkedApplied::Ended(ChunkApplied::Unwritable(reason)) => {
                     closing::close_running(

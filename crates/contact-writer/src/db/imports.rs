@@ -53,9 +53,17 @@ pub struct ImportRow {
 }
 
 /// The columns of [`ImportRow`]: the import and the sums of its lanes.
-static SELECT_IMPORT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static SELECT_IMPORT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| select_import("i.plan"));
+
+/// [`SELECT_IMPORT`] without the mapping plan, which no event or status shows.
+static SELECT_PROGRESS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| select_import("NULL::jsonb"));
+
+/// The import and the sums of its lanes, with `plan` as its plan column.
+fn select_import(plan: &str) -> String {
     format!(
-        "SELECT i.account_id, i.import_id, i.status, i.request, i.plan, i.unmapped_columns,
+        "SELECT i.account_id, i.import_id, i.status, i.request, {plan} AS plan, i.unmapped_columns,
                 i.file_name, i.bytes_total, i.chunks_total, i.rows_in_file, i.error, i.created_at,
                 i.finished_at, i.lanes, i.first_contact_id, i.repeat_of, i.details_removed_at,
                 lanes.parts_applied, lanes.created, lanes.linked, lanes.duplicated, lanes.skipped,
@@ -76,7 +84,7 @@ static SELECT_IMPORT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
              WHERE l.account_id = i.account_id AND l.import_id = i.import_id) AS lanes",
         parking::PARKED_PARTS_OF_IMPORT
     )
-});
+}
 
 impl ImportRow {
     pub fn state(&self) -> ImportState {
@@ -208,14 +216,39 @@ pub async fn load(
     account: &AccountId,
     import: &ImportId,
 ) -> sqlx::Result<Option<ImportRow>> {
+    select_one(connection, &SELECT_IMPORT, account, import).await
+}
+
+/// The one import `select` reads, by its id.
+async fn select_one(
+    connection: &mut PgConnection,
+    select: &str,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<ImportRow>> {
     sqlx::query_as(&format!(
-        "{} WHERE i.account_id = $1 AND i.import_id = $2",
-        *SELECT_IMPORT
+        "{select} WHERE i.account_id = $1 AND i.import_id = $2"
     ))
     .bind(account.as_str())
     .bind(import.as_str())
     .fetch_optional(connection)
     .await
+}
+
+/// The import as the caller's lane transaction leaves it (its plan left out): the sums count
+/// the lane part it is writing, and every part committed before this statement.
+///
+/// Read only by the transactions of one lane of the import, which hold that lane's row lock
+/// one after the other, the reads are in the order of their commits and each sees every part
+/// the one before it saw: so the sequences grow and the counters never go back, although
+/// other lanes commit meanwhile. (Read by two lanes' transactions at once, each would count
+/// its own part but not the other's.)
+pub async fn progress_before_commit(
+    transaction: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+) -> sqlx::Result<Option<ImportRow>> {
+    select_one(transaction, &SELECT_PROGRESS, account, import).await
 }
 
 /// Locks the import for the rest of the transaction and reads it as it then is. Every change

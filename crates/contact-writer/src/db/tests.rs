@@ -69,8 +69,18 @@ async fn running_import(pool: &PgPool, lanes: u32, chunks_total: Option<u32>) ->
 /// Moves `lane` on by one chunk the way a lane part does, with no contacts, `counts` and
 /// `failed_rows` rows that failed.
 async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts, failed_rows: usize) {
-    let (account, import) = ids();
     let mut connection = pool.acquire().await.expect("a connection");
+    advance_empty(&mut connection, lane, counts, failed_rows).await;
+}
+
+/// [`apply_empty_part`] in the caller's connection (or transaction).
+async fn advance_empty(
+    connection: &mut PgConnection,
+    lane: u32,
+    counts: OutcomeCounts,
+    failed_rows: usize,
+) {
+    let (account, import) = ids();
     let advance = LaneAdvance {
         lane,
         counts,
@@ -78,7 +88,7 @@ async fn apply_empty_part(pool: &PgPool, lane: u32, counts: OutcomeCounts, faile
         end_offset: 100,
     };
     contacts::insert_new_and_advance(
-        &mut connection,
+        connection,
         &account,
         &import,
         Target::Live,
@@ -187,6 +197,55 @@ async fn an_imports_counters_are_the_sums_of_its_lanes(pool: PgPool) {
     );
     assert_eq!(row.lane_cursors, [1, 2]);
     assert_eq!(row.event_sequence(), 3, "three lane parts applied");
+}
+
+#[sqlx::test(migrator = "crate::MIGRATOR")]
+async fn a_lane_part_reads_the_progress_it_commits_and_the_next_reader_of_its_lane_waits(
+    pool: PgPool,
+) {
+    let (account, import) = ids();
+    running_import(&pool, 2, Some(4)).await;
+    let created = |created| OutcomeCounts {
+        created,
+        ..OutcomeCounts::default()
+    };
+    apply_empty_part(&pool, 1, created(2), 0).await;
+    let mut connection = pool.acquire().await.expect("a connection");
+    let mut transaction = connection.begin().await.expect("begin");
+    lanes::lock_lane(&mut transaction, &account, &import, 0)
+        .await
+        .expect("gate")
+        .expect("an open lane");
+    advance_empty(&mut transaction, 0, created(3), 1).await;
+    let seen = imports::progress_before_commit(&mut transaction, &account, &import)
+        .await
+        .expect("progress")
+        .expect("the import");
+    let status = seen.to_status();
+    assert_eq!(
+        (status.created, status.failed, seen.event_sequence()),
+        (5, 1, 2),
+        "its own part and the committed one of the other lane"
+    );
+    assert!(seen.plan.is_none(), "no event shows the plan");
+    // Another writer's part of the same lane is turned away until this one commits, so its
+    // read comes after this commit and sees it.
+    let mut other = pool.acquire().await.expect("a connection");
+    let mut waiting = other.begin().await.expect("begin");
+    let refused = lanes::lock_lane(&mut waiting, &account, &import, 0).await;
+    assert!(
+        matches!(&refused, Err(error) if super::is_lock_not_available(error)),
+        "{:?}",
+        refused.map(|gate| gate.is_some())
+    );
+    drop(waiting);
+    transaction.commit().await.expect("commit");
+    let after = imports::load(&mut other, &account, &import)
+        .await
+        .expect("load")
+        .expect("the import");
+    assert_eq!(after.to_status().created, 5);
+    assert_eq!(after.event_sequence(), seen.event_sequence());
 }
 
 #[sqlx::test(migrator = "crate::MIGRATOR")]

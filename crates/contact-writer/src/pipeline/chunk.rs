@@ -35,7 +35,7 @@ use contact_core::validate::ValidRecord;
 use futures::future::join_all;
 
 use crate::context::Writer;
-use crate::pipeline::lane::{self, PartDisposition, WhenBehind};
+use crate::pipeline::lane::{self, PartDisposition, Progress, WhenBehind};
 use crate::pipeline::signals;
 
 /// How long a part waits in hand for a lane of its that does not move before it is parked.
@@ -57,11 +57,14 @@ const RECHECK_BEHIND: Duration = Duration::from_millis(250);
 const RECHECK_BUSY: Duration = Duration::from_millis(10);
 
 /// What became of a chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ChunkApplied {
     /// Every lane is applied (now or before) or parked for its lane; `last_lane_done` when a
-    /// lane applied its last chunk.
-    Done { last_lane_done: bool },
+    /// lane applied its last chunk, `progress` the latest the lanes applied here reported.
+    Done {
+        last_lane_done: bool,
+        progress: Progress,
+    },
     /// The import is over: nothing more is written.
     ImportClosed,
     /// A lane stayed busy for the whole wait, or the writer is stopping.
@@ -93,7 +96,10 @@ pub async fn apply_chunk(
         (0..lane_count as u32).partition(|lane| known.get(lane).is_none_or(|&next| next >= index))
     };
     let mut busy = Vec::<u32>::new();
+    // Why a lane was last found busy, for the message that gives up.
+    let mut busy_because = "";
     let mut last_lane_done = false;
+    let mut progress = Progress::default();
     let started = Instant::now();
     let given_up_at = started + LONGEST_WAIT_FOR_BUSY_LANE;
     // When a lane this chunk waits for last moved, and where the lanes were then.
@@ -137,9 +143,11 @@ pub async fn apply_chunk(
                     next_chunk,
                     lane_done,
                     next_parked,
+                    progress: reported,
                 } => {
                     writer.stats.lanes_applied.fetch_add(1, Ordering::Relaxed);
                     last_lane_done |= lane_done;
+                    progress = progress.or_later(reported);
                     signals::announce(writer, account, import, lane, next_chunk).await;
                     if next_parked {
                         parked_next.push(lane);
@@ -153,7 +161,10 @@ pub async fn apply_chunk(
                     writer.signals.lane_at(account, import, lane, next_chunk);
                     behind.push(lane);
                 }
-                PartDisposition::Busy(_) => busy.push(lane),
+                PartDisposition::Busy(because) => {
+                    busy_because = because;
+                    busy.push(lane);
+                }
                 PartDisposition::UnknownImport => return Ok(ChunkApplied::UnknownImport),
                 PartDisposition::Unwritable(reason) => return Ok(ChunkApplied::Unwritable(reason)),
             }
@@ -165,7 +176,13 @@ pub async fn apply_chunk(
             .await;
         for applied in applied_after {
             match applied? {
-                ParkedApplied::Lane { lane_done } => last_lane_done |= lane_done,
+                ParkedApplied::Lane {
+                    lane_done,
+                    progress: reported,
+                } => {
+                    last_lane_done |= lane_done;
+                    progress = progress.or_later(reported);
+                }
                 ParkedApplied::Ended(ended) => return Ok(ended),
             }
         }
@@ -178,7 +195,7 @@ pub async fn apply_chunk(
             || (writer.shutdown.is_triggered() && when_behind == WhenBehind::Park)
         {
             return Ok(ChunkApplied::StillWaiting(format!(
-                "lanes {busy:?} of chunk {index} are held by other transactions"
+                "lanes {busy:?} of chunk {index} are held by other transactions ({busy_because})"
             )));
         }
         let mut time_to_look = false;
@@ -215,15 +232,18 @@ pub async fn apply_chunk(
             !go
         });
     }
-    Ok(ChunkApplied::Done { last_lane_done })
+    Ok(ChunkApplied::Done {
+        last_lane_done,
+        progress,
+    })
 }
 
 /// What became of the parts parked after a lane part that was applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ParkedApplied {
     /// Those there were are applied (by this call, or another writer took over);
-    /// `lane_done` when the lane applied its last chunk.
-    Lane { lane_done: bool },
+    /// `lane_done` when the lane applied its last chunk, `progress` the latest they reported.
+    Lane { lane_done: bool, progress: Progress },
     /// The import cannot go on: this is what became of it.
     Ended(ChunkApplied),
 }
@@ -244,6 +264,7 @@ pub async fn apply_parked_parts(
     budget: Duration,
 ) -> anyhow::Result<ParkedApplied> {
     let mut lane_done = false;
+    let mut progress = Progress::default();
     let mut busy_since: Option<Instant> = None;
     let stop_at = Instant::now() + budget;
     loop {
@@ -261,13 +282,18 @@ pub async fn apply_parked_parts(
                 next_chunk,
                 lane_done: done,
                 next_parked,
+                progress: reported,
             } => {
                 writer.stats.lanes_applied.fetch_add(1, Ordering::Relaxed);
                 lane_done |= done;
+                progress = progress.or_later(reported);
                 busy_since = None;
                 signals::announce(writer, account, import, lane, next_chunk).await;
                 if !next_parked || Instant::now() >= stop_at || writer.shutdown.is_triggered() {
-                    return Ok(ParkedApplied::Lane { lane_done });
+                    return Ok(ParkedApplied::Lane {
+                        lane_done,
+                        progress,
+                    });
                 }
             }
             PartDisposition::Busy(_) => {
@@ -279,14 +305,22 @@ pub async fn apply_parked_parts(
                     || Instant::now() >= stop_at
                     || writer.shutdown.is_triggered()
                 {
-                    return Ok(ParkedApplied::Lane { lane_done });
+                    return Ok(ParkedApplied::Lane {
+                        lane_done,
+                        progress,
+                    });
                 }
                 tokio::time::sleep(RECHECK_BUSY).await;
             }
             PartDisposition::NothingParked
             | PartDisposition::AlreadyApplied
             | PartDisposition::Parked
-            | PartDisposition::Behind { .. } => return Ok(ParkedApplied::Lane { lane_done }),
+            | PartDisposition::Behind { .. } => {
+                return Ok(ParkedApplied::Lane {
+                    lane_done,
+                    progress,
+                })
+            }
             PartDisposition::ImportClosed => {
                 return Ok(ParkedApplied::Ended(ChunkApplied::ImportClosed))
             }

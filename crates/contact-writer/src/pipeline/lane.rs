@@ -22,6 +22,32 @@ use crate::db::parking::ParkedPart;
 use crate::db::row_errors;
 use crate::db::{self, imports, parking};
 
+/// The lane that carries each chunk's row errors and failed rows, and whose transactions read
+/// the import's progress before they commit (see [`imports::progress_before_commit`]): every
+/// import has it.
+pub const REPORTING_LANE: u32 = 0;
+
+/// The import as a lane part's transaction left it, read before the commit by a part of
+/// [`REPORTING_LANE`] (none from the other lanes): what the next progress event says.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Option<Box<imports::ImportRow>>);
+
+impl Progress {
+    /// The later of two reports: the one whose sequence is higher.
+    pub fn or_later(self, other: Progress) -> Progress {
+        let sequence = |progress: &Progress| progress.0.as_ref().map(|row| row.event_sequence());
+        if sequence(&other) > sequence(&self) {
+            other
+        } else {
+            self
+        }
+    }
+
+    pub fn into_row(self) -> Option<imports::ImportRow> {
+        self.0.map(|row| *row)
+    }
+}
+
 /// What to do with a part whose lane has not reached it yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenBehind {
@@ -32,14 +58,16 @@ pub enum WhenBehind {
 }
 
 /// What became of one lane of a chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PartDisposition {
     /// Committed: the lane applies `next_chunk` now; `lane_done` when there is none,
-    /// `next_parked` when that chunk's part waits parked (the caller goes on with it).
+    /// `next_parked` when that chunk's part waits parked (the caller goes on with it);
+    /// `progress` the import as the commit left it.
     Applied {
         next_chunk: u32,
         lane_done: bool,
         next_parked: bool,
+        progress: Progress,
     },
     /// Applied before: a redelivery.
     AlreadyApplied,
@@ -195,7 +223,7 @@ pub async fn apply_parked(
     write_and_commit(transaction, &gate, &part, lane, convert_all(records)).await
 }
 
-/// `chunk` with only the records of `lane` (and, in lane 0, the chunk's row errors and
+/// `chunk` with only the records of `lane` (and, in lane [`REPORTING_LANE`], the chunk's row errors and
 /// failed rows, which travel with that lane): what is parked for the lane.
 fn lane_part(
     chunk: &ValidatedChunk,
@@ -205,7 +233,7 @@ fn lane_part(
 ) -> ValidatedChunk {
     let mut lanes = vec![Vec::new(); lane_count];
     lanes[lane as usize] = convert_all(records);
-    let (errors, failed) = if lane == 0 {
+    let (errors, failed) = if lane == REPORTING_LANE {
         (chunk.errors.clone(), chunk.failed.clone())
     } else {
         (Vec::new(), Vec::new())
@@ -250,6 +278,14 @@ async fn write_and_commit(
         chunk.chunk_index,
     )
     .await?;
+    let progress = if lane == REPORTING_LANE {
+        let row =
+            imports::progress_before_commit(&mut transaction, &chunk.account, &chunk.import_id)
+                .await?;
+        Progress(row.map(Box::new))
+    } else {
+        Progress::default()
+    };
     transaction.commit().await?;
     count_rows(&written);
     let lane_done = gate
@@ -259,11 +295,13 @@ async fn write_and_commit(
         next_chunk: chunk.chunk_index + 1,
         lane_done,
         next_parked,
+        progress,
     })
 }
 
 /// Everything one lane of the chunk changes, inside its transaction: contacts and keys, the
-/// lane's cursor and counters, and (with lane 0) the chunk's row errors and failed rows.
+/// lane's cursor and counters, and (with [`REPORTING_LANE`]) the chunk's row errors and
+/// failed rows.
 async fn write_lane(
     transaction: &mut PgConnection,
     gate: &LaneGate,
@@ -272,7 +310,7 @@ async fn write_lane(
     records: Vec<ValidRecord>,
 ) -> anyhow::Result<imports::LaneAdvance> {
     let (account, import) = (&chunk.account, &chunk.import_id);
-    let (errors, failed) = if lane == 0 {
+    let (errors, failed) = if lane == REPORTING_LANE {
         (&chunk.errors[..], &chunk.failed[..])
     } else {
         (&[][..], &[][..])

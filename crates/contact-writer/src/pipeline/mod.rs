@@ -27,6 +27,7 @@ use crate::db::accounts;
 use crate::db::imports;
 use crate::events;
 use chunk::ChunkApplied;
+pub use lane::Progress;
 
 /// Deliveries after which a chunk whose import never registered is given up: its import is
 /// failed instead of waiting for ever (about ten minutes of retry delays of up to four
@@ -97,15 +98,16 @@ impl MessageHandler for PipelineHandler {
     }
 }
 
-/// What follows lane parts applied: the import's progress is announced, and when a lane
+/// What follows lane parts applied: the progress they reported is announced, and when a lane
 /// applied its last chunk the import may be complete.
 pub(crate) async fn after_progress(
     writer: &Writer,
     account: &AccountId,
     import: &ImportId,
+    progress: Progress,
     last_lane_done: bool,
 ) -> anyhow::Result<()> {
-    if let Some(row) = imports::load(&mut *writer.pool.acquire().await?, account, import).await? {
+    if let Some(row) = progress.into_row() {
         if let Err(error) = events::send_progress(writer, &row).await {
             tracing::warn!(error = format!("{error:#}"), "progress event not sent");
         }
@@ -123,8 +125,11 @@ impl PipelineHandler {
         let (account, import) = (chunk.account.clone(), chunk.import_id.clone());
         let index = chunk.chunk_index;
         Ok(match chunk::apply_chunk(writer, chunk).await? {
-            ChunkApplied::Done { last_lane_done } => {
-                after_progress(writer, &account, &import, last_lane_done).await?;
+            ChunkApplied::Done {
+                last_lane_done,
+                progress,
+            } => {
+                after_progress(writer, &account, &import, progress, last_lane_done).await?;
                 Outcome::Done
             }
             ChunkApplied::ImportClosed => Outcome::Duplicate,
