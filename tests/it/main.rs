@@ -20,6 +20,7 @@ mod policies;
 mod reading;
 mod replicas;
 mod secure;
+mod services_api;
 mod tenants;
 mod watchdog;
 mod workflow;

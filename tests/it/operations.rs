@@ -153,6 +153,30 @@ async fn each_service_says_it_lives_is_ready_while_nats_is_there_and_counts_its_
         0.0,
         "nothing left for the writer"
     );
+    // The API per operation, as the client's import used it, and what the process is.
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_api_requests_total{operation="import.upload",outcome="ok"}"#
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"contact_import_api_seconds_count{operation="import.upload"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!(
+                r#"contact_import_build_info{{service="writer",version="{}"}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        1.0
+    );
+    assert!(sample(&metrics, "process_resident_memory_bytes") > 0.0);
     // This writer counts its own namespace: the one import has ended.
     assert_eq!(sample(&metrics, "contact_import_imports_running"), 0.0);
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use contact_contract::api::CallError;
+use contact_contract::micro;
 use contact_contract::NatsSettings;
 use contact_contract::{
     AccountId, ImportId, ImportOptions, ImportRequest, ImportState, ImportSubjectKind,
@@ -310,7 +311,7 @@ async fn with_registered_accounts_only_the_operator_brings_an_account_into_being
         .import(contacts_file("g"), ImportOptions::default())
         .await;
     assert_eq!(summary.created, 3);
-    // A tenant cannot register itself (or anyone).
+    // A tenant cannot register itself (or anyone), nor look at the deployment's services.
     let mut probe = Probe::connect(&secure, &tenant).await;
     probe
         .publish_is_refused(
@@ -319,6 +320,33 @@ async fn with_registered_accounts_only_the_operator_brings_an_account_into_being
                 .operator_subject(contact_contract::OperatorOperation::RegisterAccount),
         )
         .await;
+    probe
+        .publish_is_refused(format!("$SRV.PING.{}", micro::SERVICE_NAME))
+        .await;
+    // The operator can: the writer answers discovery within its permissions.
+    let operator = NatsSettings {
+        creds: Some(contact_admin::Deployment::at(&secure.dir).service_creds("operator")),
+        ..NatsSettings::plain(secure.deployment.url())
+    };
+    let operator = operator
+        .connect_options(
+            "operator",
+            Some(contact_contract::permissions::OPERATOR_INBOX_PREFIX),
+        )
+        .await
+        .expect("options")
+        .connect(secure.deployment.url())
+        .await
+        .expect("the operator connects");
+    let pong = operator
+        .request(format!("$SRV.PING.{}", micro::SERVICE_NAME), "".into())
+        .await
+        .expect("a writer answers the operator's ping");
+    let pong: serde_json::Value = serde_json::from_slice(&pong.payload).expect("JSON");
+    assert_eq!(
+        pong["metadata"][micro::NAMESPACE_METADATA],
+        secure.namespace.name()
+    );
     system.stop().await;
 }
 
@@ -568,5 +596,86 @@ async fn a_tenant_added_to_a_running_server_gets_in_after_a_reload() {
         .import(contacts_file("f"), ImportOptions::default())
         .await;
     assert_eq!(summary.created, 3, "the first tenant goes on");
+    system.stop().await;
+}
+
+/// `tenant rotate` and `tenant remove` on a running server, then SIGHUP: the old credentials
+/// and the removed tenant are refused, the connections they had open are closed, the new
+/// credentials import, and the tenant beside them goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotated_and_removed_tenants_are_refused_after_a_reload() {
+    let (rotated, removed) = (
+        AccountId::new(unique("rotated-")).expect("valid"),
+        AccountId::new(unique("removed-")).expect("valid"),
+    );
+    let secure = SecureNats::start(&[rotated.clone(), removed.clone()]).await;
+    let system = TestSystem::start_secure(&secure, rotated.clone(), AccountAdmission::Open).await;
+    let admin = contact_admin::Deployment::at(&secure.dir);
+    let old_creds = secure.dir.join("old-rotated.creds");
+    std::fs::copy(admin.tenant_creds(&rotated), &old_creds).expect("keeping the old creds");
+    let with_old_creds = NatsSettings {
+        creds: Some(old_creds),
+        ..NatsSettings::plain(secure.deployment.url())
+    };
+    let connect = |settings: NatsSettings| async move {
+        settings
+            .connect_options("probe", None)
+            .await
+            .expect("options")
+            .connect(settings.servers())
+            .await
+    };
+    let open_with_old = connect(with_old_creds.clone())
+        .await
+        .expect("the old creds work before");
+    let removed_creds = secure.dir.join("removed-copy.creds");
+    std::fs::copy(admin.tenant_creds(&removed), &removed_creds).expect("keeping its creds");
+    let as_removed = NatsSettings {
+        creds: Some(removed_creds),
+        ..NatsSettings::plain(secure.deployment.url())
+    };
+    let open_as_removed = connect(as_removed.clone())
+        .await
+        .expect("the removed tenant is in before");
+
+    admin.rotate_tenant(&rotated).expect("tenant rotate");
+    admin.remove_tenant(&removed).expect("tenant remove");
+    assert!(!admin.tenant_creds(&removed).exists());
+    secure.server.reload();
+    // The server applies a reload in the background.
+    let refused = async {
+        while connect(with_old_creds.clone()).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), refused)
+        .await
+        .expect("the old credentials are refused after the reload");
+    let closed = async {
+        use async_nats::connection::State;
+        while open_with_old.connection_state() == State::Connected
+            || open_as_removed.connection_state() == State::Connected
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the connections of the old credentials are closed");
+    assert!(
+        connect(as_removed).await.is_err(),
+        "a removed tenant's credentials are refused"
+    );
+
+    let new_client = system.client_for(&rotated).await;
+    let path = system.file("rotated.csv", contacts_file("r"));
+    let summary = system
+        .import_file(&new_client, &path, ImportOptions::default())
+        .await;
+    assert_eq!(
+        (summary.status, summary.created),
+        (ImportState::Completed, 3),
+        "the new credentials import"
+    );
     system.stop().await;
 }

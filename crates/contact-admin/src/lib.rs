@@ -96,6 +96,43 @@ impl Deployment {
         Ok(path)
     }
 
+    /// Takes `account` out of the deployment: its credentials are deleted and the configuration
+    /// written without it, so that a running server refuses it from its next reload on (and
+    /// closes its connections then). Its contacts, imports and uploads stay where they are.
+    pub fn remove_tenant(&self, account: &AccountId) -> anyhow::Result<()> {
+        let path = self.existing_tenant(account)?;
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        self.write_config()
+    }
+
+    /// Gives `account` new credentials in place of the old ones: from the server's next
+    /// reload on, only the new ones get in.
+    pub fn rotate_tenant(&self, account: &AccountId) -> anyhow::Result<PathBuf> {
+        let path = self.existing_tenant(account)?;
+        write_seed(&path, &format!("tenant {account}"))?;
+        self.write_config()?;
+        Ok(path)
+    }
+
+    /// The credentials of a tenant the folder has, or an error naming the ones it has.
+    fn existing_tenant(&self, account: &AccountId) -> anyhow::Result<PathBuf> {
+        let path = self.tenant_creds(account);
+        if !path.exists() {
+            let known = self.tenants()?;
+            let known: Vec<&str> = known.iter().map(AccountId::as_str).collect();
+            anyhow::bail!(
+                "{} has no tenant {account} (its tenants: {})",
+                self.dir.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+        Ok(path)
+    }
+
     pub fn namespace(&self) -> anyhow::Result<Namespace> {
         let path = self.dir.join(NAMESPACE_FILE);
         let name = std::fs::read_to_string(&path).with_context(|| {
@@ -263,6 +300,11 @@ fn ensure_seed(path: &Path, who: &str) -> anyhow::Result<()> {
         public_key(path)?;
         return Ok(());
     }
+    write_seed(path, who)
+}
+
+/// Writes a new nkey user seed to `path`, in place of whatever it held.
+fn write_seed(path: &Path, who: &str) -> anyhow::Result<()> {
     let pair = nkeys::KeyPair::new_user();
     let seed = pair
         .seed()
@@ -271,7 +313,8 @@ fn ensure_seed(path: &Path, who: &str) -> anyhow::Result<()> {
         path,
         &format!(
             "# contact-import NATS credentials of {who}: an nkey seed. Keep it secret.\n\
-             # Use it with --nats-creds (or NATS_CREDS).\n{seed}\n"
+             # Use it with --nats-creds (or NATS_CREDS); other NATS clients take it as an\n\
+             # nkey seed file (nats CLI --nkey FILE, nats-py nkeys_seed), not as a JWT .creds.\n{seed}\n"
         ),
     )
 }
@@ -287,15 +330,29 @@ fn public_key(path: &Path) -> anyhow::Result<String> {
     Ok(pair.public_key())
 }
 
-/// Secrets are readable by their owner alone.
+/// Secrets are readable by their owner alone, from the moment they exist. The file is
+/// replaced whole (written beside it, then renamed), so that a rotation that stops halfway
+/// leaves the old credentials, never half of new ones.
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
-    std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+    use std::io::Write as _;
+    let mut beside = path.as_os_str().to_owned();
+    beside.push(".new");
+    let beside = PathBuf::from(beside);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
-    Ok(())
+    let written = options
+        .open(&beside)
+        .and_then(|mut file| {
+            file.write_all(content.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&beside, path));
+    written.with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -356,6 +413,52 @@ mod tests {
             deployment.tenants().expect("tenants"),
             vec![acme.clone(), AccountId::new("globex").expect("valid")]
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_rotated_tenant_has_a_new_key_and_a_removed_one_none() {
+        let dir = scratch("rotate");
+        let deployment = Deployment::at(&dir);
+        deployment
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                Some(&dir.join("js")),
+            )
+            .expect("init");
+        let (acme, globex) = (
+            AccountId::new("acme").expect("valid"),
+            AccountId::new("globex").expect("valid"),
+        );
+        deployment.add_tenant(&acme).expect("tenant add");
+        deployment.add_tenant(&globex).expect("tenant add");
+        let old = public_key(&deployment.tenant_creds(&acme)).expect("a seed");
+        let globex_key = public_key(&deployment.tenant_creds(&globex)).expect("a seed");
+        deployment.rotate_tenant(&acme).expect("rotate");
+        let new = public_key(&deployment.tenant_creds(&acme)).expect("a seed");
+        let config = std::fs::read_to_string(deployment.config()).expect("config");
+        assert_ne!(old, new);
+        assert!(!config.contains(&old) && config.contains(&new), "{config}");
+
+        deployment.remove_tenant(&globex).expect("remove");
+        let config = std::fs::read_to_string(deployment.config()).expect("config");
+        assert!(!config.contains(&globex_key), "{config}");
+        assert!(!config.contains("ci.v1.globex."), "{config}");
+        assert_eq!(deployment.tenants().expect("tenants"), vec![acme.clone()]);
+        let error = deployment.remove_tenant(&globex).expect_err("gone already");
+        assert!(
+            error
+                .to_string()
+                .contains("no tenant globex (its tenants: acme)"),
+            "{error}"
+        );
+        assert!(deployment.rotate_tenant(&globex).is_err());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join(TENANTS_FOLDER))
+            .expect("tenants folder")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(leftovers, ["acme.creds"], "no half-written file stays");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -54,6 +54,22 @@ enum TenantCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Take the tenant out of DIR/nats-server.conf and delete DIR/tenants/ACCOUNT.creds;
+    /// reload the running server (SIGHUP) to refuse it and close its connections. Its data
+    /// stays.
+    Remove {
+        account: String,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write new credentials to DIR/tenants/ACCOUNT.creds and put their key in
+    /// DIR/nats-server.conf in place of the old one; after a reload (SIGHUP) the old
+    /// credentials are refused. Hand the new file to the tenant.
+    Rotate {
+        account: String,
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Register the account on a running deployment whose writers admit registered accounts
     /// only (CONTACT_IMPORT_ACCOUNTS=registered), with DIR/operator.creds.
     Register {
@@ -102,6 +118,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant(TenantCommand::Add { account, dir }) => {
             let creds = Deployment::at(dir).add_tenant(&AccountId::new(account)?)?;
+            println!("{}", creds.display());
+        }
+        Command::Tenant(TenantCommand::Remove { account, dir }) => {
+            let deployment = Deployment::at(dir);
+            deployment.remove_tenant(&AccountId::new(account)?)?;
+            println!("{}", deployment.config().display());
+        }
+        Command::Tenant(TenantCommand::Rotate { account, dir }) => {
+            let creds = Deployment::at(dir).rotate_tenant(&AccountId::new(account)?)?;
             println!("{}", creds.display());
         }
         Command::Tenant(TenantCommand::Register {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod connection;
 pub mod gate;
 pub mod limits;
+pub mod micro;
 mod names;
 pub mod permissions;
 pub mod schema;

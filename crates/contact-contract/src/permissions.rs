@@ -76,17 +76,23 @@ impl Namespace {
                     any_import(ImportSubjectKind::Events),
                     any_import(ImportSubjectKind::Lanes),
                 ],
-                subscribe: vec![
+                subscribe: [
                     SERVICE_INBOX.into(),
                     self.api_wildcard(),
                     self.operator_wildcard(),
                     any_import(ImportSubjectKind::Lanes),
-                ],
+                ]
+                .into_iter()
+                .chain(crate::micro::discovery_subjects())
+                .collect(),
                 allow_responses: true,
                 ..Permissions::default()
             },
             Party::Operator => Permissions {
-                publish: vec![self.operator_wildcard()],
+                publish: vec![
+                    self.operator_wildcard(),
+                    crate::micro::DISCOVERY_REQUESTS.into(),
+                ],
                 subscribe: vec![format!("{OPERATOR_INBOX_PREFIX}.>")],
                 ..Permissions::default()
             },
@@ -207,6 +213,8 @@ mod tests {
             "$JS.API.CONSUMER.LIST.CI_IMPORT_EVENTS",
             "_INBOX.abc",
             "ci.admin.v1.accounts.register",
+            "$SRV.PING",
+            "$SRV.STATS.contact-import",
         ] {
             assert!(!may_publish(&tenant, subject), "{subject}");
         }
@@ -247,6 +255,13 @@ mod tests {
         let writer = namespace.permissions(&Party::Writer);
         assert!(may_subscribe(&writer, "ci.v1.acme.api.import.status"));
         assert!(writer.allow_responses, "the writer answers the API");
+        for subject in [
+            "$SRV.PING",
+            "$SRV.INFO.contact-import",
+            "$SRV.STATS.contact-import.x1",
+        ] {
+            assert!(may_subscribe(&writer, subject), "{subject}");
+        }
     }
 
     #[test]
@@ -267,5 +282,6 @@ mod tests {
         let operator = namespace.permissions(&Party::Operator);
         assert!(may_publish(&operator, "ci.admin.v1.accounts.register"));
         assert!(!may_publish(&operator, "ci.v1.acme.api.contacts.export"));
+        assert!(may_publish(&operator, "$SRV.INFO.contact-import"));
     }
 }

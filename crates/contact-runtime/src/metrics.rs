@@ -18,7 +18,15 @@ pub struct Metrics {
     imports_running: IntGauge,
     imports_without_progress: IntGauge,
     consumer_pending: IntGaugeVec,
+    api_requests: IntCounterVec,
+    api_seconds: HistogramVec,
+    build_info: IntGaugeVec,
 }
+
+/// Buckets of the time histograms, in seconds: from a quick lookup to a long batch.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The process's metrics, registered on first use.
 pub fn metrics() -> &'static Metrics {
@@ -50,9 +58,7 @@ impl Metrics {
                 "contact_import_handler_seconds",
                 "Time a handler took on one message",
             )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
+            .buckets(SECONDS_BUCKETS.to_vec()),
             &["service", "kind"],
         )?;
         let imports_running = IntGauge::new(
@@ -71,12 +77,43 @@ impl Metrics {
             ),
             &["consumer"],
         )?;
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "contact_import_api_requests_total",
+                "API requests answered, by operation and outcome (ok, or the error's kind)",
+            ),
+            &["operation", "outcome"],
+        )?;
+        let api_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "contact_import_api_seconds",
+                "Time from an API request's arrival to its reply",
+            )
+            .buckets(SECONDS_BUCKETS.to_vec()),
+            &["operation"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "contact_import_build_info",
+                "1, labelled with the service and the version it was built as",
+            ),
+            &["service", "version"],
+        )?;
         registry.register(Box::new(rows.clone()))?;
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(handler_seconds.clone()))?;
         registry.register(Box::new(imports_running.clone()))?;
         registry.register(Box::new(imports_without_progress.clone()))?;
         registry.register(Box::new(consumer_pending.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_seconds.clone()))?;
+        registry.register(Box::new(build_info.clone()))?;
+        // What a process exposes of itself (CPU, memory, open files, start time), under the
+        // names every Prometheus client uses.
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Self {
             registry,
             rows,
@@ -85,7 +122,27 @@ impl Metrics {
             imports_running,
             imports_without_progress,
             consumer_pending,
+            api_requests,
+            api_seconds,
+            build_info,
         })
+    }
+
+    /// Says which service and version this process runs (`contact_import_build_info`).
+    pub fn set_build_info(&self, service: &str, version: &str) {
+        self.build_info
+            .with_label_values(&[service, version])
+            .set(1);
+    }
+
+    /// One API request answered: `outcome` is `ok` or the error's kind.
+    pub fn api_answered(&self, operation: &str, outcome: &str, took: Duration) {
+        self.api_requests
+            .with_label_values(&[operation, outcome])
+            .inc();
+        self.api_seconds
+            .with_label_values(&[operation])
+            .observe(took.as_secs_f64());
     }
 
     pub fn count_rows(&self, service: &str, outcome: &str, rows: u64) {
@@ -150,5 +207,19 @@ mod tests {
         ));
         assert!(text.contains(r#"contact_import_consumer_pending{consumer="writer"} 12"#));
         assert!(text.contains("# TYPE contact_import_imports_running gauge"));
+        metrics.api_answered("import.status", "not_found", Duration::from_millis(2));
+        metrics.set_build_info("writer", "1.2.3");
+        let text = metrics.render();
+        assert!(text.contains(
+            r#"contact_import_api_requests_total{operation="import.status",outcome="not_found"} 1"#
+        ));
+        assert!(text.contains(
+            r#"contact_import_api_seconds_bucket{operation="import.status",le="0.0025"} 1"#
+        ));
+        assert!(text.contains(r#"contact_import_build_info{service="writer",version="1.2.3"} 1"#));
+        assert!(
+            text.contains("process_resident_memory_bytes"),
+            "the process's own metrics"
+        );
     }
 }

@@ -69,6 +69,8 @@ pub async fn start<P: Probe>(
     let namespace = Namespace::new(&settings.namespace)?
         .with_replicas(settings.jetstream_replicas)
         .with_stream_max_bytes(settings.stream_max_bytes);
+    // Every crate of the workspace has the workspace's version.
+    crate::metrics::metrics().set_build_info(role.durable_name(), env!("CARGO_PKG_VERSION"));
     let probe = Arc::new(OnceLock::new());
     let http_addr = http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
     let client_name = format!("contact-{}", role.durable_name());

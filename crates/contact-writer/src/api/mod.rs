@@ -1,6 +1,8 @@
 //! The request/reply API (status, row errors, attributes, contacts, import preparation,
-//! history), served on a queue group so that each request is answered by one writer replica.
-//! This file is the server loop and the dispatch; each family of operations has its file.
+//! history), served as one NATS service (`contact_contract::micro`) on a queue group, so that
+//! each request is answered by one writer replica while every replica answers `$SRV.PING`,
+//! `$SRV.INFO` and `$SRV.STATS`. This file is the server loop and the dispatch; each family of
+//! operations has its file.
 
 mod admission;
 mod catalog;
@@ -8,16 +10,23 @@ mod contacts;
 pub mod history;
 mod imports;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use anyhow::Context as _;
+use async_nats::service::{Request, ServiceExt as _};
 use bytes::Bytes;
 use contact_contract::api::{ops, Operation};
+use contact_contract::micro::{self, ERROR_CODE_HEADER, ERROR_HEADER};
 use contact_contract::{
     AccountId, ApiError, ApiErrorKind, ApiOperation, ApiReply, Empty, ImportId, OperatorOperation,
     RegisterAccountRequest,
 };
+use contact_runtime::metrics::metrics;
 use contact_runtime::Shutdown;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -37,25 +46,103 @@ pub(crate) const REQUESTS_IN_FLIGHT: usize = 16;
 const DEFAULT_PAGE: u32 = 500;
 const MAX_PAGE: u32 = 1000;
 
+/// Which family an endpoint's requests belong to.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Api(ApiOperation),
+    Operator(OperatorOperation),
+}
+
+impl Route {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Api(operation) => operation.as_str(),
+            Self::Operator(operation) => operation.as_str(),
+        }
+    }
+}
+
+/// Error replies by endpoint, for `$SRV.STATS`: the service library counts only the errors it
+/// sends without a body, and these replies keep theirs.
+#[derive(Debug, Clone, Default)]
+struct ErrorReplies(Arc<Mutex<HashMap<String, u64>>>);
+
+impl ErrorReplies {
+    fn count(&self, endpoint: String) {
+        *self
+            .0
+            .lock()
+            .expect("never poisoned")
+            .entry(endpoint)
+            .or_default() += 1;
+    }
+
+    fn of(&self, endpoint: &str) -> u64 {
+        self.0
+            .lock()
+            .expect("never poisoned")
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// Answers API requests until the shutdown is triggered, then finishes those in hand.
 pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()> {
     let namespace = &writer.namespace;
-    let api = writer
+    let error_replies = ErrorReplies::default();
+    let service = writer
         .client
-        .queue_subscribe(namespace.api_wildcard(), namespace.api_queue_group())
-        .await?;
-    let operator = writer
-        .client
-        .queue_subscribe(namespace.operator_wildcard(), namespace.api_queue_group())
-        .await?;
-    let mut requests = futures::stream::select(api, operator);
+        .service_builder()
+        .description("contact-import's request/reply API, served by contact-writer")
+        .metadata(HashMap::from([(
+            micro::NAMESPACE_METADATA.to_string(),
+            namespace.name().to_string(),
+        )]))
+        .queue_group(namespace.api_queue_group())
+        .stats_handler({
+            let error_replies = error_replies.clone();
+            move |endpoint, _| serde_json::json!({ "error_replies": error_replies.of(&endpoint) })
+        })
+        .start(micro::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(anyhow::Error::from_boxed)
+        .context("registering the API service")?;
+    let routes = ApiOperation::ALL
+        .iter()
+        .map(|&operation| {
+            (
+                Route::Api(operation),
+                operation.endpoint_name(),
+                namespace.api_wildcard_for(operation),
+            )
+        })
+        .chain(OperatorOperation::ALL.iter().map(|&operation| {
+            (
+                Route::Operator(operation),
+                operation.endpoint_name(),
+                namespace.operator_subject(operation),
+            )
+        }));
+    let mut endpoints: Vec<BoxStream<'static, (Route, Request)>> = Vec::new();
+    for (route, name, subject) in routes {
+        let endpoint = service
+            .endpoint_builder()
+            .name(&name)
+            .add(&subject)
+            .await
+            .map_err(anyhow::Error::from_boxed)
+            .with_context(|| format!("serving {subject}"))?;
+        endpoints.push(endpoint.map(move |request| (route, request)).boxed());
+    }
+    let mut requests = futures::stream::select_all(endpoints);
     let permits = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     loop {
-        let message = tokio::select! {
+        let (route, request) = tokio::select! {
             _ = shutdown.triggered() => break,
-            message = requests.next() => match message {
-                Some(message) => message,
+            request = requests.next() => match request {
+                Some(request) => request,
                 None => break,
             },
         };
@@ -64,43 +151,71 @@ pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let writer = writer.clone();
+        let (writer, error_replies) = (writer.clone(), error_replies.clone());
         in_flight.spawn(async move {
-            answer(&writer, message).await;
+            answer(&writer, route, request, &error_replies).await;
             drop(permit);
         });
         while in_flight.try_join_next().is_some() {}
     }
     drop(requests);
     while in_flight.join_next().await.is_some() {}
+    if let Err(error) = service.stop().await {
+        tracing::debug!(%error, "the API service did not stop cleanly");
+    }
     Ok(())
 }
 
-async fn answer(writer: &Writer, message: async_nats::Message) {
-    let Some(reply_subject) = message.reply.clone() else {
+/// A reply's body, and its error when it is one (for the headers and the counts).
+struct Answer {
+    body: Bytes,
+    error: Option<ApiError>,
+}
+
+async fn answer(writer: &Writer, route: Route, request: Request, error_replies: &ErrorReplies) {
+    let arrived = Instant::now();
+    let message = &request.message;
+    // Nobody would read the reply: a request without a reply subject is not a request.
+    if message.reply.is_none() {
         return;
-    };
-    let body =
-        if let Some((account, operation)) = writer.namespace.parse_api_subject(&message.subject) {
-            match admission::admit(writer, &account).await {
+    }
+    let answer = match route {
+        Route::Api(_) => match writer.namespace.parse_api_subject(&message.subject) {
+            Some((account, operation)) => match admission::admit(writer, &account).await {
                 Ok(()) => dispatch(writer, &account, operation, &message.payload).await,
                 Err(refused) => encode::<Empty>(Err(refused)),
-            }
-        } else if let Some(operation) = writer.namespace.parse_operator_subject(&message.subject) {
-            operator(writer, operation, &message.payload).await
-        } else {
-            encode::<Empty>(Err(ApiError::new(
+            },
+            None => encode::<Empty>(Err(ApiError::new(
                 ApiErrorKind::InvalidRequest,
                 format!("no API operation on {}", message.subject),
-            )))
-        };
-    if let Err(error) = writer.client.publish(reply_subject, body).await {
+            ))),
+        },
+        Route::Operator(operation) => operator(writer, operation, &message.payload).await,
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    let outcome = match &answer.error {
+        Some(error) => {
+            headers.insert(ERROR_HEADER, micro::header_message(&error.message).as_str());
+            headers.insert(
+                ERROR_CODE_HEADER,
+                error.kind.service_error_code().to_string().as_str(),
+            );
+            error_replies.count(match route {
+                Route::Api(operation) => operation.endpoint_name(),
+                Route::Operator(operation) => operation.endpoint_name(),
+            });
+            error.kind.as_str()
+        }
+        None => "ok",
+    };
+    if let Err(error) = request.respond_with_headers(Ok(answer.body), headers).await {
         tracing::warn!(%error, subject = %message.subject, "could not send an API reply");
     }
+    metrics().api_answered(route.name(), outcome, arrived.elapsed());
 }
 
 /// The operator's API: only the operator's credentials may publish on its subjects.
-async fn operator(writer: &Writer, operation: OperatorOperation, payload: &[u8]) -> Bytes {
+async fn operator(writer: &Writer, operation: OperatorOperation, payload: &[u8]) -> Answer {
     match operation {
         OperatorOperation::RegisterAccount => {
             decode_and_run(payload, |request: RegisterAccountRequest| async move {
@@ -131,7 +246,7 @@ macro_rules! dispatch_to_functions {
             account: &AccountId,
             operation: ApiOperation,
             payload: &[u8],
-        ) -> Bytes {
+        ) -> Answer {
             match operation {
                 $(ApiOperation::$operation => {
                     answer_with::<ops::$operation, _, _>(payload, |request| $serve(writer, account, request))
@@ -146,7 +261,7 @@ contact_contract::api_operations!(dispatch_to_functions);
 
 /// Decodes the request of operation `O`, runs `handler` and encodes its reply (or the error):
 /// the bodies are the ones the contract names for `O`.
-async fn answer_with<O, Handler, Running>(payload: &[u8], handler: Handler) -> Bytes
+async fn answer_with<O, Handler, Running>(payload: &[u8], handler: Handler) -> Answer
 where
     O: Operation,
     Handler: FnOnce(O::Request) -> Running,
@@ -156,11 +271,11 @@ where
 }
 
 /// Decodes the request, runs the operation and encodes the reply (or the error).
-async fn decode_and_run<Request, Reply, Handler, Running>(payload: &[u8], handler: Handler) -> Bytes
+async fn decode_and_run<Body, Reply, Handler, Running>(payload: &[u8], handler: Handler) -> Answer
 where
-    Request: DeserializeOwned,
+    Body: DeserializeOwned,
     Reply: Serialize,
-    Handler: FnOnce(Request) -> Running,
+    Handler: FnOnce(Body) -> Running,
     Running: Future<Output = Result<Reply, ApiError>>,
 {
     let body = if payload.is_empty() {
@@ -169,7 +284,7 @@ where
         payload
     };
     // The error names the field at fault ("import_id: invalid type..."), not only a column.
-    let decoded: Result<Request, _> =
+    let decoded: Result<Body, _> =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body));
     match decoded {
         Ok(request) => encode(handler(request).await),
@@ -180,15 +295,22 @@ where
     }
 }
 
-fn encode<Reply: Serialize>(result: Result<Reply, ApiError>) -> Bytes {
+fn encode<Reply: Serialize>(result: Result<Reply, ApiError>) -> Answer {
+    let error = result.as_ref().err().cloned();
     let reply: ApiReply<Reply> = result.into();
-    serde_json::to_vec(&reply)
-        .map(Bytes::from)
-        .unwrap_or_else(|error| {
-            Bytes::from(format!(
-                r#"{{"error":{{"kind":"unavailable","message":"cannot encode reply: {error}"}}}}"#
-            ))
-        })
+    match serde_json::to_vec(&reply) {
+        Ok(body) => Answer {
+            body: Bytes::from(body),
+            error,
+        },
+        Err(error) => {
+            let error = ApiError::new(
+                ApiErrorKind::Unavailable,
+                format!("cannot encode reply: {error}"),
+            );
+            encode::<Empty>(Err(error))
+        }
+    }
 }
 
 pub(crate) fn no_such_import(account: &AccountId, import: &ImportId) -> ApiError {
@@ -226,8 +348,8 @@ mod tests {
 
     use super::*;
 
-    fn reply(body: &Bytes) -> serde_json::Value {
-        serde_json::from_slice(body).expect("every reply is JSON")
+    fn reply(answer: &Answer) -> serde_json::Value {
+        serde_json::from_slice(&answer.body).expect("every reply is JSON")
     }
 
     #[tokio::test]
@@ -242,12 +364,15 @@ mod tests {
             reply(&body)["error"],
             serde_json::json!({"kind": "not_found", "message": "no import imp-7"})
         );
+        let error = body.error.expect("an error reply says so, for its headers");
+        assert_eq!(error.kind, ApiErrorKind::NotFound);
     }
 
     #[tokio::test]
     async fn an_empty_payload_is_a_request_with_every_field_left_out() {
         let body = decode_and_run(b"", |_: Empty| async move { Ok(42u32) }).await;
         assert_eq!(reply(&body), serde_json::json!({"ok": 42}));
+        assert!(body.error.is_none());
     }
 
     #[tokio::test]
