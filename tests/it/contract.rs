@@ -15,7 +15,7 @@ use contact_contract::{
     AttributeDef, AttributeType, ImportOptions, ImportState, Namespace, OperatorOperation,
     SetAttributeRequest,
 };
-use contact_tests::TestSystem;
+use contact_tests::{NatsServer, TestSystem};
 use futures::{FutureExt as _, StreamExt};
 use serde_json::Value;
 
@@ -275,7 +275,10 @@ impl Recorder {
 #[tokio::test]
 async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_says() {
     let contract = Contract::load();
-    let system = TestSystem::start().await;
+    // A server of the test's own: its capture of every reply inbox sees this test's traffic
+    // alone, not the deliveries of every test running beside it.
+    let server = NatsServer::start_open().await;
+    let system = TestSystem::start_on(&server.url(), 1).await;
     let namespace_token = system
         .namespace
         .import_wildcard(contact_contract::ImportSubjectKind::Start)
@@ -285,10 +288,8 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
         .to_string();
     // Everything published in the namespace, and every reply to a request published there:
     // the services take theirs on `_INBOX`, a tenant's client on its own prefix. A connection
-    // of its own, which outlives the services.
-    // `_INBOX.>` also carries every JetStream delivery of every test running beside this one
-    // (the fault tests' imports among them): room for all of it, so that a burst never fills
-    // the subscription and has the client drop a message of this test.
+    // of its own, which outlives the services, with room for every JetStream delivery of
+    // the import (they come on `_INBOX` too), so that a burst never fills the subscription.
     let capture = system
         .nats
         .connect_options("contract-capture", None)

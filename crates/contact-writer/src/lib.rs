@@ -196,6 +196,7 @@ const CHUNKS_IN_HAND_PER_SLOT: usize = 4;
 
 pub struct Application {
     writer: Arc<Writer>,
+    api: api::ApiServer,
     consumer: jetstream::consumer::PullConsumer,
     concurrency: usize,
     sweep_every: Duration,
@@ -216,41 +217,45 @@ impl Application {
         let pool_size = settings.concurrency as u32 + api::REQUESTS_IN_FLIGHT as u32 + 4;
         let pool = connect::postgres(&settings.database_url, pool_size, &shutdown).await?;
         ensure_schema(&pool, settings.migrations).await?;
+        let writer = Arc::new(Writer {
+            pool: pool.clone(),
+            client: started.client.clone(),
+            jetstream: started.jetstream.clone(),
+            namespace: started.namespace.clone(),
+            phone_region,
+            stats: Arc::default(),
+            database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
+            signals: LaneSignals::default(),
+            shutdown: shutdown.clone(),
+            accounts: settings.accounts,
+            admitted: Default::default(),
+            stall: Duration::from_secs(settings.stall_seconds.max(1)),
+            undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
+            retention: retention::retention_of_days(settings.retention_days),
+            upload_limits: {
+                let per_account = (settings.upload_bytes_per_account
+                    != contact_contract::limits::NO_BYTE_LIMIT)
+                    .then_some(settings.upload_bytes_per_account);
+                contact_contract::limits::UploadLimits {
+                    max_file_bytes: settings
+                        .upload_max_file_bytes
+                        .min(per_account.unwrap_or(u64::MAX)),
+                    bytes_per_account: per_account,
+                }
+            },
+            running_per_account: settings.running_per_account.max(1),
+            queued_per_account: settings.queued_per_account,
+        });
+        // Before it says it is ready: a writer that has started answers its API.
+        let api = api::register(&writer).await?;
         started.ready(probe::WriterProbe {
             nats: started.nats_probe(),
             pool: pool.clone(),
             namespace: started.namespace.clone(),
         });
         Ok(Self {
-            writer: Arc::new(Writer {
-                pool,
-                client: started.client,
-                jetstream: started.jetstream,
-                namespace: started.namespace,
-                phone_region,
-                stats: Arc::default(),
-                database_slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
-                signals: LaneSignals::default(),
-                shutdown: shutdown.clone(),
-                accounts: settings.accounts,
-                admitted: Default::default(),
-                stall: Duration::from_secs(settings.stall_seconds.max(1)),
-                undo_resume_after: Duration::from_secs(settings.undo_resume_seconds.max(1)),
-                retention: retention::retention_of_days(settings.retention_days),
-                upload_limits: {
-                    let per_account = (settings.upload_bytes_per_account
-                        != contact_contract::limits::NO_BYTE_LIMIT)
-                        .then_some(settings.upload_bytes_per_account);
-                    contact_contract::limits::UploadLimits {
-                        max_file_bytes: settings
-                            .upload_max_file_bytes
-                            .min(per_account.unwrap_or(u64::MAX)),
-                        bytes_per_account: per_account,
-                    }
-                },
-                running_per_account: settings.running_per_account.max(1),
-                queued_per_account: settings.queued_per_account,
-            }),
+            writer,
+            api,
             consumer: started.consumer,
             concurrency: settings.concurrency,
             sweep_every: Duration::from_secs(settings.sweep_seconds.max(1)),
@@ -271,7 +276,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("contact-writer is applying chunks and serving the API");
-        let api = tokio::spawn(api::serve(self.writer.clone(), self.shutdown.clone()));
+        let api = tokio::spawn(self.api.serve(self.writer.clone(), self.shutdown.clone()));
         let signals = tokio::spawn(pipeline::signals::listen(
             self.writer.clone(),
             self.shutdown.clone(),

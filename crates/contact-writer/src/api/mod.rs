@@ -48,7 +48,7 @@ const MAX_PAGE: u32 = 1000;
 
 /// Which family an endpoint's requests belong to.
 #[derive(Debug, Clone, Copy)]
-enum Route {
+pub enum Route {
     Api(ApiOperation),
     Operator(OperatorOperation),
 }
@@ -87,8 +87,16 @@ impl ErrorReplies {
     }
 }
 
-/// Answers API requests until the shutdown is triggered, then finishes those in hand.
-pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()> {
+/// The API registered on NATS: its service, and the requests of all its endpoints.
+pub struct ApiServer {
+    service: async_nats::service::Service,
+    requests: futures::stream::SelectAll<BoxStream<'static, (Route, Request)>>,
+    error_replies: ErrorReplies,
+}
+
+/// Registers the API service and its endpoints, so that requests wait in their
+/// subscriptions from now on: a writer that has started answers its API.
+pub async fn register(writer: &Writer) -> anyhow::Result<ApiServer> {
     let namespace = &writer.namespace;
     let error_replies = ErrorReplies::default();
     let service = writer
@@ -135,35 +143,56 @@ pub async fn serve(writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()
             .with_context(|| format!("serving {subject}"))?;
         endpoints.push(endpoint.map(move |request| (route, request)).boxed());
     }
-    let mut requests = futures::stream::select_all(endpoints);
-    let permits = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
-    let mut in_flight = JoinSet::new();
-    loop {
-        let (route, request) = tokio::select! {
-            _ = shutdown.triggered() => break,
-            request = requests.next() => match request {
-                Some(request) => request,
-                None => break,
-            },
-        };
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let (writer, error_replies) = (writer.clone(), error_replies.clone());
-        in_flight.spawn(async move {
-            answer(&writer, route, request, &error_replies).await;
-            drop(permit);
-        });
-        while in_flight.try_join_next().is_some() {}
+    // The subscriptions are in place on the server, not only sent.
+    writer
+        .client
+        .flush()
+        .await
+        .context("registering the API service")?;
+    Ok(ApiServer {
+        service,
+        requests: futures::stream::select_all(endpoints),
+        error_replies,
+    })
+}
+
+impl ApiServer {
+    /// Answers API requests until the shutdown is triggered, then finishes those in hand.
+    pub async fn serve(self, writer: Arc<Writer>, shutdown: Shutdown) -> anyhow::Result<()> {
+        let Self {
+            service,
+            mut requests,
+            error_replies,
+        } = self;
+        let permits = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
+        let mut in_flight = JoinSet::new();
+        loop {
+            let (route, request) = tokio::select! {
+                _ = shutdown.triggered() => break,
+                request = requests.next() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+            };
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (writer, error_replies) = (writer.clone(), error_replies.clone());
+            in_flight.spawn(async move {
+                answer(&writer, route, request, &error_replies).await;
+                drop(permit);
+            });
+            while in_flight.try_join_next().is_some() {}
+        }
+        drop(requests);
+        while in_flight.join_next().await.is_some() {}
+        if let Err(error) = service.stop().await {
+            tracing::debug!(%error, "the API service did not stop cleanly");
+        }
+        Ok(())
     }
-    drop(requests);
-    while in_flight.join_next().await.is_some() {}
-    if let Err(error) = service.stop().await {
-        tracing::debug!(%error, "the API service did not stop cleanly");
-    }
-    Ok(())
 }
 
 /// A reply's body, and its error when it is one (for the headers and the counts).
