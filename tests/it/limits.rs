@@ -366,3 +366,56 @@ async fn a_tenant_over_its_upload_quota_is_refused_before_sending_and_another_is
         (ImportState::Completed, 100)
     );
 }
+
+/// The file-size limit holds for a client that announces no size (or a wrong one): ingest
+/// reads the size of what was uploaded and fails the import, naming both sizes, before a row
+/// is read; a file within the limit goes through.
+#[tokio::test]
+async fn a_file_over_the_limit_uploaded_without_its_size_fails_at_ingest_with_the_sizes() {
+    use contact_contract::limits::UploadLimits;
+    let mut system = TestSystem::start_with(Replicas {
+        writer: 0,
+        ..Replicas::default()
+    })
+    .await;
+    system.upload_limits = UploadLimits {
+        max_file_bytes: 4096,
+        bytes_per_account: None,
+    };
+    system.start_writer().await.expect("writer");
+    let silent_upload = |content: String| {
+        let client = system.client.clone();
+        async move {
+            let import_id = contact_import_client::Client::new_import_id();
+            let request = client
+                .upload_from(
+                    &import_id,
+                    std::io::Cursor::new(content.into_bytes()),
+                    None,
+                    Some("silent.csv".into()),
+                    ImportOptions::default(),
+                )
+                .await
+                .expect("uploaded: no size was announced");
+            client.publish_request(&request).await.expect("started");
+            import_id
+        }
+    };
+    let large = silent_upload(contacts_of("big-", 200)).await;
+    let summary = system.wait_for_summary(&system.client, &large).await;
+    assert_eq!(summary.status, ImportState::Failed, "{summary:?}");
+    let reason = summary.error.expect("a reason");
+    assert!(
+        reason.contains("over the 4.0 KiB one file may have"),
+        "{reason}"
+    );
+    assert_eq!(summary.rows_total, 0, "no row of it was read");
+
+    let small = silent_upload(contacts_of("small-", 10)).await;
+    let summary = system.wait_for_summary(&system.client, &small).await;
+    assert_eq!(
+        (summary.status, summary.created),
+        (ImportState::Completed, 10)
+    );
+    system.stop().await;
+}

@@ -18,6 +18,7 @@ use async_nats::jetstream::{self, Message};
 use clap::Parser;
 use contact_contract::api::{self, ops, CallError};
 use contact_contract::gate::decode_import_message;
+use contact_contract::limits::UploadLimits;
 use contact_contract::{
     convert_all, Admission, ConsumerRole, ImportRequest, ImportSubjectKind, Namespace,
     PrepareImportRequest,
@@ -214,6 +215,20 @@ impl RequestHandler {
             );
             return Ok(Outcome::FailImport { reason });
         };
+        // The size the client announced when it asked to upload was checked then; this is
+        // the size it did upload.
+        let too_large = prepared
+            .max_file_bytes
+            .map(|max| UploadLimits {
+                max_file_bytes: max,
+                bytes_per_account: None,
+            })
+            .and_then(|limits| limits.check(Some(upload.size()), 0).err());
+        if let Some(refusal) = too_large {
+            return Ok(Outcome::FailImport {
+                reason: format!("the file cannot be imported: {refusal}"),
+            });
+        }
         let context = SplitContext {
             client: &self.client,
             jetstream: &self.jetstream,

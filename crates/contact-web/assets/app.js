@@ -62,6 +62,9 @@ function enhanceUpload(form) {
       return;
     }
     event.preventDefault();
+    // Sent before the file, so that the server can refuse a file over the limits unsent.
+    const size = form.querySelector("input[name=file_size]");
+    if (size) size.value = String(file.size);
     const status = form.querySelector(".upload-progress");
     const bar = status.querySelector("progress");
     const text = status.querySelector(".upload-text");

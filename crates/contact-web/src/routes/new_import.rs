@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use contact_contract::api::CallError;
+use contact_contract::ApiErrorKind;
 use contact_import_client::Client;
 use futures::TryStreamExt as _;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -59,6 +61,22 @@ pub async fn sample(State(state): State<AppState>) -> Result<Response, PageError
         .into_response())
 }
 
+/// What the form says when the writer refused the upload before it began: a file over the
+/// deployment's limits, or more than the account may keep. Other errors are the page's.
+fn upload_refusal(error: &contact_import_client::ClientError) -> Option<String> {
+    match error {
+        contact_import_client::ClientError::Api(CallError::Api(refusal))
+            if matches!(
+                refusal.kind,
+                ApiErrorKind::InvalidRequest | ApiErrorKind::Conflict
+            ) =>
+        {
+            Some(capitalized(&refusal.message))
+        }
+        _ => None,
+    }
+}
+
 /// Why an upload was not taken, with the choices to show again.
 struct Refused {
     choices: ImportChoices,
@@ -105,6 +123,7 @@ async fn receive(
     if declared.is_some_and(|length| length > max + FORM_OVERHEAD_BYTES) {
         return refuse(&choices, too_large(max));
     }
+    let mut announced: Option<u64> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -116,6 +135,9 @@ async fn receive(
         };
         if name != "file" {
             match field.text().await {
+                // The page's script says the file's size, so that a file over the account's
+                // limits is refused before it is sent; without the script there is none.
+                Ok(value) if name == "file_size" => announced = value.trim().parse().ok(),
                 Ok(value) => choices.set(&name, value),
                 Err(error) => return refuse(&choices, lost_upload(&error.to_string())),
             }
@@ -139,7 +161,7 @@ async fn receive(
             .upload_from(
                 &import_id,
                 &mut counted,
-                None,
+                announced,
                 Some(file_name.clone()),
                 options,
             )
@@ -159,7 +181,10 @@ async fn receive(
                     contact_import_client::ClientError::Nats(detail) => {
                         refuse(&choices, lost_upload(&detail))
                     }
-                    other => Err(other.into()),
+                    other => match upload_refusal(&other) {
+                        Some(message) => refuse(&choices, message),
+                        None => Err(other.into()),
+                    },
                 };
             }
         };
@@ -287,5 +312,26 @@ mod tests {
     fn messages_start_with_a_capital() {
         assert_eq!(capitalized("ąbc"), "Ąbc");
         assert_eq!(capitalized(""), "");
+    }
+
+    #[test]
+    fn a_refused_upload_is_said_on_the_form_and_an_outage_is_not() {
+        let refused = contact_import_client::ClientError::Api(CallError::Api(
+            contact_contract::ApiError::new(
+                ApiErrorKind::Conflict,
+                "the account's uploads hold 7.0 KiB of the 8.0 KiB it may keep",
+            ),
+        ));
+        assert_eq!(
+            upload_refusal(&refused).as_deref(),
+            Some("The account's uploads hold 7.0 KiB of the 8.0 KiB it may keep")
+        );
+        let outage = contact_import_client::ClientError::Api(CallError::Api(
+            contact_contract::ApiError::new(
+                ApiErrorKind::Unavailable,
+                "the uploads bucket is not available right now",
+            ),
+        ));
+        assert_eq!(upload_refusal(&outage), None);
     }
 }

@@ -81,6 +81,8 @@ pub fn page(view: &NewImport<'_>) -> Markup {
                 }
                 h2 { "3. Load your file" }
                 div class="drop" {
+                    // Filled by the page's script with the chosen file's size.
+                    input type="hidden" name="file_size" value="";
                     label for="file" { "CSV file" }
                     input id="file" name="file" type="file" required accept=".csv,.txt,text/csv,text/plain"
                         aria-describedby="file-help";

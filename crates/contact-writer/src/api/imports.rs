@@ -59,6 +59,7 @@ pub async fn prepare_import(
         plan,
         file_read,
         admission,
+        max_file_bytes: Some(writer.upload_limits.max_file_bytes),
     })
 }
 
