@@ -308,6 +308,7 @@ async fn a_tenant_over_its_upload_quota_is_refused_before_sending_and_another_is
     system.upload_limits = UploadLimits {
         max_file_bytes: 4096,
         bytes_per_account: Some(8192),
+        files_per_account: None,
     };
     system.start_writer().await.expect("writer");
 
@@ -380,7 +381,7 @@ async fn a_file_over_the_limit_uploaded_without_its_size_fails_at_ingest_with_th
     .await;
     system.upload_limits = UploadLimits {
         max_file_bytes: 4096,
-        bytes_per_account: None,
+        ..UploadLimits::default()
     };
     system.start_writer().await.expect("writer");
     let silent_upload = |content: String| {
@@ -416,6 +417,59 @@ async fn a_file_over_the_limit_uploaded_without_its_size_fails_at_ingest_with_th
     assert_eq!(
         (summary.status, summary.created),
         (ImportState::Completed, 10)
+    );
+    system.stop().await;
+}
+
+/// What one account may keep is bounded in files too: with room for two, a third upload is
+/// refused before it is sent, naming the count, and another tenant uploads as ever.
+#[tokio::test]
+async fn a_tenant_keeping_its_most_files_is_refused_another_upload_and_another_is_not() {
+    use contact_contract::limits::UploadLimits;
+    use contact_contract::ApiErrorKind;
+    let mut system = TestSystem::start_with(Replicas {
+        writer: 0,
+        ..Replicas::default()
+    })
+    .await;
+    system.upload_limits = UploadLimits {
+        files_per_account: Some(2),
+        ..UploadLimits::default()
+    };
+    system.start_writer().await.expect("writer");
+    for round in 0..2 {
+        let summary = system
+            .import(
+                contacts_of(&format!("f{round}-"), 5),
+                ImportOptions::default(),
+            )
+            .await;
+        assert_eq!(summary.status, ImportState::Completed, "{summary:?}");
+    }
+    let third = system.file("third.csv", contacts_of("f2-", 5));
+    let (kind, message) = refusal(
+        system
+            .client
+            .start_import(&third, ImportOptions::default())
+            .await,
+    );
+    assert_eq!(kind, ApiErrorKind::Conflict);
+    assert!(
+        message.contains("keeps 2 uploaded files, the most it may keep at once (2)"),
+        "{message}"
+    );
+    let other = system
+        .client_for(&AccountId::new(unique("other-")).expect("valid"))
+        .await;
+    let file = system.file("other.csv", contacts_of("o-", 5));
+    let import = other
+        .start_import(&file, ImportOptions::default())
+        .await
+        .expect("the other tenant uploads");
+    let summary = system.wait_for_summary(&other, &import).await;
+    assert_eq!(
+        (summary.status, summary.created),
+        (ImportState::Completed, 5)
     );
     system.stop().await;
 }

@@ -23,8 +23,8 @@ pub use names::{
     import_of_subject, message_id, AccountId, ImportId, ImportSubjectKind, InvalidName, Namespace,
 };
 pub use setup::{
-    ensure_streams, ensure_uploads_bucket, remove_namespace, ConsumerRole, OperatorOperation,
-    CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
+    ensure_streams, ensure_uploads_bucket, remove_namespace, uploads_held, ConsumerRole,
+    OperatorOperation, CHUNK_TARGET_BYTES, CHUNK_TARGET_ROWS,
 };
 pub use trace::{TraceParent, TRACEPARENT_HEADER};
 // The wire types, named one by one so that a reader sees what the root holds; several share a

@@ -52,6 +52,8 @@ pub const NO_BYTE_LIMIT: u64 = 0;
 pub struct UploadLimits {
     pub max_file_bytes: u64,
     pub bytes_per_account: Option<u64>,
+    /// How many uploaded files one account may keep at once (they stay a week).
+    pub files_per_account: Option<u64>,
 }
 
 impl Default for UploadLimits {
@@ -59,6 +61,7 @@ impl Default for UploadLimits {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             bytes_per_account: None,
+            files_per_account: None,
         }
     }
 }
@@ -83,6 +86,11 @@ pub enum UploadRefused {
         held: u64,
         quota: u64,
     },
+    #[error(
+        "the account keeps {held} uploaded files, the most it may keep at once ({max}); \
+         uploaded files are removed a week after their upload"
+    )]
+    TooManyFiles { held: u64, max: u64 },
 }
 
 impl UploadLimits {
@@ -102,6 +110,14 @@ impl UploadLimits {
             return Err(UploadRefused::QuotaFull { size, held, quota });
         }
         Ok(())
+    }
+
+    /// Whether one more file fits beside the `held` files the account keeps.
+    pub fn check_files(&self, held: u64) -> Result<(), UploadRefused> {
+        match self.files_per_account {
+            Some(max) if held >= max => Err(UploadRefused::TooManyFiles { held, max }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -291,7 +307,18 @@ mod tests {
         let limits = UploadLimits {
             max_file_bytes: 1000,
             bytes_per_account: Some(3000),
+            files_per_account: Some(2),
         };
+        assert_eq!(limits.check_files(1), Ok(()));
+        assert_eq!(
+            limits.check_files(2).map_err(|refusal| refusal.to_string()),
+            Err(
+                "the account keeps 2 uploaded files, the most it may keep at once (2); uploaded \
+                 files are removed a week after their upload"
+                    .to_string()
+            )
+        );
+        assert_eq!(UploadLimits::default().check_files(u64::MAX), Ok(()));
         assert_eq!(limits.check(Some(1000), 2000), Ok(()));
         assert_eq!(limits.check(None, 2999), Ok(()));
         assert_eq!(

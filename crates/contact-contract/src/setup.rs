@@ -252,6 +252,27 @@ pub async fn ensure_uploads_bucket(
     Ok(info.state.bytes)
 }
 
+/// How many files the account's uploads bucket keeps (deleted ones aside): read from the
+/// objects' descriptions, one small message each, at most a week's uploads.
+pub async fn uploads_held(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+    account: &AccountId,
+) -> Result<u64, async_nats::Error> {
+    use futures::StreamExt as _;
+    let bucket = jetstream
+        .get_object_store(namespace.uploads_bucket(account))
+        .await?;
+    let mut objects = bucket.list().await?;
+    let mut held = 0;
+    while let Some(object) = objects.next().await {
+        if !object?.deleted {
+            held += 1;
+        }
+    }
+    Ok(held)
+}
+
 /// Brings a stream an earlier version (or another setting) made to `max_bytes` (and
 /// `discard`, when given). Never below what it holds: JetStream would delete the oldest
 /// messages to fit, unhandled chunks or files waiting to be read among them; the stream comes

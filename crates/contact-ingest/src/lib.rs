@@ -221,7 +221,7 @@ impl RequestHandler {
             .max_file_bytes
             .map(|max| UploadLimits {
                 max_file_bytes: max,
-                bytes_per_account: None,
+                ..UploadLimits::default()
             })
             .and_then(|limits| limits.check(Some(upload.size()), 0).err());
         if let Some(refusal) = too_large {

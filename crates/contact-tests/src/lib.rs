@@ -395,6 +395,7 @@ impl TestSystem {
                 .upload_limits
                 .bytes_per_account
                 .unwrap_or(contact_contract::limits::NO_BYTE_LIMIT),
+            upload_files_per_account: self.upload_limits.files_per_account.unwrap_or(0),
             running_per_account: self.running_per_account,
             queued_per_account: self.queued_per_account,
             phone_region: "PL".to_string(),

@@ -135,6 +135,10 @@ pub struct Settings {
     /// buckets are brought to it as they are next used.
     #[arg(long, env = "UPLOAD_BYTES_PER_ACCOUNT", default_value_t = contact_contract::limits::NO_BYTE_LIMIT)]
     pub upload_bytes_per_account: u64,
+    /// How many uploaded files one account may keep at once (files are kept a week; 0: no
+    /// limit): one more is refused before it is sent.
+    #[arg(long, env = "UPLOAD_FILES_PER_ACCOUNT", default_value_t = 0)]
+    pub upload_files_per_account: u64,
     /// How many imports one account may run at once; further start requests wait their turn.
     #[arg(long, env = "IMPORTS_RUNNING_PER_ACCOUNT", default_value_t = contact_contract::limits::DEFAULT_RUNNING_IMPORTS_PER_ACCOUNT)]
     pub running_per_account: u32,
@@ -241,6 +245,8 @@ impl Application {
                         .upload_max_file_bytes
                         .min(per_account.unwrap_or(u64::MAX)),
                     bytes_per_account: per_account,
+                    files_per_account: (settings.upload_files_per_account > 0)
+                        .then_some(settings.upload_files_per_account),
                 }
             },
             running_per_account: settings.running_per_account.max(1),

@@ -94,6 +94,21 @@ pub async fn prepare_upload(
         .upload_limits
         .check(request.size, held)
         .map_err(|refusal| ApiError::new(ApiErrorKind::Conflict, refusal.to_string()))?;
+    if writer.upload_limits.files_per_account.is_some() {
+        let files = contact_contract::uploads_held(&writer.jetstream, &writer.namespace, account)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, %account, "cannot count the uploaded files");
+                ApiError::new(
+                    ApiErrorKind::Unavailable,
+                    "the uploads bucket is not available right now",
+                )
+            })?;
+        writer
+            .upload_limits
+            .check_files(files)
+            .map_err(|refusal| ApiError::new(ApiErrorKind::Conflict, refusal.to_string()))?;
+    }
     Ok(UploadTarget {
         bucket: writer.namespace.uploads_bucket(account),
         object: request.import_id.to_string(),
