@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure NATS (with JetStream) and PostgreSQL answer on 127.0.0.1, starting or installing
-# them when they do not, and that the contact_import databases exist.
-#   local server binaries (Debian packages) first, then `docker compose` where Docker runs,
-#   then installing the Debian packages.
+# them when they do not, and that the contact_import databases exist: the local server
+# binaries, installed from Debian's packages when missing (root or sudo).
+#   Never the containers of docker-compose.yml, even where Docker runs: its NATS is the secure
+#   three-node cluster, which lets in no client without credentials, the tests start
+#   nats-server processes of their own (the binary must be here), and one test checks TLS to a
+#   PostgreSQL with Debian's snakeoil certificate. `docker compose up` runs the whole set apart.
 set -euo pipefail
 
 NATS_PORT=4222
 PG_PORT=5432
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { printf '%s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -21,16 +23,10 @@ apt_install() {
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
-docker_compose_works() { command -v docker >/dev/null && docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
 
 ensure_nats() {
   port_open "$NATS_PORT" && return 0
   if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
-    if docker_compose_works; then
-      say "starting NATS with docker compose"
-      (cd "$here" && docker compose up -d nats-1 nats-2 nats-3)
-      wait_port "$NATS_PORT" && return 0
-    fi
     apt_install nats-server
   fi
   local server; server="$(command -v nats-server || echo /usr/sbin/nats-server)"
@@ -48,18 +44,12 @@ ensure_nats() {
 ensure_postgres() {
   if ! port_open "$PG_PORT"; then
     if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-      if docker_compose_works; then
-        say "starting PostgreSQL with docker compose"
-        (cd "$here" && docker compose up -d postgres)
-        wait_port "$PG_PORT" || true
-      else
-        apt_install postgresql
-        # Local development only: let the postgres role in over 127.0.0.1 without a password.
-        for hba in /etc/postgresql/*/main/pg_hba.conf; do
-          grep -q 'contact-import' "$hba" || as_root sed -i \
-            '1i host all postgres 127.0.0.1/32 trust # contact-import local development' "$hba"
-        done
-      fi
+      apt_install postgresql
+      # Local development only: let the postgres role in over 127.0.0.1 without a password.
+      for hba in /etc/postgresql/*/main/pg_hba.conf; do
+        grep -q 'contact-import' "$hba" || as_root sed -i \
+          '1i host all postgres 127.0.0.1/32 trust # contact-import local development' "$hba"
+      done
     fi
     if ! port_open "$PG_PORT" && command -v pg_ctlcluster >/dev/null; then
       local version; version="$(ls /etc/postgresql | sort -V | tail -n 1)"
