@@ -153,8 +153,8 @@ async fn a_late_subscriber_replays_the_events_and_the_summary_comes_last() {
     use contact_contract::ImportEventKind::{Progress, Started, Summary};
     assert_eq!(kinds.first(), Some(&Started));
     assert_eq!(kinds.last(), Some(&Summary));
-    // Two chunks whose progress is read after both committed make one progress event (the
-    // message id names the sequence): at least one comes, and sequences only grow.
+    // Each chunk's reporting lane reads the progress it commits (the message id names the
+    // sequence, so a repeat is dropped): at least one comes, and sequences only grow.
     assert!(kinds.contains(&Progress), "{kinds:?}");
     let sequences: Vec<u64> = seen.iter().map(|event| event.sequence).collect();
     assert!(

@@ -9,8 +9,9 @@
 //! A progress event is built from the import as a lane part's transaction reads it just before
 //! its commit, by one lane only (`pipeline::lane::REPORTING_LANE`): that lane's row lock puts
 //! those reads in the order of the commits, each seeing what the one before it saw, so a later
-//! sequence never shows a lower count. Sums read by two lanes at once could each miss the
-//! other's part: two events with one sequence and different counters.
+//! sequence never shows a lower count. A handler that applied only other lanes' parts reads
+//! the progress under that lane's row lock, in the same order. Sums read by two lanes at once
+//! could each miss the other's part: two events with one sequence and different counters.
 
 use contact_contract::{
     message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, FIRST_SCHEMA_VERSION,

@@ -75,6 +75,32 @@ pub async fn lock_lane(
         .await
 }
 
+/// Locks the row of `lane` of the import unless another transaction holds it (never
+/// waiting). A transaction that reads the import's progress while it holds the row reads in
+/// order with that lane's own transactions (see `imports::progress_before_commit`). False when
+/// the row is held, or there is none.
+pub async fn try_lock_lane_row(
+    transaction: &mut PgConnection,
+    account: &AccountId,
+    import: &ImportId,
+    lane: u32,
+) -> sqlx::Result<bool> {
+    let locked = sqlx::query_scalar::<_, i32>(
+        "SELECT 1 FROM import_lanes WHERE account_id = $1 AND import_id = $2 AND lane = $3
+         FOR NO KEY UPDATE NOWAIT",
+    )
+    .bind(account.as_str())
+    .bind(import.as_str())
+    .bind(lane as i32)
+    .fetch_optional(transaction)
+    .await;
+    match locked {
+        Ok(row) => Ok(row.is_some()),
+        Err(error) if super::is_lock_not_available(&error) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 /// True when every lane of the import has applied every chunk of the file.
 pub async fn all_lanes_done(
     connection: &mut PgConnection,

@@ -239,7 +239,23 @@ async fn a_lane_part_reads_the_progress_it_commits_and_the_next_reader_of_its_la
         refused.map(|gate| gate.is_some())
     );
     drop(waiting);
+    // Nor can a handler borrow the lane's row to read the progress meanwhile.
+    let mut borrowing = other.begin().await.expect("begin");
+    assert!(
+        !lanes::try_lock_lane_row(&mut borrowing, &account, &import, 0)
+            .await
+            .expect("try")
+    );
+    drop(borrowing);
     transaction.commit().await.expect("commit");
+    let mut borrowing = other.begin().await.expect("begin");
+    assert!(
+        lanes::try_lock_lane_row(&mut borrowing, &account, &import, 0)
+            .await
+            .expect("try"),
+        "free once the lane's part committed"
+    );
+    drop(borrowing);
     let after = imports::load(&mut other, &account, &import)
         .await
         .expect("load")

@@ -67,8 +67,10 @@ pub enum ChunkApplied {
     },
     /// The import is over: nothing more is written.
     ImportClosed,
-    /// A lane stayed busy for the whole wait, or the writer is stopping.
-    StillWaiting(String),
+    /// A lane stayed busy for the whole wait, or the writer is stopping; `progress` what the
+    /// lanes applied before reported (the redelivery finds them applied, and reports nothing
+    /// of them).
+    StillWaiting { reason: String, progress: Progress },
     /// No import of that id is registered (yet).
     UnknownImport,
     /// It can never be applied; the import must fail for this reason.
@@ -194,9 +196,12 @@ pub async fn apply_chunk(
         if (!busy.is_empty() && Instant::now() >= given_up_at)
             || (writer.shutdown.is_triggered() && when_behind == WhenBehind::Park)
         {
-            return Ok(ChunkApplied::StillWaiting(format!(
-                "lanes {busy:?} of chunk {index} are held by other transactions ({busy_because})"
-            )));
+            return Ok(ChunkApplied::StillWaiting {
+                reason: format!(
+                    "lanes {busy:?} of chunk {index} are held by other transactions ({busy_because})"
+                ),
+                progress,
+            });
         }
         let mut time_to_look = false;
         if busy.is_empty() {

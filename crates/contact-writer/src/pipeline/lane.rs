@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use contact_contract::{convert_all, AccountId, ImportId, ValidatedChunk};
+use contact_contract::{convert_all, AccountId, ImportId, ImportState, ValidatedChunk};
 use contact_core::merge::{match_keys, plan_merge, DuplicatePolicy, IdBlock, MergeOptions};
 use contact_core::validate::ValidRecord;
 use contact_runtime::metrics::metrics;
@@ -28,7 +28,8 @@ use crate::db::{self, imports, parking};
 pub const REPORTING_LANE: u32 = 0;
 
 /// The import as a lane part's transaction left it, read before the commit by a part of
-/// [`REPORTING_LANE`] (none from the other lanes): what the next progress event says.
+/// [`REPORTING_LANE`] (none from the other lanes, which [`progress_of_other_lanes`] reads for
+/// when they are all a handler applied): what the next progress event says.
 #[derive(Debug, Clone, Default)]
 pub struct Progress(Option<Box<imports::ImportRow>>);
 
@@ -46,6 +47,28 @@ impl Progress {
     pub fn into_row(self) -> Option<imports::ImportRow> {
         self.0.map(|row| *row)
     }
+}
+
+/// The import's progress for a handler whose parts reported none (they were of other lanes,
+/// or applied before): read under [`REPORTING_LANE`]'s row lock, so in order with that lane's
+/// own reports; none while that lane's transaction holds it (it reports in a moment) or once
+/// the import is over (its summary says the rest).
+pub async fn progress_of_other_lanes(
+    writer: &Writer,
+    account: &AccountId,
+    import: &ImportId,
+) -> anyhow::Result<Progress> {
+    let mut connection = writer.pool.acquire().await?;
+    let mut transaction = connection.begin().await?;
+    if !lanes::try_lock_lane_row(&mut transaction, account, import, REPORTING_LANE).await? {
+        return Ok(Progress::default());
+    }
+    let row = imports::progress_before_commit(&mut transaction, account, import).await?;
+    transaction.commit().await?;
+    Ok(Progress(
+        row.filter(|row| row.state() == ImportState::Running)
+            .map(Box::new),
+    ))
 }
 
 /// What to do with a part whose lane has not reached it yet.

@@ -98,8 +98,9 @@ impl MessageHandler for PipelineHandler {
     }
 }
 
-/// What follows lane parts applied: the progress they reported is announced, and when a lane
-/// applied its last chunk the import may be complete.
+/// What follows lane parts applied: the progress they reported (or, when they reported none,
+/// the progress read for them) is announced, and when a lane applied its last chunk the
+/// import may be complete.
 pub(crate) async fn after_progress(
     writer: &Writer,
     account: &AccountId,
@@ -107,7 +108,15 @@ pub(crate) async fn after_progress(
     progress: Progress,
     last_lane_done: bool,
 ) -> anyhow::Result<()> {
-    if let Some(row) = progress.into_row() {
+    let progress = match progress.into_row() {
+        Some(row) => Some(row),
+        // The other lanes' parts move the import on too (after the reporting lane's last
+        // chunk, they alone do): said in order with the reporting lane's reports.
+        None => lane::progress_of_other_lanes(writer, account, import)
+            .await?
+            .into_row(),
+    };
+    if let Some(row) = progress {
         if let Err(error) = events::send_progress(writer, &row).await {
             tracing::warn!(error = format!("{error:#}"), "progress event not sent");
         }
@@ -133,7 +142,10 @@ impl PipelineHandler {
                 Outcome::Done
             }
             ChunkApplied::ImportClosed => Outcome::Duplicate,
-            ChunkApplied::StillWaiting(reason) => Outcome::NotYet { reason },
+            ChunkApplied::StillWaiting { reason, progress } => {
+                after_progress(writer, &account, &import, progress, false).await?;
+                Outcome::NotYet { reason }
+            }
             ChunkApplied::UnknownImport if delivered < DELIVERIES_BEFORE_GIVING_UP => {
                 Outcome::RetryLater {
                     reason: "its import is not registered yet".to_string(),
