@@ -109,8 +109,13 @@ impl Deployment {
     /// reload on, only the new ones get in.
     pub fn rotate_tenant(&self, account: &AccountId) -> anyhow::Result<PathBuf> {
         let path = self.existing_tenant(account)?;
-        write_seed(&path, &format!("tenant {account}"))?;
-        self.write_config()?;
+        let who = format!("tenant {account}");
+        let (public_key, credentials) = new_seed(&who)?;
+        // The configuration first: if it cannot be written, the old key stays the one both
+        // the server and the file know. If the credentials then cannot be, the tenant is out
+        // until `rotate` runs again; never is a key trusted whose seed is gone.
+        self.write_config_with(Some((account, &public_key)))?;
+        write_private(&path, &credentials)?;
         Ok(path)
     }
 
@@ -165,6 +170,12 @@ impl Deployment {
     }
 
     fn write_config(&self) -> anyhow::Result<()> {
+        self.write_config_with(None)
+    }
+
+    /// Writes the configuration, with `replaced`'s tenant let in by the given public key
+    /// instead of the one in its credentials.
+    fn write_config_with(&self, replaced: Option<(&AccountId, &str)>) -> anyhow::Result<()> {
         let namespace = self.namespace()?;
         let listen = std::fs::read_to_string(self.dir.join("listen"))
             .unwrap_or_else(|_| "0.0.0.0:4222".to_string());
@@ -180,7 +191,10 @@ impl Deployment {
             ));
         }
         for account in self.tenants()? {
-            let public_key = public_key(&self.tenant_creds(&account))?;
+            let public_key = match replaced {
+                Some((tenant, key)) if *tenant == account => key.to_string(),
+                _ => public_key(&self.tenant_creds(&account))?,
+            };
             let permissions = namespace.permissions(&Party::Tenant(account.clone()));
             users.push((format!("tenant {account}"), public_key, permissions));
         }
@@ -243,8 +257,8 @@ fn render_config(
     let _ = writeln!(
         config,
         "# NATS server configuration of a contact-import deployment, written by
-# contact-import-admin from the credentials beside it: `init` and `tenant add` write it
-# anew, so edits here do not last.
+# contact-import-admin from the credentials beside it: `init` and `tenant add`, `remove`
+# and `rotate` write it anew, so edits here do not last.
 # Run it with `nats-server -c nats-server.conf`, without -p or -sd: after `tenant add`,
 # reload the running server with SIGHUP, which nats-server 2.9 refuses when the store came
 # from a flag. The address and store are init's --listen and --store.
@@ -305,18 +319,22 @@ fn ensure_seed(path: &Path, who: &str) -> anyhow::Result<()> {
 
 /// Writes a new nkey user seed to `path`, in place of whatever it held.
 fn write_seed(path: &Path, who: &str) -> anyhow::Result<()> {
+    let (_, credentials) = new_seed(who)?;
+    write_private(path, &credentials)
+}
+
+/// A new nkey user: its public key, and its credentials file's text.
+fn new_seed(who: &str) -> anyhow::Result<(String, String)> {
     let pair = nkeys::KeyPair::new_user();
     let seed = pair
         .seed()
         .map_err(|error| anyhow::anyhow!("making an nkey for {who}: {error}"))?;
-    write_private(
-        path,
-        &format!(
-            "# contact-import NATS credentials of {who}: an nkey seed. Keep it secret.\n\
-             # Use it with --nats-creds (or NATS_CREDS); other NATS clients take it as an\n\
-             # nkey seed file (nats CLI --nkey FILE, nats-py nkeys_seed), not as a JWT .creds.\n{seed}\n"
-        ),
-    )
+    let credentials = format!(
+        "# contact-import NATS credentials of {who}: an nkey seed. Keep it secret.\n\
+         # Use it with --nats-creds (or NATS_CREDS); other NATS clients take it as an\n\
+         # nkey seed file (nats CLI --nkey FILE, nats-py nkeys_seed), not as a JWT .creds.\n{seed}\n"
+    );
+    Ok((pair.public_key(), credentials))
 }
 
 /// The public key of the seed in a credentials file.
@@ -331,28 +349,52 @@ fn public_key(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Secrets are readable by their owner alone, from the moment they exist. The file is
-/// replaced whole (written beside it, then renamed), so that a rotation that stops halfway
-/// leaves the old credentials, never half of new ones.
+/// replaced whole: written beside it under a name no one else uses, then renamed over it, so
+/// that a rotation that stops halfway leaves the old credentials, never half of new ones. A
+/// file replaced keeps its owner and group (the server that reads the configuration may run
+/// as another user than this command).
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let mut beside = path.as_os_str().to_owned();
-    beside.push(".new");
-    let beside = PathBuf::from(beside);
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let moment = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let beside = path.with_file_name(format!(".{file_name}.{}-{moment}.new", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // A new file, never one found there (or a link planted in its place).
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let written = options
-        .open(&beside)
-        .and_then(|mut file| {
-            file.write_all(content.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&beside, path));
-    written.with_context(|| format!("writing {}", path.display()))
+    let written = options.open(&beside).and_then(|mut file| {
+        file.write_all(content.as_bytes())?;
+        #[cfg(unix)]
+        if let Ok(existing) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt as _;
+            std::os::unix::fs::fchown(&file, Some(existing.uid()), Some(existing.gid()))?;
+        }
+        file.sync_all()
+    });
+    let replaced = written.and_then(|()| std::fs::rename(&beside, path));
+    if replaced.is_err() {
+        let _ = std::fs::remove_file(&beside);
+    }
+    replaced.with_context(|| format!("writing {}", path.display()))?;
+    // The rename itself lasts once the folder is on disk.
+    if let Some(folder) = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+    {
+        if let Ok(folder) = std::fs::File::open(folder) {
+            let _ = folder.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -458,7 +500,7 @@ mod tests {
             .expect("tenants folder")
             .map(|entry| entry.expect("entry").file_name())
             .collect();
-        assert_eq!(leftovers, ["acme.creds"], "no half-written file stays");
+        assert_eq!(leftovers, ["acme.creds"], "no file written beside stays");
         let _ = std::fs::remove_dir_all(dir);
     }
 
