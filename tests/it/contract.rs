@@ -309,7 +309,16 @@ async fn what_the_services_and_the_client_publish_is_what_the_asyncapi_document_
     ] {
         subscriptions.push(capture.subscribe(subject).await.expect("subscribed"));
     }
-    capture.flush().await.expect("subscriptions in place");
+    // A flush only hands the subscriptions to the socket; a message of its own coming back
+    // says the server has them (it handles one connection's commands in order).
+    let ready = format!("{namespace_token}-capture-ready");
+    let mut echo = capture.subscribe(ready.clone()).await.expect("subscribed");
+    capture.publish(ready, "".into()).await.expect("published");
+    tokio::time::timeout(Duration::from_secs(10), echo.next())
+        .await
+        .expect("the capture's own message comes back")
+        .expect("the subscription stays open");
+    drop(echo);
     // Read as it comes, keeping only this test's messages: other tests share the server.
     let recorder = {
         let prefix = format!("{namespace_token}.");

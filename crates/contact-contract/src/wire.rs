@@ -572,8 +572,9 @@ pub struct PrepareImportReply {
     /// Whether the import may start now.
     #[serde(default)]
     pub admission: Admission,
-    /// The largest file the deployment takes (the writer's `UPLOAD_MAX_FILE_BYTES`): ingest
-    /// refuses a larger upload whatever size its client announced, or if it announced none.
+    /// The largest file the deployment takes (the writer's `UPLOAD_MAX_FILE_BYTES`, or the
+    /// account's byte quota when that is smaller): ingest refuses a larger upload whatever
+    /// size its client announced, or if it announced none.
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
 }

@@ -283,7 +283,8 @@ impl Client {
     /// order of their sequence (an event older than one already seen is left out), until the
     /// summary, which it returns. Also calls it after every `quiet_after` without events.
     /// While NATS restarts or a cluster elects a new leader, the subscription is made again
-    /// (replaying, and leaving out what was seen) for up to [`FAILOVER_PATIENCE`].
+    /// (replaying, and leaving out what was seen) for up to [`FAILOVER_PATIENCE`]; an import
+    /// whose status says it ended meanwhile returns that status without its summary event.
     pub async fn follow(
         &self,
         import_id: &ImportId,
@@ -328,6 +329,13 @@ impl Client {
                     }
                 },
             };
+            // The events cannot be reached (a cluster electing a leader, say), but the API may
+            // be: an import that ended meanwhile is over whatever its events do.
+            if let Ok(status) = self.status(import_id).await {
+                if status.status.is_terminal() {
+                    return Ok(status);
+                }
+            }
             let since = *failing_since.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= FAILOVER_PATIENCE {
                 return Err(failure);

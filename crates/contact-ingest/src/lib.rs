@@ -216,9 +216,11 @@ impl RequestHandler {
             return Ok(Outcome::FailImport { reason });
         };
         // The size the client announced when it asked to upload was checked then; this is
-        // the size it did upload.
+        // the size it did upload. A redelivered request of an import already running was
+        // checked when it began: a limit lowered since does not fail it halfway.
         let too_large = prepared
             .max_file_bytes
+            .filter(|_| prepared.existing.is_none())
             .map(|max| UploadLimits {
                 max_file_bytes: max,
                 ..UploadLimits::default()

@@ -173,6 +173,13 @@ async fn receive(
             }
             Ok(request) => request,
             Err(error) => {
+                if let Some(message) = upload_refusal(&error) {
+                    // Refused before a byte was stored, while the browser still sends the
+                    // file: read it to the end (dropping it), or the browser would see the
+                    // connection cut instead of the reason.
+                    let _ = tokio::io::copy(&mut counted, &mut tokio::io::sink()).await;
+                    return refuse(&choices, message);
+                }
                 discard(client, &import_id).await;
                 if counted.exceeded {
                     return refuse(&choices, too_large(max));
@@ -181,10 +188,7 @@ async fn receive(
                     contact_import_client::ClientError::Nats(detail) => {
                         refuse(&choices, lost_upload(&detail))
                     }
-                    other => match upload_refusal(&other) {
-                        Some(message) => refuse(&choices, message),
-                        None => Err(other.into()),
-                    },
+                    other => Err(other.into()),
                 };
             }
         };

@@ -174,6 +174,8 @@ impl ApiServer {
                     None => break,
                 },
             };
+            // Timed from here: a request waiting for its turn is slow to its caller too.
+            let arrived = Instant::now();
             let permit = permits
                 .clone()
                 .acquire_owned()
@@ -181,7 +183,7 @@ impl ApiServer {
                 .expect("the semaphore is never closed");
             let (writer, error_replies) = (writer.clone(), error_replies.clone());
             in_flight.spawn(async move {
-                answer(&writer, route, request, &error_replies).await;
+                answer(&writer, route, request, &error_replies, arrived).await;
                 drop(permit);
             });
             while in_flight.try_join_next().is_some() {}
@@ -201,8 +203,13 @@ struct Answer {
     error: Option<ApiError>,
 }
 
-async fn answer(writer: &Writer, route: Route, request: Request, error_replies: &ErrorReplies) {
-    let arrived = Instant::now();
+async fn answer(
+    writer: &Writer,
+    route: Route,
+    request: Request,
+    error_replies: &ErrorReplies,
+    arrived: Instant,
+) {
     let message = &request.message;
     // Nobody would read the reply: a request without a reply subject is not a request.
     if message.reply.is_none() {
