@@ -23,6 +23,7 @@ mod secure;
 mod services_api;
 mod tenants;
 mod watchdog;
+mod web_login;
 mod workflow;
 
 use std::collections::BTreeMap;

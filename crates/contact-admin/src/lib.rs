@@ -8,6 +8,7 @@
 //! DIR/writer.creds
 //! DIR/operator.creds        the operator's, for registering accounts
 //! DIR/tenants/ACCOUNT.creds one per tenant: its own account's contract, nothing else
+//! DIR/web-users             who may log in to the import page, as which tenant
 //! ```
 //!
 //! The configuration is written anew from the seeds in the folder each time, so adding a
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use contact_contract::permissions::{Party, Permissions, OPERATOR_INBOX_PREFIX};
+use contact_contract::web_users::{self, UserName, WebUser, WebUsers};
 use contact_contract::NatsSettings;
 use contact_contract::{AccountId, Namespace, OperatorOperation, RegisterAccountRequest};
 
@@ -26,7 +28,7 @@ pub const CONFIG_FILE: &str = "nats-server.conf";
 const NAMESPACE_FILE: &str = "namespace";
 /// Where `init` records the JetStream store it was given, for `tenant add` to write again.
 const STORE_FILE: &str = "store_dir";
-const TENANTS_FOLDER: &str = "tenants";
+const TENANTS_FOLDER: &str = web_users::TENANTS_FOLDER;
 const SERVICES: [(&str, Party); 4] = [
     ("ingest", Party::Ingest),
     ("mapper", Party::Mapper),
@@ -54,9 +56,57 @@ impl Deployment {
     }
 
     pub fn tenant_creds(&self, account: &AccountId) -> PathBuf {
-        self.dir
-            .join(TENANTS_FOLDER)
-            .join(format!("{account}.creds"))
+        web_users::tenant_creds(&self.dir, account)
+    }
+
+    pub fn web_users_file(&self) -> PathBuf {
+        self.dir.join(web_users::FILE_NAME)
+    }
+
+    /// The folder's web users; none when it has no file yet.
+    pub fn web_users(&self) -> anyhow::Result<WebUsers> {
+        let path = self.web_users_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => WebUsers::parse(&text)
+                .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(WebUsers::default()),
+            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Lets `name` log in to the import page as `account` (a tenant of the folder) with
+    /// `password`; a user of that name gets the new password and account, and her sessions
+    /// end. Replicas of the page read the file anew at their next request.
+    pub fn add_web_user(
+        &self,
+        name: &UserName,
+        account: &AccountId,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        self.existing_tenant(account)?;
+        if password.chars().count() < web_users::MIN_PASSWORD_CHARS {
+            anyhow::bail!(
+                "the password has {} characters; a web user's needs at least {}",
+                password.chars().count(),
+                web_users::MIN_PASSWORD_CHARS
+            );
+        }
+        let mut users = self.web_users()?;
+        users.insert(WebUser {
+            name: name.clone(),
+            account: account.clone(),
+            password_hash: web_users::hash_password(password).map_err(anyhow::Error::msg)?,
+        });
+        write_private(&self.web_users_file(), &users.render())
+    }
+
+    /// Stops `name` logging in; her open sessions end at their next request.
+    pub fn remove_web_user(&self, name: &UserName) -> anyhow::Result<()> {
+        let mut users = self.web_users()?;
+        if users.remove(name).is_none() {
+            anyhow::bail!("{} has no web user {name}", self.dir.display());
+        }
+        write_private(&self.web_users_file(), &users.render())
     }
 
     /// Creates the folder's credentials (keeping any that exist) and writes the configuration.
@@ -101,6 +151,11 @@ impl Deployment {
     /// closes its connections then). Its contacts, imports and uploads stay where they are.
     pub fn remove_tenant(&self, account: &AccountId) -> anyhow::Result<()> {
         let path = self.existing_tenant(account)?;
+        // Its web users first: none of them may log in to an account that is gone.
+        let mut users = self.web_users()?;
+        if users.remove_account(account) > 0 {
+            write_private(&self.web_users_file(), &users.render())?;
+        }
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         self.write_config()
     }
@@ -545,6 +600,54 @@ mod tests {
             )
             .expect("init with the store");
         assert!(!deployment.store_from_flags());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn web_users_belong_to_a_tenant_of_the_folder_and_go_with_it() {
+        let dir = scratch("web-users");
+        let deployment = Deployment::at(&dir);
+        deployment
+            .init(
+                &Namespace::default(),
+                "127.0.0.1:4222",
+                Some(&dir.join("js")),
+            )
+            .expect("init");
+        let acme = AccountId::new("acme").expect("valid");
+        let anna = UserName::new("anna").expect("valid");
+        let error = deployment
+            .add_web_user(&anna, &acme, "a long enough password")
+            .expect_err("no tenant acme yet");
+        assert!(error.to_string().contains("no tenant acme"), "{error:#}");
+        deployment.add_tenant(&acme).expect("tenant");
+        let error = deployment
+            .add_web_user(&anna, &acme, "short")
+            .expect_err("too short");
+        assert!(error.to_string().contains("at least 12"), "{error:#}");
+        deployment
+            .add_web_user(&anna, &acme, "a long enough password")
+            .expect("added");
+        let users = deployment.web_users().expect("readable");
+        let stored = users.get(&anna).expect("anna is there");
+        assert_eq!(stored.account, acme);
+        assert!(web_users::verify_password(
+            &stored.password_hash,
+            "a long enough password"
+        ));
+        let text = std::fs::read_to_string(deployment.web_users_file()).expect("file");
+        assert!(
+            !text.contains("a long enough password"),
+            "only the hash is kept"
+        );
+        deployment.remove_tenant(&acme).expect("removed");
+        assert!(deployment
+            .web_users()
+            .expect("readable")
+            .get(&anna)
+            .is_none());
+        let error = deployment.remove_web_user(&anna).expect_err("already gone");
+        assert!(error.to_string().contains("no web user anna"), "{error:#}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use contact_admin::Deployment;
+use contact_contract::web_users::{self, UserName};
 use contact_contract::{AccountId, Namespace};
 
 #[derive(Debug, Parser)]
@@ -43,6 +44,38 @@ enum Command {
     /// Tenants of the deployment.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// People who log in to the import page (contact-web with WEB_DEPLOYMENT_DIR), each as
+    /// one tenant.
+    #[command(subcommand)]
+    WebUser(WebUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebUserCommand {
+    /// Let NAME log in to the import page as ACCOUNT (a tenant of DIR), written to
+    /// DIR/web-users. Without --password-stdin a new password is made and printed once. A
+    /// user of that name gets the new password and account, and her sessions end.
+    Add {
+        name: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Read the password (at least 12 characters) from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Stop NAME logging in; her open sessions end at their next request.
+    Remove {
+        name: String,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// The web users of DIR and their accounts, one a line.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +173,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &AccountId::new(account)?,
             )
             .await?;
+        }
+        Command::WebUser(WebUserCommand::Add {
+            name,
+            account,
+            dir,
+            password_stdin,
+        }) => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                web_users::new_password()
+            };
+            let name = UserName::new(&name).map_err(anyhow::Error::msg)?;
+            Deployment::at(dir).add_web_user(&name, &AccountId::new(account)?, &password)?;
+            if !password_stdin {
+                println!("{password}");
+            }
+        }
+        Command::WebUser(WebUserCommand::Remove { name, dir }) => {
+            let name = UserName::new(&name).map_err(anyhow::Error::msg)?;
+            Deployment::at(dir).remove_web_user(&name)?;
+        }
+        Command::WebUser(WebUserCommand::List { dir }) => {
+            for user in Deployment::at(dir).web_users()?.iter() {
+                println!("{} {}", user.name, user.account);
+            }
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ pub mod schema;
 mod setup;
 pub mod trace;
 mod values;
+pub mod web_users;
 mod wire;
 
 pub use api::ApiOperation;

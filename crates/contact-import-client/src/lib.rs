@@ -245,12 +245,35 @@ impl Client {
             .await
             .map_err(|error| nats_error("opening the uploads bucket", error))?;
         let object = uploads
-            .get(object_name)
+            .info(object_name)
             .await
             .map_err(|error| nats_error("reading the uploaded file", error))?;
-        start_of(object, max)
+        // Its chunks one by one by direct get, not through the ordered consumer that
+        // `ObjectStore::get` creates: a tenant may create no consumer on its bucket, since a
+        // push consumer delivers to whatever subject its creator names, and the server checks
+        // no permission of hers there (nats-server issue 8274).
+        let stream = self
+            .jetstream
+            .get_stream(self.namespace.uploads_stream(&self.account))
             .await
-            .map_err(|error| nats_error("reading the uploaded file", error))
+            .map_err(|error| nats_error("opening the uploads bucket", error))?;
+        let chunks_subject = self
+            .namespace
+            .upload_chunk_subject(&self.account, &object.nuid);
+        let mut start = Vec::with_capacity(max.min(PREVIEW_SAMPLE_BYTES));
+        let (mut next, mut chunks_read) = (1, 0);
+        while start.len() <= max && chunks_read < object.chunks {
+            let chunk = stream
+                .direct_get_next_for_subject(chunks_subject.as_str(), Some(next))
+                .await
+                .map_err(|error| nats_error("reading the uploaded file", error))?;
+            start.extend_from_slice(&chunk.payload);
+            next = chunk.sequence + 1;
+            chunks_read += 1;
+        }
+        let whole = start.len() <= max && chunks_read == object.chunks;
+        start.truncate(max);
+        Ok((start, whole))
     }
 
     /// Publishes a start request, starting the import's trace: every message of the import

@@ -5,12 +5,11 @@
 //! their shared key. A token that was changed, or signed for another account, is refused; it
 //! only ever names the signer's own upload, and NATS would refuse another tenant's anyway.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use contact_contract::{AccountId, ImportRequest};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+
+pub use crate::signing::SigningKey;
+use crate::signing::Unsealed;
 
 /// What the upload left for the mapping step: the start request without its mapping (the
 /// file is in the uploads bucket already), and the file's size.
@@ -19,10 +18,6 @@ pub struct Draft {
     pub request: ImportRequest,
     pub bytes: u64,
 }
-
-/// The key drafts are signed with; every replica of one deployment has the same.
-#[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
 
 /// Why a token is not a draft of this account.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,63 +30,24 @@ pub enum DraftRefused {
     OtherAccount,
 }
 
+/// What drafts are signed for (see [`SigningKey`]).
+const PURPOSE: &str = "draft";
+
 impl SigningKey {
-    /// Keys shorter than this are refused: a signature is only as strong as its key.
-    pub const MIN_BYTES: usize = 32;
-
-    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, String> {
-        let key = key.into();
-        if key.len() < Self::MIN_BYTES {
-            return Err(format!(
-                "the signing key has {} bytes; it needs at least {}",
-                key.len(),
-                Self::MIN_BYTES
-            ));
-        }
-        Ok(Self(key))
-    }
-
-    /// A key of random bytes, for a single replica (drafts do not survive its restart).
-    pub fn random() -> Self {
-        // A version 4 UUID is 122 bits from the operating system's generator.
-        let bytes: Vec<u8> = (0..3)
-            .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
-            .take(Self::MIN_BYTES)
-            .collect();
-        Self(bytes)
-    }
-
-    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(payload);
-        mac
-    }
-
-    /// The draft as `payload.signature`, both base64url.
-    pub fn seal(&self, draft: &Draft) -> String {
+    /// The draft as a token that travels with the page.
+    pub fn seal_draft(&self, draft: &Draft) -> String {
         let payload = serde_json::to_vec(draft).expect("a draft always encodes");
-        let signature = self.mac(&payload).finalize().into_bytes();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(signature)
-        )
+        self.seal(PURPOSE, &payload)
     }
 
     /// The draft in `token`, if this key signed it for `account`.
-    pub fn open(&self, token: &str, account: &AccountId) -> Result<Draft, DraftRefused> {
-        let (payload, signature) = token.split_once('.').ok_or(DraftRefused::Malformed)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| DraftRefused::Malformed)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| DraftRefused::Malformed)?;
-        // Compared in constant time, so that timing tells nothing about the right signature.
-        self.mac(&payload)
-            .verify_slice(&signature)
-            .map_err(|_| DraftRefused::BadSignature)?;
+    pub fn open_draft(&self, token: &str, account: &AccountId) -> Result<Draft, DraftRefused> {
+        let payload = self
+            .open(PURPOSE, token)
+            .map_err(|unsealed| match unsealed {
+                Unsealed::Malformed => DraftRefused::Malformed,
+                Unsealed::BadSignature => DraftRefused::BadSignature,
+            })?;
         let draft: Draft = serde_json::from_slice(&payload).map_err(|_| DraftRefused::Malformed)?;
         if &draft.request.account != account {
             return Err(DraftRefused::OtherAccount);
@@ -103,6 +59,8 @@ impl SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     use contact_contract::ImportId;
 
     fn account(name: &str) -> AccountId {
@@ -127,19 +85,19 @@ mod tests {
 
     #[test]
     fn a_sealed_draft_opens_with_the_same_key_for_its_account() {
-        let token = key(7).seal(&draft());
-        assert_eq!(key(7).open(&token, &account("acme")), Ok(draft()));
+        let token = key(7).seal_draft(&draft());
+        assert_eq!(key(7).open_draft(&token, &account("acme")), Ok(draft()));
     }
 
     #[test]
     fn another_key_another_account_or_a_changed_byte_is_refused() {
-        let token = key(7).seal(&draft());
+        let token = key(7).seal_draft(&draft());
         assert_eq!(
-            key(8).open(&token, &account("acme")),
+            key(8).open_draft(&token, &account("acme")),
             Err(DraftRefused::BadSignature)
         );
         assert_eq!(
-            key(7).open(&token, &account("globex")),
+            key(7).open_draft(&token, &account("globex")),
             Err(DraftRefused::OtherAccount)
         );
         // Every byte of the payload is covered by the signature.
@@ -149,19 +107,12 @@ mod tests {
         bytes[at] ^= 1;
         let changed = format!("{}.{signature}", URL_SAFE_NO_PAD.encode(bytes));
         assert_eq!(
-            key(7).open(&changed, &account("acme")),
+            key(7).open_draft(&changed, &account("acme")),
             Err(DraftRefused::BadSignature)
         );
         assert_eq!(
-            key(7).open("no-dot", &account("acme")),
+            key(7).open_draft("no-dot", &account("acme")),
             Err(DraftRefused::Malformed)
         );
-    }
-
-    #[test]
-    fn a_short_key_is_refused_and_random_keys_differ() {
-        assert!(SigningKey::new(vec![1; 31]).is_err());
-        assert_ne!(SigningKey::random().0, SigningKey::random().0);
-        assert_eq!(SigningKey::random().0.len(), SigningKey::MIN_BYTES);
     }
 }

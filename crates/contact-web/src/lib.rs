@@ -4,25 +4,32 @@
 //! and her contacts.
 //!
 //! A client of the contract like the CLI: every step goes through `contact-import-client`,
-//! as the account the page serves; it holds no database and names no subject. It keeps no
-//! state either (a draft travels signed with the page, see [`draft`]), so replicas share
-//! nothing but their signing key.
+//! as the account the request acts as (see [`tenant`]): the one account of the open local
+//! deployment, or in a secure deployment the account of the web user who logged in, over a
+//! connection with that tenant's own credentials. It holds no database and names no
+//! subject. It keeps no state either (a draft travels signed with the page, see [`draft`],
+//! and a session in a signed cookie, see [`session`]), so replicas share nothing but their
+//! signing key.
 
 mod assets;
 pub mod draft;
 pub mod forms;
 mod routes;
-mod tenant;
+pub mod session;
+mod signing;
+pub mod tenant;
+mod throttle;
 mod views;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use contact_contract::{AccountId, Namespace, NatsSettings};
 use contact_import_client::Client;
-use contact_runtime::http::{self, HttpSettings, NatsProbe};
+use contact_runtime::http::{self, HttpSettings, NatsProbe, Probe};
 use contact_runtime::Shutdown;
 use tokio::net::TcpListener;
 
@@ -30,6 +37,8 @@ pub use routes::router;
 pub use tenant::Tenancy;
 
 use crate::draft::SigningKey;
+use crate::tenant::Accounts;
+use crate::throttle::LoginThrottle;
 
 /// How a web replica is configured (flags or environment).
 #[derive(Debug, Clone, Parser)]
@@ -52,6 +61,11 @@ pub struct Settings {
     /// The account the page serves to everyone, without login: for the open local deployment.
     #[arg(long, env = "WEB_ACCOUNT", default_value = "default")]
     pub account: String,
+    /// The secure deployment's folder (`contact-import-admin init`): when given, people log
+    /// in as the web users of its `web-users` file, each acting as her own account with that
+    /// tenant's credentials in its `tenants/`, and WEB_ACCOUNT is not used.
+    #[arg(long, env = "WEB_DEPLOYMENT_DIR")]
+    pub deployment_dir: Option<PathBuf>,
     /// The key drafts are signed with, at least 32 characters, the same on every replica;
     /// a random one when unset or empty (then only one replica, and drafts end with it). Empty
     /// counts as unset so that compose can pass an optional key through.
@@ -68,6 +82,30 @@ pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     pub signing_key: SigningKey,
     pub max_upload_bytes: u64,
+    pub login_throttle: Arc<LoginThrottle>,
+}
+
+/// When a replica is ready: with its account connected in the open deployment; at once in a
+/// secure one, whose connections are made per account as people log in (a page that cannot
+/// reach NATS says so itself).
+enum PageProbe {
+    OneAccount(Box<NatsProbe>),
+    Login,
+}
+
+impl Probe for PageProbe {
+    async fn ready(&self) -> Result<(), String> {
+        match self {
+            Self::OneAccount(probe) => probe.ready().await,
+            Self::Login => Ok(()),
+        }
+    }
+
+    async fn refresh(&self) {
+        if let Self::OneAccount(probe) = self {
+            probe.refresh().await;
+        }
+    }
 }
 
 pub struct Application {
@@ -95,18 +133,37 @@ impl Application {
         let probe = Arc::new(std::sync::OnceLock::new());
         http::serve(&settings.http, probe.clone(), shutdown.clone()).await?;
         let namespace = Namespace::new(&settings.namespace)?;
-        let account = AccountId::new(&settings.account)?;
-        let client = connect(&settings.nats, namespace, account, &shutdown).await?;
-        let _ = probe.set(NatsProbe::new(client.nats().clone(), None));
+        let tenancy = match settings.deployment_dir {
+            Some(dir) => {
+                let accounts = Accounts::new(dir, settings.nats.clone(), namespace);
+                // Read once now, so that a missing or broken file is in the log at start.
+                let users = accounts.users().map_err(|_| {
+                    anyhow::anyhow!("the web users file of the deployment cannot be read")
+                })?;
+                tracing::info!(users = users.iter().count(), "web users log in");
+                let _ = probe.set(PageProbe::Login);
+                Tenancy::Accounts(accounts)
+            }
+            None => {
+                let account = AccountId::new(&settings.account)?;
+                let client = connect(&settings.nats, namespace, account, &shutdown).await?;
+                let _ = probe.set(PageProbe::OneAccount(Box::new(NatsProbe::new(
+                    client.nats().clone(),
+                    None,
+                ))));
+                Tenancy::Open { client }
+            }
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         Ok(Self {
             listener,
             state: AppState {
-                tenancy: Arc::new(Tenancy::Open { client }),
+                tenancy: Arc::new(tenancy),
                 signing_key,
                 max_upload_bytes: settings.max_upload_bytes,
+                login_throttle: Arc::new(LoginThrottle::default()),
             },
             shutdown,
         })
@@ -120,7 +177,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.address()?, "serving the import page");
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, router(self.state))
+        // With the client's address, which the login's attempts are counted by.
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { shutdown.triggered().await })
             .await
             .context("serving the import page")

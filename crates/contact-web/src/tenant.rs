@@ -1,22 +1,177 @@
-//! Which account a request acts as, and the one way a handler gets that account's connection.
+//! Which account a request acts as, and the one way a handler gets that account's connection:
+//! the [`Tenant`] extractor.
 //!
-//! In the open local deployment (the demo) the page serves one account to everyone, over one
-//! connection made with that account's inbox prefix. A handler never builds a client itself:
-//! it asks [`Tenancy::client`], so that when web users log in, the session is turned into its
-//! account's connection in this one place, and NATS refuses whatever lies outside it.
+//! - In the open local deployment (the demo) the page serves one account to everyone, over
+//!   one connection made with that account's inbox prefix.
+//! - In a secure deployment (`WEB_DEPLOYMENT_DIR`) each person logs in as a web user of the
+//!   folder's `web-users` file, and her session is turned into a connection made with her
+//!   account's own tenant credentials (`tenants/ACCOUNT.creds`), so that NATS itself refuses
+//!   whatever lies outside that account. Connections are kept one per account and made anew
+//!   when the account's credentials change (a rotation).
+//!
+//! A handler never builds a client itself: it takes a [`Tenant`].
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use contact_contract::web_users::{self, WebUsers};
+use contact_contract::{AccountId, Namespace, NatsSettings};
 use contact_import_client::Client;
+
+use crate::routes::login::back_to;
+use crate::routes::PageError;
+use crate::session::{self, Session};
+use crate::AppState;
 
 pub enum Tenancy {
     /// No login: every request acts as the one account.
     Open { client: Client },
+    /// Login: every request acts as its session's account.
+    Accounts(Accounts),
 }
 
-impl Tenancy {
-    /// The connection of the account this request acts as.
-    pub fn client(&self) -> &Client {
-        match self {
-            Self::Open { client } => client,
+/// The connection of the account the request acts as; a request without a live session in a
+/// secure deployment is sent to the login page instead.
+pub struct Tenant(pub Client);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        match &*state.tenancy {
+            Tenancy::Open { client } => Ok(Self(client.clone())),
+            Tenancy::Accounts(accounts) => {
+                let login_needed = || PageError::LoginNeeded(back_to(&parts.method, &parts.uri));
+                let session =
+                    Session::from_headers(&state.signing_key, &parts.headers, session::now())
+                        .ok_or_else(login_needed)?;
+                accounts
+                    .client(&session)
+                    .await
+                    .map(Self)
+                    .map_err(|error| match error {
+                        PageError::LoginNeeded(_) => login_needed(),
+                        other => other,
+                    })
+            }
         }
+    }
+}
+
+/// The accounts of a secure deployment's folder, and a connection for each one in use.
+pub struct Accounts {
+    dir: PathBuf,
+    nats: NatsSettings,
+    namespace: Namespace,
+    users: Mutex<Option<UsersRead>>,
+    connections: tokio::sync::Mutex<HashMap<AccountId, Connection>>,
+}
+
+/// The users file as last read, and how it looked then, so that it is read again once it
+/// changes (an admin added or removed someone) and not at every request.
+struct UsersRead {
+    seen: Option<(SystemTime, u64)>,
+    users: Arc<WebUsers>,
+}
+
+struct Connection {
+    /// The credentials it was made with: others in the file mean a rotation.
+    credentials: String,
+    client: Client,
+}
+
+impl Accounts {
+    pub fn new(dir: PathBuf, nats: NatsSettings, namespace: Namespace) -> Self {
+        Self {
+            dir,
+            nats,
+            namespace,
+            users: Mutex::new(None),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The web users as the file says now; none while it is missing.
+    pub fn users(&self) -> Result<Arc<WebUsers>, PageError> {
+        let path = self.dir.join(web_users::FILE_NAME);
+        let seen = std::fs::metadata(&path).ok().map(|meta| {
+            (
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            )
+        });
+        let mut read = self.users.lock().expect("the users lock is never poisoned");
+        if let Some(read) = read.as_ref().filter(|read| read.seen == seen) {
+            return Ok(read.users.clone());
+        }
+        let users = match std::fs::read_to_string(&path) {
+            Ok(text) => WebUsers::parse(&text).map_err(|problem| {
+                tracing::error!(path = %path.display(), %problem, "the web users file cannot be read");
+                PageError::Unavailable("Logging in is not possible right now.".to_string())
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %path.display(), "no web users file: nobody can log in");
+                WebUsers::default()
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "the web users file cannot be read");
+                return Err(PageError::Unavailable(
+                    "Logging in is not possible right now.".to_string(),
+                ));
+            }
+        };
+        let users = Arc::new(users);
+        *read = Some(UsersRead {
+            seen,
+            users: users.clone(),
+        });
+        Ok(users)
+    }
+
+    /// The connection of the session's account, while the session is live and its account a
+    /// tenant of the folder.
+    pub async fn client(&self, session: &Session) -> Result<Client, PageError> {
+        let account = session
+            .account_in(&*self.users()?)
+            .ok_or(PageError::LoginNeeded(String::new()))?;
+        let path = web_users::tenant_creds(&self.dir, &account);
+        let credentials = match std::fs::read_to_string(&path) {
+            Ok(credentials) => credentials,
+            // A tenant removed since the login: it is served no more.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(PageError::LoginNeeded(String::new()))
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "a tenant's credentials cannot be read");
+                return Err(PageError::Unavailable(
+                    "This account cannot be reached right now.".to_string(),
+                ));
+            }
+        };
+        if let Some(connection) = self.connections.lock().await.get(&account) {
+            if connection.credentials == credentials {
+                return Ok(connection.client.clone());
+            }
+        }
+        // Connected without holding the lock, so that one account's slow connection holds
+        // up no other account's requests; two requests racing here both connect, and the
+        // second one's connection is the one kept.
+        let settings = NatsSettings {
+            creds: Some(path),
+            ..self.nats.clone()
+        };
+        let client = Client::connect(&settings, self.namespace.clone(), account.clone()).await?;
+        self.connections.lock().await.insert(
+            account,
+            Connection {
+                credentials,
+                client: client.clone(),
+            },
+        );
+        Ok(client)
     }
 }

@@ -6,23 +6,11 @@
 // like. Every step is checked with axe
 // (WCAG 2.1 AA) and leaves a screenshot in artifacts/.
 const { test, expect } = require("@playwright/test");
-const { default: AxeBuilder } = require("@axe-core/playwright");
+const { step } = require("../steps");
 const fs = require("fs");
 const path = require("path");
 
 const fixtures = path.join(__dirname, "..", "fixtures");
-const shots = path.join(__dirname, "..", "artifacts", "screenshots");
-fs.mkdirSync(shots, { recursive: true });
-
-async function step(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  const results = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
-    .analyze();
-  const found = results.violations.map((violation) =>
-    `${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(" ")).join(", ")})`);
-  expect(found, `accessibility violations on ${name}`).toEqual([]);
-}
 
 /** The rows of a CSV text written by the page (no quoted newlines in these files). */
 function csvRows(text) {

@@ -1,13 +1,14 @@
 //! "Contact manager": the account's contacts a page at a time, after the last id shown (a
 //! keyset, so a page costs the same at the millionth contact as at the first).
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::Html;
 use contact_contract::{ContactFilter, ImportId};
 
 use super::PageError;
+use crate::tenant::Tenant;
+use crate::views;
 use crate::views::contacts::Contacts;
-use crate::{views, AppState};
 
 const CONTACTS_PER_PAGE: u32 = 50;
 
@@ -40,10 +41,10 @@ impl ContactsQuery {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Query(query): Query<ContactsQuery>,
 ) -> Result<Html<String>, PageError> {
-    let client = state.tenancy.client();
+    let client = &client;
     let filter = query.filter()?;
     let page = client
         .contacts_page(&filter, query.after, Some(CONTACTS_PER_PAGE))

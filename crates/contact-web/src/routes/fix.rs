@@ -2,7 +2,7 @@
 //! corrected rows imported as a new import with the options of the first, so that the
 //! marketer never needs a spreadsheet for a few bad cells.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{Html, Redirect};
 use axum::Form;
 use contact_contract::TextEncoding;
@@ -12,8 +12,9 @@ use super::import::{csv_line, import_id};
 use super::new_import::capitalized;
 use super::PageError;
 use crate::forms::FixedRows;
+use crate::tenant::Tenant;
+use crate::views;
 use crate::views::fix::FixView;
-use crate::{views, AppState};
 
 /// Failed rows on one page of the form: few enough to correct before sending.
 pub const FIX_ROWS_PER_PAGE: u32 = 20;
@@ -24,11 +25,11 @@ pub struct FixQuery {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Path(id): Path<String>,
     Query(query): Query<FixQuery>,
 ) -> Result<Html<String>, PageError> {
-    let client = state.tenancy.client();
+    let client = &client;
     let id = import_id(&id)?;
     let status = client.status(&id).await?;
     let page = client
@@ -47,11 +48,11 @@ pub async fn show(
 /// Writes the ticked rows under the file's header, uploads them and starts their import with
 /// the first import's options; the new import's page then leads on to the next failed rows.
 pub async fn start(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Redirect, PageError> {
-    let client = state.tenancy.client();
+    let client = &client;
     let id = import_id(&id)?;
     let fixed = FixedRows::from_fields(&fields).map_err(refused)?;
     // The header and what follows the page come from the writer, not from the form.

@@ -1,13 +1,14 @@
 //! "Contacts import": the account's imports, newest first, a page at a time.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::Html;
 use chrono::{DateTime, Utc};
 use contact_contract::{ImportId, ImportState, ImportsCursor};
 
 use super::PageError;
+use crate::tenant::Tenant;
+use crate::views;
 use crate::views::history::History;
-use crate::{views, AppState};
 
 const IMPORTS_PER_PAGE: u32 = 25;
 
@@ -21,7 +22,7 @@ pub struct HistoryQuery {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Html<String>, PageError> {
     let status = match query.status.as_str() {
@@ -38,9 +39,7 @@ pub async fn list(
         }),
         _ => None,
     };
-    let page = state
-        .tenancy
-        .client()
+    let page = client
         .imports_page(status, before, Some(IMPORTS_PER_PAGE))
         .await?;
     let older = page.next.map(|next| {

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -16,8 +16,9 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use super::PageError;
+use crate::tenant::Tenant;
+use crate::views;
 use crate::views::import::{FixedFrom, ImportView, Progress};
-use crate::{views, AppState};
 
 /// Failed rows shown on one page.
 const FAILED_ROWS_PER_PAGE: u32 = 50;
@@ -36,11 +37,11 @@ pub struct ImportQuery {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Path(id): Path<String>,
     Query(query): Query<ImportQuery>,
 ) -> Result<Html<String>, PageError> {
-    let client = state.tenancy.client();
+    let client = &client;
     let id = import_id(&id)?;
     let status = client.status(&id).await?;
     // Retention may have removed them: the summary says so instead.
@@ -78,11 +79,10 @@ pub async fn show(
 /// The import's events as they come, each with its `sequence` as the event id: a browser
 /// that reconnects sends the last id it saw and gets only what came after.
 pub async fn events(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageError> {
-    let client = state.tenancy.client().clone();
     let id = import_id(&id)?;
     // Asked first, so that another account's id is a 404 and not an empty stream.
     client.status(&id).await?;
@@ -131,31 +131,24 @@ async fn follow(client: Client, id: ImportId, seen: Option<u64>, sender: mpsc::S
     }
 }
 
-pub async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Redirect, PageError> {
+pub async fn cancel(Tenant(client): Tenant, Path(id): Path<String>) -> Result<Redirect, PageError> {
     let id = import_id(&id)?;
-    state.tenancy.client().cancel(&id).await?;
+    client.cancel(&id).await?;
     Ok(Redirect::to(&format!("/imports/{id}")))
 }
 
 /// One step of the undo; the contact-writer carries on an undo nobody moves on.
-pub async fn undo(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Redirect, PageError> {
+pub async fn undo(Tenant(client): Tenant, Path(id): Path<String>) -> Result<Redirect, PageError> {
     let id = import_id(&id)?;
-    state.tenancy.client().undo_step(&id).await?;
+    client.undo_step(&id).await?;
     Ok(Redirect::to(&format!("/imports/{id}")))
 }
 
 /// The same error file the CLI writes, a page of failed rows at a time as it is sent.
 pub async fn failed_rows_file(
-    State(state): State<AppState>,
+    Tenant(client): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let client = state.tenancy.client().clone();
     let id = import_id(&id)?;
     let first = client.failed_rows_page(&id, None, None).await?;
     let width = first.header.len();

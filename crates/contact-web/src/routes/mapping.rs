@@ -18,6 +18,7 @@ use super::new_import::{capitalized, form};
 use super::PageError;
 use crate::draft::Draft;
 use crate::forms::{ImportChoices, MappingAction, MappingChoices};
+use crate::tenant::Tenant;
 use crate::views::mapping::Mapping;
 use crate::{views, AppState};
 
@@ -28,27 +29,37 @@ pub struct DraftQuery {
 
 pub async fn show(
     State(state): State<AppState>,
+    Tenant(client): Tenant,
     Query(query): Query<DraftQuery>,
 ) -> Result<Response, PageError> {
-    let draft = open(&state, &query.draft)?;
-    render(&state, &draft, &query.draft, None, None).await
+    let draft = open(&state, &client, &query.draft)?;
+    render(&state, &client, &draft, &query.draft, None, None).await
 }
 
 /// IMPORT, DRY RUN, or "read again" with other choices.
 pub async fn start(
     State(state): State<AppState>,
+    Tenant(client): Tenant,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let choices = MappingChoices::from_fields(&fields)
         .map_err(|error| PageError::BadInput(capitalized(&error)))?;
-    let draft = open(&state, &choices.draft)?;
+    let draft = open(&state, &client, &choices.draft)?;
     if choices.action == MappingAction::Check {
-        return render(&state, &draft, &choices.draft, Some(&choices), None).await;
+        return render(
+            &state,
+            &client,
+            &draft,
+            &choices.draft,
+            Some(&choices),
+            None,
+        )
+        .await;
     }
-    let client = state.tenancy.client();
+    let client = &client;
     let evaluated = match evaluate(client, &draft, Some(&choices)).await? {
         Ok(evaluated) => evaluated,
-        Err(refused) => return refused_file(&state, &draft, &refused).await,
+        Err(refused) => return refused_file(&state, client, &draft, &refused).await,
     };
     if !evaluated.blocking.is_empty() {
         let page = page(
@@ -70,10 +81,10 @@ pub async fn start(
     Ok(Redirect::to(&format!("/imports/{}", request.import_id)).into_response())
 }
 
-fn open(state: &AppState, token: &str) -> Result<Draft, PageError> {
+fn open(state: &AppState, client: &Client, token: &str) -> Result<Draft, PageError> {
     state
         .signing_key
-        .open(token, state.tenancy.client().account())
+        .open_draft(token, client.account())
         .map_err(|refused| {
             PageError::BadInput(format!(
                 "{}: load the file again.",
@@ -84,27 +95,29 @@ fn open(state: &AppState, token: &str) -> Result<Draft, PageError> {
 
 async fn render(
     state: &AppState,
+    client: &Client,
     draft: &Draft,
     token: &str,
     choices: Option<&MappingChoices>,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    match evaluate(state.tenancy.client(), draft, choices).await? {
+    match evaluate(client, draft, choices).await? {
         Ok(evaluated) => Ok(page(draft, token, &evaluated, error).into_response()),
-        Err(refused) => refused_file(state, draft, &refused).await,
+        Err(refused) => refused_file(state, client, draft, &refused).await,
     }
 }
 
 /// A file the preview cannot read goes back to the first form, with the choices kept.
 async fn refused_file(
     state: &AppState,
+    client: &Client,
     draft: &Draft,
     reason: &str,
 ) -> Result<Response, PageError> {
     let file = draft.request.file_name.as_deref().unwrap_or("The file");
     let message = format!("{file} cannot be imported: {reason}.");
     let choices = ImportChoices::from_options(&draft.request.options);
-    let page = form(state, &choices, Some(&message)).await?;
+    let page = form(state, client, &choices, Some(&message)).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 

@@ -6,6 +6,7 @@ mod fix;
 mod guard;
 mod history;
 mod import;
+pub(crate) mod login;
 mod mapping;
 mod new_import;
 
@@ -26,6 +27,8 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(new_import::show))
+        .route("/login", get(login::show).post(login::log_in))
+        .route("/logout", post(login::log_out))
         .route("/sample.csv", get(new_import::sample))
         // The upload is read as a stream, its size checked by the handler.
         .route(
@@ -46,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route("/contacts", get(contacts::list))
         .route("/assets/{version}/{name}", get(asset))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            login::name_the_user,
+        ))
         .layer(axum::middleware::from_fn(guard::same_origin_writes))
         .layer(axum::middleware::map_response(guard::security_headers))
         .with_state(state)
@@ -85,6 +92,8 @@ pub enum PageError {
     BadInput(String),
     /// 503: NATS or the contact-writer does not answer; trying again later may work.
     Unavailable(String),
+    /// No live session (a secure deployment): to the login page, then back to this page.
+    LoginNeeded(String),
 }
 
 impl From<ClientError> for PageError {
@@ -118,6 +127,7 @@ impl IntoResponse for PageError {
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message),
             Self::BadInput(message) => (StatusCode::BAD_REQUEST, message),
             Self::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
+            Self::LoginNeeded(back) => return login::to_login(&back),
         };
         (
             status,

@@ -17,23 +17,28 @@ use tokio::io::{AsyncRead, ReadBuf};
 use super::PageError;
 use crate::draft::Draft;
 use crate::forms::ImportChoices;
+use crate::tenant::Tenant;
 use crate::views::new_import::{human_bytes, NewImport};
 use crate::{views, AppState};
 
 /// What a multipart envelope may add to the file: field names, boundaries, the choices.
 const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
 
-pub async fn show(State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    form(&state, &ImportChoices::default(), None).await
+pub async fn show(
+    State(state): State<AppState>,
+    Tenant(client): Tenant,
+) -> Result<Html<String>, PageError> {
+    form(&state, &client, &ImportChoices::default(), None).await
 }
 
 /// The form, with the reason the last attempt was refused when there is one.
 pub async fn form(
     state: &AppState,
+    client: &Client,
     choices: &ImportChoices,
     error: Option<&str>,
 ) -> Result<Html<String>, PageError> {
-    let attributes = state.tenancy.client().attributes().await?;
+    let attributes = client.attributes().await?;
     Ok(Html(
         views::new_import::page(&NewImport {
             choices,
@@ -48,8 +53,8 @@ pub async fn form(
     ))
 }
 
-pub async fn sample(State(state): State<AppState>) -> Result<Response, PageError> {
-    let template = state.tenancy.client().template().await?;
+pub async fn sample(Tenant(client): Tenant) -> Result<Response, PageError> {
+    let template = client.template().await?;
     let disposition = format!("attachment; filename=\"{}\"", template.file_name);
     Ok((
         [
@@ -85,16 +90,17 @@ struct Refused {
 
 pub async fn upload(
     State(state): State<AppState>,
+    Tenant(client): Tenant,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, PageError> {
-    match receive(&state, &headers, multipart).await? {
+    match receive(&state, &client, &headers, multipart).await? {
         Ok(draft) => {
-            let token = state.signing_key.seal(&draft);
+            let token = state.signing_key.seal_draft(&draft);
             Ok(Redirect::to(&format!("/mapping?draft={token}")).into_response())
         }
         Err(refused) => {
-            let page = form(&state, &refused.choices, Some(&refused.message)).await?;
+            let page = form(&state, &client, &refused.choices, Some(&refused.message)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -104,10 +110,10 @@ pub async fn upload(
 /// and streams the file into the uploads bucket.
 async fn receive(
     state: &AppState,
+    client: &Client,
     headers: &HeaderMap,
     mut multipart: Multipart,
 ) -> Result<Result<Draft, Refused>, PageError> {
-    let client = state.tenancy.client();
     let max = state.max_upload_bytes;
     let mut choices = ImportChoices::default();
     let refuse = |choices: &ImportChoices, message: String| {

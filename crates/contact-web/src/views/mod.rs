@@ -6,6 +6,7 @@ pub mod error;
 pub mod fix;
 pub mod history;
 pub mod import;
+pub mod login;
 pub mod mapping;
 pub mod new_import;
 
@@ -20,7 +21,21 @@ pub enum Section {
     NewImport,
     Imports,
     Contacts,
+    /// The login page: no navigation, it would only lead back to it.
+    Login,
     None,
+}
+
+tokio::task_local! {
+    /// Who is logged in while a page is rendered, for the header to name; unset in the open
+    /// deployment, where nobody logs in. Set around a request by [`signed_in_as`], so that
+    /// no view needs it passed down.
+    static SIGNED_IN: String;
+}
+
+/// Renders whatever `page` renders with `user` named in the header, and a way to log out.
+pub async fn signed_in_as<F: std::future::Future>(user: String, page: F) -> F::Output {
+    SIGNED_IN.scope(user, page).await
 }
 
 /// Every page: its title, the navigation (the current section marked for screen readers
@@ -35,6 +50,7 @@ pub fn layout(title: &str, section: Section, body: Markup) -> Markup {
             }
         }
     };
+    let signed_in = SIGNED_IN.try_with(Clone::clone).ok();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,10 +65,18 @@ pub fn layout(title: &str, section: Section, body: Markup) -> Markup {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {
                     span class="brand" { "Contacts" }
-                    nav aria-label="Main" {
-                        (link("/", "Import contacts", Section::NewImport))
-                        (link("/imports", "Contacts import", Section::Imports))
-                        (link("/contacts", "Contact manager", Section::Contacts))
+                    @if section != Section::Login {
+                        nav aria-label="Main" {
+                            (link("/", "Import contacts", Section::NewImport))
+                            (link("/imports", "Contacts import", Section::Imports))
+                            (link("/contacts", "Contact manager", Section::Contacts))
+                        }
+                    }
+                    @if let Some(user) = signed_in.filter(|_| section != Section::Login) {
+                        form class="who" method="post" action="/logout" {
+                            span { "Signed in as " strong { (user) } }
+                            button type="submit" { "Log out" }
+                        }
                     }
                 }
                 main id="main" tabindex="-1" {
@@ -141,5 +165,21 @@ mod tests {
         assert!(page.contains("<title>&lt;b&gt;x&lt;/b&gt; · Contact import</title>"));
         assert!(page.contains(r#"<a href="/imports" aria-current="page">Contacts import</a>"#));
         assert!(page.contains(r#"<a href="/contacts">Contact manager</a>"#));
+        assert!(!page.contains("Log out"), "nobody is logged in");
+    }
+
+    #[tokio::test]
+    async fn a_signed_in_user_is_named_with_a_way_out_and_the_login_page_has_no_navigation() {
+        let page = signed_in_as("anna<b>".to_string(), async {
+            layout("Imports", Section::Imports, html! {}).into_string()
+        })
+        .await;
+        assert!(
+            page.contains("Signed in as <strong>anna&lt;b&gt;</strong>"),
+            "{page}"
+        );
+        assert!(page.contains(r#"<form class="who" method="post" action="/logout">"#));
+        let login = layout("Log in", Section::Login, html! {}).into_string();
+        assert!(!login.contains("<nav"));
     }
 }

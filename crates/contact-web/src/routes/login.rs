@@ -1,0 +1,239 @@
+//! Logging in and out, in a secure deployment; the open deployment (the demo) has nobody to
+//! log in, and sends these addresses to the first page.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, Extensions, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use contact_contract::web_users::{self, UserName};
+
+use super::PageError;
+use crate::session::{self, Session};
+use crate::tenant::Tenancy;
+use crate::views::login::Login;
+use crate::{views, AppState};
+
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// A hash of a password nobody has, checked when the name is unknown, so that a wrong name
+/// takes as long to refuse as a wrong password and tells nothing of who has an account.
+static NOBODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    web_users::hash_password(&web_users::new_password()).expect("hashing never fails")
+});
+
+pub async fn show(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    if matches!(*state.tenancy, Tenancy::Open { .. }) {
+        return Redirect::to("/").into_response();
+    }
+    page(
+        StatusCode::OK,
+        &Login {
+            user: "",
+            next: &query.next,
+            error: None,
+        },
+    )
+}
+
+pub async fn log_in(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let Tenancy::Accounts(accounts) = &*state.tenancy else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
+        .unwrap_or_default();
+    let refused = |status: StatusCode, message: &str| {
+        page(
+            status,
+            &Login {
+                user: &form.user,
+                next: &form.next,
+                error: Some(message),
+            },
+        )
+    };
+    if let Some(wait) = state
+        .login_throttle
+        .wait(&form.user, &address, Instant::now())
+    {
+        let minutes = wait.as_secs().div_ceil(60);
+        tracing::warn!(user = %form.user, %address, "login held back after repeated failures");
+        return Ok(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many wrong passwords. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    let users = accounts.users()?;
+    let user = UserName::new(&form.user)
+        .ok()
+        .and_then(|name| users.get(&name).cloned());
+    let hash = user
+        .as_ref()
+        .map_or_else(|| NOBODY.clone(), |user| user.password_hash.clone());
+    let password = form.password.clone();
+    // About 30 ms of hashing: off the threads that serve the other requests.
+    let matches = tokio::task::spawn_blocking(move || web_users::verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| matches) else {
+        state
+            .login_throttle
+            .failed(&form.user, &address, Instant::now());
+        tracing::info!(user = %form.user, %address, "a login was refused");
+        return Ok(refused(
+            StatusCode::UNAUTHORIZED,
+            "The user name or the password is not right.",
+        ));
+    };
+    state.login_throttle.succeeded(&form.user);
+    tracing::info!(user = %user.name, account = %user.account, "logged in");
+    let cookie = Session::start(&user, session::now()).cookie(&state.signing_key);
+    let mut response = Redirect::to(safe_next(&form.next)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+pub async fn log_out() -> Response {
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, Session::ended_cookie());
+    response
+}
+
+/// Names the logged-in user in every page the request renders (see
+/// [`views::signed_in_as`]).
+pub async fn name_the_user(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let user = match *state.tenancy {
+        Tenancy::Open { .. } => None,
+        Tenancy::Accounts(_) => {
+            Session::from_headers(&state.signing_key, request.headers(), session::now())
+                .map(|session| session.user().to_string())
+        }
+    };
+    match user {
+        Some(user) => views::signed_in_as(user, next.run(request)).await,
+        None => next.run(request).await,
+    }
+}
+
+/// Where a page that needs a login sends the browser: the login page, which returns to
+/// `back` (a page of this site) afterwards.
+pub fn to_login(back: &str) -> Response {
+    let back = safe_next(back);
+    let address = if back == "/" {
+        "/login".to_string()
+    } else {
+        format!("/login?next={}", percent_encoded(back))
+    };
+    Redirect::to(&address).into_response()
+}
+
+/// Only a path of this site: `//evil.example` or `https://…` would send the person who
+/// just logged in somewhere else.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The path and query a GET asked for, to return to after the login; other requests return
+/// to the first page (a form sent with an expired session is sent again from its page).
+pub fn back_to(method: &axum::http::Method, uri: &axum::http::Uri) -> String {
+    if method == axum::http::Method::GET {
+        uri.path_and_query()
+            .map_or_else(|| "/".to_string(), |path| path.as_str().to_string())
+    } else {
+        "/".to_string()
+    }
+}
+
+fn page(status: StatusCode, view: &Login<'_>) -> Response {
+    (status, Html(views::login::page(view).into_string())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_path_of_this_site_is_returned_to() {
+        assert_eq!(
+            safe_next("/imports/7?failed_after=3"),
+            "/imports/7?failed_after=3"
+        );
+        for elsewhere in [
+            "//evil.example/x",
+            "https://evil.example",
+            "/\\evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(elsewhere), "/", "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn the_login_page_is_told_where_to_return() {
+        let response = to_login("/imports?status=failed&before_id=a b");
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .expect("a redirect");
+        assert_eq!(
+            location,
+            "/login?next=/imports%3Fstatus%3Dfailed%26before_id%3Da%20b"
+        );
+        let response = to_login("//evil.example");
+        assert_eq!(
+            response
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| v.as_bytes()),
+            Some(&b"/login"[..])
+        );
+    }
+}
