@@ -25,7 +25,13 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// The tenant credentials of `account` in the deployment's folder `dir`.
 pub fn tenant_creds(dir: &Path, account: &AccountId) -> PathBuf {
-    dir.join(TENANTS_FOLDER).join(format!("{account}.creds"))
+    tenant_creds_in(&dir.join(TENANTS_FOLDER), account)
+}
+
+/// The tenant credentials of `account` in a folder of tenants' credentials (the deployment's
+/// `tenants/`, or wherever they are mounted).
+pub fn tenant_creds_in(tenants: &Path, account: &AccountId) -> PathBuf {
+    tenants.join(format!("{account}.creds"))
 }
 
 /// One person who may log in.

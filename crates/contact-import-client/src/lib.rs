@@ -248,6 +248,18 @@ impl Client {
             .info(object_name)
             .await
             .map_err(|error| nats_error("reading the uploaded file", error))?;
+        // What `get` would refuse: a file deleted since (discarded, or past its retention)
+        // has no chunks left, and a link names another object.
+        if object.deleted {
+            return Err(nats_error("reading the uploaded file", "it was deleted"));
+        }
+        if object
+            .options
+            .as_ref()
+            .is_some_and(|options| options.link.is_some())
+        {
+            return Err(nats_error("reading the uploaded file", "it is a link"));
+        }
         // Its chunks one by one by direct get, not through the ordered consumer that
         // `ObjectStore::get` creates: a tenant may create no consumer on its bucket, since a
         // push consumer delivers to whatever subject its creator names, and the server checks

@@ -66,6 +66,10 @@ pub struct Settings {
     /// tenant's credentials in its `tenants/`, and WEB_ACCOUNT is not used.
     #[arg(long, env = "WEB_DEPLOYMENT_DIR")]
     pub deployment_dir: Option<PathBuf>,
+    /// Where the tenants' credentials are, when not in the deployment folder's `tenants/`
+    /// (mounted apart, as in Kubernetes).
+    #[arg(long, env = "WEB_TENANTS_DIR")]
+    pub tenants_dir: Option<PathBuf>,
     /// The key drafts are signed with, at least 32 characters, the same on every replica;
     /// a random one when unset or empty (then only one replica, and drafts end with it). Empty
     /// counts as unset so that compose can pass an optional key through.
@@ -135,7 +139,8 @@ impl Application {
         let namespace = Namespace::new(&settings.namespace)?;
         let tenancy = match settings.deployment_dir {
             Some(dir) => {
-                let accounts = Accounts::new(dir, settings.nats.clone(), namespace);
+                let accounts =
+                    Accounts::new(dir, settings.tenants_dir, settings.nats.clone(), namespace);
                 // Read once now, so that a missing or broken file is in the log at start.
                 let users = accounts.users().map_err(|_| {
                     anyhow::anyhow!("the web users file of the deployment cannot be read")

@@ -2,7 +2,9 @@
 //! the replicas' shared key, so that any replica serves her next request and none keeps
 //! sessions of its own. A session ends when it expires, when she logs out, and at her next
 //! request once her password changes or she is removed (it carries a mark of the password
-//! she logged in with, checked against the users file every time).
+//! she logged in with, checked against the users file every time). Logging out removes the
+//! cookie from her browser; a copy taken of it before lasts until it expires, as nothing is
+//! kept on the server to revoke it by (a removal or a new password ends it at once).
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use contact_contract::web_users::{UserName, WebUser, WebUsers};
@@ -12,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::signing::SigningKey;
 
 /// The cookie's name.
-pub const COOKIE: &str = "ci_session";
+/// The cookie's name; `__Host-` makes browsers keep it only as this host set it (Secure,
+/// Path=/, no Domain), so that no sibling subdomain can plant a session of its own.
+pub const COOKIE: &str = "__Host-ci_session";
 /// How long a session lasts from its login: a working day.
 pub const LIFETIME_SECONDS: i64 = 12 * 60 * 60;
 const PURPOSE: &str = "session";
@@ -60,7 +64,7 @@ impl Session {
     /// The `Set-Cookie` value that ends the session in the browser.
     pub fn ended_cookie() -> HeaderValue {
         HeaderValue::from_static(
-            "ci_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
+            "__Host-ci_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
         )
     }
 

@@ -65,6 +65,8 @@ impl FromRequestParts<AppState> for Tenant {
 /// The accounts of a secure deployment's folder, and a connection for each one in use.
 pub struct Accounts {
     dir: PathBuf,
+    /// Where the tenants' credentials are: the folder's `tenants/`, unless mounted apart.
+    tenants: PathBuf,
     nats: NatsSettings,
     namespace: Namespace,
     users: Mutex<Option<UsersRead>>,
@@ -74,8 +76,31 @@ pub struct Accounts {
 /// The users file as last read, and how it looked then, so that it is read again once it
 /// changes (an admin added or removed someone) and not at every request.
 struct UsersRead {
-    seen: Option<(SystemTime, u64)>,
+    seen: Option<FileSeen>,
     users: Arc<WebUsers>,
+}
+
+/// How the users file looked: the admin replaces it whole (a new file renamed over the old),
+/// so a new inode tells every write apart, even two within one tick of the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileSeen {
+    modified: SystemTime,
+    len: u64,
+    inode: u64,
+}
+
+impl FileSeen {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Self {
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            len: meta.len(),
+            inode,
+        }
+    }
 }
 
 struct Connection {
@@ -85,8 +110,14 @@ struct Connection {
 }
 
 impl Accounts {
-    pub fn new(dir: PathBuf, nats: NatsSettings, namespace: Namespace) -> Self {
+    pub fn new(
+        dir: PathBuf,
+        tenants: Option<PathBuf>,
+        nats: NatsSettings,
+        namespace: Namespace,
+    ) -> Self {
         Self {
+            tenants: tenants.unwrap_or_else(|| dir.join(web_users::TENANTS_FOLDER)),
             dir,
             nats,
             namespace,
@@ -98,12 +129,9 @@ impl Accounts {
     /// The web users as the file says now; none while it is missing.
     pub fn users(&self) -> Result<Arc<WebUsers>, PageError> {
         let path = self.dir.join(web_users::FILE_NAME);
-        let seen = std::fs::metadata(&path).ok().map(|meta| {
-            (
-                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                meta.len(),
-            )
-        });
+        let seen = std::fs::metadata(&path)
+            .ok()
+            .map(|meta| FileSeen::of(&meta));
         let mut read = self.users.lock().expect("the users lock is never poisoned");
         if let Some(read) = read.as_ref().filter(|read| read.seen == seen) {
             return Ok(read.users.clone());
@@ -138,12 +166,13 @@ impl Accounts {
         let account = session
             .account_in(&*self.users()?)
             .ok_or(PageError::LoginNeeded(String::new()))?;
-        let path = web_users::tenant_creds(&self.dir, &account);
+        let path = web_users::tenant_creds_in(&self.tenants, &account);
         let credentials = match std::fs::read_to_string(&path) {
             Ok(credentials) => credentials,
-            // A tenant removed since the login: it is served no more.
+            // A tenant removed since the login: it is served no more, and its connection goes.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PageError::LoginNeeded(String::new()))
+                self.connections.lock().await.remove(&account);
+                return Err(PageError::LoginNeeded(String::new()));
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "a tenant's credentials cannot be read");

@@ -14,6 +14,7 @@ use contact_contract::web_users::{self, UserName};
 use super::PageError;
 use crate::session::{self, Session};
 use crate::tenant::Tenancy;
+use crate::throttle;
 use crate::views::login::Login;
 use crate::{views, AppState};
 
@@ -22,6 +23,9 @@ pub struct LoginQuery {
     #[serde(default)]
     next: String,
 }
+
+/// How long a login waits for its turn to have its password checked.
+const HASHING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(serde::Deserialize)]
 pub struct LoginForm {
@@ -63,7 +67,7 @@ pub async fn log_in(
     };
     let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip().to_string())
+        .map(|ConnectInfo(address)| throttle::client_address(address.ip()))
         .unwrap_or_default();
     let refused = |status: StatusCode, message: &str| {
         page(
@@ -75,12 +79,15 @@ pub async fn log_in(
             },
         )
     };
-    if let Some(wait) = state
+    // Only a name the users file could hold goes into the log, never what was typed.
+    let name = UserName::new(&form.user).ok();
+    let logged = name.as_ref().map_or("(not a user name)", UserName::as_str);
+    if let Err(wait) = state
         .login_throttle
-        .wait(&form.user, &address, Instant::now())
+        .begin(&form.user, &address, Instant::now())
     {
         let minutes = wait.as_secs().div_ceil(60);
-        tracing::warn!(user = %form.user, %address, "login held back after repeated failures");
+        tracing::warn!(user = logged, %address, "login held back after repeated attempts");
         return Ok(refused(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
@@ -90,28 +97,30 @@ pub async fn log_in(
         ));
     }
     let users = accounts.users()?;
-    let user = UserName::new(&form.user)
-        .ok()
-        .and_then(|name| users.get(&name).cloned());
+    let user = name.as_ref().and_then(|name| users.get(name).cloned());
     let hash = user
         .as_ref()
         .map_or_else(|| NOBODY.clone(), |user| user.password_hash.clone());
     let password = form.password.clone();
-    // About 30 ms of hashing: off the threads that serve the other requests.
+    // A few at a time (each takes 19 MiB), and off the threads that serve other requests.
+    let Ok(Ok(_permit)) =
+        tokio::time::timeout(HASHING_PATIENCE, state.login_throttle.hashing.acquire()).await
+    else {
+        return Err(PageError::Unavailable(
+            "Too many people are logging in right now. Try again in a moment.".to_string(),
+        ));
+    };
     let matches = tokio::task::spawn_blocking(move || web_users::verify_password(&hash, &password))
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| matches) else {
-        state
-            .login_throttle
-            .failed(&form.user, &address, Instant::now());
-        tracing::info!(user = %form.user, %address, "a login was refused");
+        tracing::info!(user = logged, %address, "a login was refused");
         return Ok(refused(
             StatusCode::UNAUTHORIZED,
             "The user name or the password is not right.",
         ));
     };
-    state.login_throttle.succeeded(&form.user);
+    state.login_throttle.succeeded(&form.user, &address);
     tracing::info!(user = %user.name, account = %user.account, "logged in");
     let cookie = Session::start(&user, session::now()).cookie(&state.signing_key);
     let mut response = Redirect::to(safe_next(&form.next)).into_response();
@@ -160,9 +169,12 @@ pub fn to_login(back: &str) -> Response {
 }
 
 /// Only a path of this site: `//evil.example` or `https://…` would send the person who
-/// just logged in somewhere else.
+/// just logged in somewhere else, and so would `/<tab>/evil.example`, since browsers drop
+/// tabs and line breaks from an address (and read `\` as `/`); a control character would
+/// not even make a header.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let odd = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if next.starts_with('/') && !next.starts_with("//") && !next.chars().any(odd) {
         next
     } else {
         "/"
@@ -209,6 +221,11 @@ mod tests {
             "//evil.example/x",
             "https://evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: x=y",
+            "/\u{0}",
+            "/ /evil.example",
             "",
         ] {
             assert_eq!(safe_next(elsewhere), "/", "{elsewhere}");
@@ -217,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_login_page_is_told_where_to_return() {
-        let response = to_login("/imports?status=failed&before_id=a b");
+        let response = to_login("/imports?status=failed&before_id=a%20b");
         let location = response
             .headers()
             .get(header::LOCATION)
@@ -225,7 +242,7 @@ mod tests {
             .expect("a redirect");
         assert_eq!(
             location,
-            "/login?next=/imports%3Fstatus%3Dfailed%26before_id%3Da%20b"
+            "/login?next=/imports%3Fstatus%3Dfailed%26before_id%3Da%2520b"
         );
         let response = to_login("//evil.example");
         assert_eq!(
