@@ -165,6 +165,20 @@ async fn web_users_see_their_own_account_only_and_leave_when_removed() {
             .contains("The user name or the password is not right."));
         assert!(reply.header("set-cookie").is_none());
     }
+    // An oversized name is just a wrong one; a form that is not one is refused, not a crash.
+    let reply = log_in(page, &"a".repeat(100_000), "anything at all").await;
+    assert_eq!(reply.status, 401);
+    let reply = send(
+        page,
+        "POST",
+        "/login",
+        None,
+        Some("user=%ZZ&password"),
+        "same-origin",
+    )
+    .await;
+    assert!((400..500).contains(&reply.status), "{}", reply.status);
+    assert!(reply.header("set-cookie").is_none());
     // A login form sent from another site is not carried out.
     let reply = send(
         page,

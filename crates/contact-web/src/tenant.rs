@@ -1,5 +1,4 @@
-//! Which account a request acts as, and the one way a handler gets that account's connection:
-//! the [`Tenant`] extractor.
+//! Which account a request acts as, and the one way a handler gets that account's connection.
 //!
 //! - In the open local deployment (the demo) the page serves one account to everyone, over
 //!   one connection made with that account's inbox prefix.
@@ -9,23 +8,19 @@
 //!   whatever lies outside that account. Connections are kept one per account and made anew
 //!   when the account's credentials change (a rotation).
 //!
-//! A handler never builds a client itself: it takes a [`Tenant`].
+//! A handler never builds a client itself: it takes a `routes::login::Tenant`, which asks
+//! [`Tenancy`] here.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use contact_contract::web_users::{self, WebUsers};
 use contact_contract::{AccountId, Namespace, NatsSettings};
-use contact_import_client::Client;
+use contact_import_client::{Client, ClientError};
 
-use crate::routes::login::back_to;
-use crate::routes::PageError;
-use crate::session::{self, Session};
-use crate::AppState;
+use crate::session::Session;
 
 pub enum Tenancy {
     /// No login: every request acts as the one account.
@@ -34,32 +29,15 @@ pub enum Tenancy {
     Accounts(Accounts),
 }
 
-/// The connection of the account the request acts as; a request without a live session in a
-/// secure deployment is sent to the login page instead.
-pub struct Tenant(pub Client);
-
-impl FromRequestParts<AppState> for Tenant {
-    type Rejection = PageError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        match &*state.tenancy {
-            Tenancy::Open { client } => Ok(Self(client.clone())),
-            Tenancy::Accounts(accounts) => {
-                let login_needed = || PageError::LoginNeeded(back_to(&parts.method, &parts.uri));
-                let session =
-                    Session::from_headers(&state.signing_key, &parts.headers, session::now())
-                        .ok_or_else(login_needed)?;
-                accounts
-                    .client(&session)
-                    .await
-                    .map(Self)
-                    .map_err(|error| match error {
-                        PageError::LoginNeeded(_) => login_needed(),
-                        other => other,
-                    })
-            }
-        }
-    }
+/// Why a request gets no connection.
+#[derive(Debug)]
+pub enum Refused {
+    /// No live session: the person must log in (again).
+    LoginNeeded,
+    /// The deployment's files cannot be read; the message is for the person at the page.
+    Unavailable(String),
+    /// NATS did not let the connection be made.
+    Client(ClientError),
 }
 
 /// The accounts of a secure deployment's folder, and a connection for each one in use.
@@ -127,7 +105,7 @@ impl Accounts {
     }
 
     /// The web users as the file says now; none while it is missing.
-    pub fn users(&self) -> Result<Arc<WebUsers>, PageError> {
+    pub fn users(&self) -> Result<Arc<WebUsers>, Refused> {
         let path = self.dir.join(web_users::FILE_NAME);
         let seen = std::fs::metadata(&path)
             .ok()
@@ -139,7 +117,7 @@ impl Accounts {
         let users = match std::fs::read_to_string(&path) {
             Ok(text) => WebUsers::parse(&text).map_err(|problem| {
                 tracing::error!(path = %path.display(), %problem, "the web users file cannot be read");
-                PageError::Unavailable("Logging in is not possible right now.".to_string())
+                Refused::Unavailable("Logging in is not possible right now.".to_string())
             })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(path = %path.display(), "no web users file: nobody can log in");
@@ -147,7 +125,7 @@ impl Accounts {
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "the web users file cannot be read");
-                return Err(PageError::Unavailable(
+                return Err(Refused::Unavailable(
                     "Logging in is not possible right now.".to_string(),
                 ));
             }
@@ -162,21 +140,21 @@ impl Accounts {
 
     /// The connection of the session's account, while the session is live and its account a
     /// tenant of the folder.
-    pub async fn client(&self, session: &Session) -> Result<Client, PageError> {
+    pub async fn client(&self, session: &Session) -> Result<Client, Refused> {
         let account = session
             .account_in(&*self.users()?)
-            .ok_or(PageError::LoginNeeded(String::new()))?;
+            .ok_or(Refused::LoginNeeded)?;
         let path = web_users::tenant_creds_in(&self.tenants, &account);
         let credentials = match std::fs::read_to_string(&path) {
             Ok(credentials) => credentials,
             // A tenant removed since the login: it is served no more, and its connection goes.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 self.connections.lock().await.remove(&account);
-                return Err(PageError::LoginNeeded(String::new()));
+                return Err(Refused::LoginNeeded);
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "a tenant's credentials cannot be read");
-                return Err(PageError::Unavailable(
+                return Err(Refused::Unavailable(
                     "This account cannot be reached right now.".to_string(),
                 ));
             }
@@ -193,7 +171,9 @@ impl Accounts {
             creds: Some(path),
             ..self.nats.clone()
         };
-        let client = Client::connect(&settings, self.namespace.clone(), account.clone()).await?;
+        let client = Client::connect(&settings, self.namespace.clone(), account.clone())
+            .await
+            .map_err(Refused::Client)?;
         self.connections.lock().await.insert(
             account,
             Connection {

@@ -5,8 +5,8 @@ use axum::extract::Query;
 use axum::response::Html;
 use contact_contract::{ContactFilter, ImportId};
 
+use super::login::Tenant;
 use super::PageError;
-use crate::tenant::Tenant;
 use crate::views;
 use crate::views::contacts::Contacts;
 

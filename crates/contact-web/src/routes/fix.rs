@@ -9,10 +9,10 @@ use contact_contract::TextEncoding;
 use contact_import_client::Client;
 
 use super::import::{csv_line, import_id};
+use super::login::Tenant;
 use super::new_import::capitalized;
 use super::PageError;
 use crate::forms::FixedRows;
-use crate::tenant::Tenant;
 use crate::views;
 use crate::views::fix::FixView;
 

@@ -5,8 +5,8 @@ use axum::response::Html;
 use chrono::{DateTime, Utc};
 use contact_contract::{ImportId, ImportState, ImportsCursor};
 
+use super::login::Tenant;
 use super::PageError;
-use crate::tenant::Tenant;
 use crate::views;
 use crate::views::history::History;
 

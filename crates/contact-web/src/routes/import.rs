@@ -15,8 +15,8 @@ use contact_import_client::{Client, FollowUpdate};
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use super::login::Tenant;
 use super::PageError;
-use crate::tenant::Tenant;
 use crate::views;
 use crate::views::import::{FixedFrom, ImportView, Progress};
 

@@ -4,16 +4,18 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, Extensions, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use contact_contract::web_users::{self, UserName};
+use contact_import_client::Client;
 
 use super::PageError;
 use crate::session::{self, Session};
-use crate::tenant::Tenancy;
+use crate::tenant::{Refused, Tenancy};
 use crate::throttle;
 use crate::views::login::Login;
 use crate::{views, AppState};
@@ -42,6 +44,29 @@ pub struct LoginForm {
 static NOBODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     web_users::hash_password(&web_users::new_password()).expect("hashing never fails")
 });
+
+/// The connection of the account the request acts as (see [`Tenancy`]); a request without
+/// a live session in a secure deployment is sent to the login page instead, to come back.
+pub struct Tenant(pub Client);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let accounts = match &*state.tenancy {
+            Tenancy::Open { client } => return Ok(Self(client.clone())),
+            Tenancy::Accounts(accounts) => accounts,
+        };
+        let login_needed = || PageError::LoginNeeded(back_to(&parts.method, &parts.uri));
+        let session = Session::from_headers(&state.signing_key, &parts.headers, session::now())
+            .ok_or_else(login_needed)?;
+        match accounts.client(&session).await {
+            Ok(client) => Ok(Self(client)),
+            Err(Refused::LoginNeeded) => Err(login_needed()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
 
 pub async fn show(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     if matches!(*state.tenancy, Tenancy::Open { .. }) {

@@ -14,11 +14,11 @@ use contact_contract::{Preview, PREVIEW_SAMPLE_BYTES};
 use contact_core::value_map::resolve_plan;
 use contact_import_client::{Client, ClientError};
 
+use super::login::Tenant;
 use super::new_import::{capitalized, form};
 use super::PageError;
 use crate::draft::Draft;
 use crate::forms::{ImportChoices, MappingAction, MappingChoices};
-use crate::tenant::Tenant;
 use crate::views::mapping::Mapping;
 use crate::{views, AppState};
 

@@ -19,6 +19,7 @@ use contact_contract::api::CallError;
 use contact_contract::ApiErrorKind;
 use contact_import_client::ClientError;
 
+use crate::tenant::Refused;
 use crate::{assets, views, AppState};
 
 /// A file of 5M realistic rows is about 1 GB; twice that leaves room for wide files.
@@ -117,6 +118,17 @@ impl From<ClientError> for PageError {
                         .to_string(),
                 )
             }
+        }
+    }
+}
+
+impl From<Refused> for PageError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            // The extractor knows the page to come back to; elsewhere it is the first one.
+            Refused::LoginNeeded => Self::LoginNeeded("/".to_string()),
+            Refused::Unavailable(message) => Self::Unavailable(message),
+            Refused::Client(error) => error.into(),
         }
     }
 }

@@ -14,10 +14,10 @@ use contact_import_client::Client;
 use futures::TryStreamExt as _;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::login::Tenant;
 use super::PageError;
 use crate::draft::Draft;
 use crate::forms::ImportChoices;
-use crate::tenant::Tenant;
 use crate::views::new_import::{human_bytes, NewImport};
 use crate::{views, AppState};
 
