@@ -178,7 +178,7 @@ mod passwords {
     use base64::Engine as _;
 
     /// The password's argon2id hash with a fresh salt, with the parameters OWASP recommends
-    /// (19 MiB, 2 passes, 1 lane): about 30 ms here, so a stolen file is slow to guess at.
+    /// (19 MiB, 2 passes, 1 lane), slow on purpose, so a stolen file is slow to guess at.
     pub fn hash_password(password: &str) -> Result<String, String> {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()

@@ -5,9 +5,9 @@
 //! that succeeds gives its attempt back. Kept by each replica in memory: with N replicas
 //! behind a balancer a guesser gets at most N times the limit, still a handful an hour.
 //!
-//! Checking a password takes about 30 ms and 19 MiB (argon2id), so only a few are checked at
-//! once ([`HASHES_AT_ONCE`]): a crowd of logins waits its turn rather than exhausting the
-//! replica's memory.
+//! Checking a password is slow on purpose and takes 19 MiB (argon2id), so only a few are
+//! checked at once ([`HASHES_AT_ONCE`]): a crowd of logins waits its turn rather than
+//! exhausting the replica's memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
