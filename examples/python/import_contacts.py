@@ -13,10 +13,10 @@ the same):
   store bucket.
 * Start: publish the `ImportRequest` to `<ns>.v1.<account>.import.<id>.start` through
   JetStream.
-* Progress: replay `<ns>.v1.<account>.import.<id>.events` from stream `<NS>_IMPORT_EVENTS`,
-  naming the stream (looking it up by subject is not permitted to a tenant), with a consumer
-  that has a name and the filter subject (the only consumer creation a tenant may ask),
-  pushed to the tenant's inbox, until the `summary` event.
+* Progress: subscribe to `<ns>.v1.<account>.import.<id>.events`, then read what came before
+  through `import.events` (page after page, each from the last page's `until`), until the
+  `summary` event. A tenant may create no consumer. Order events by `sequence`; pass over a
+  body on the subject that is not an event of the import.
 * Replies: every API reply is `{"ok": ...}` or `{"error": {"kind", "message"}}`; the writer
   answers within seconds, so wait 30 s at most.
 
@@ -32,7 +32,6 @@ import sys
 import uuid
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 # The writer answers within seconds; a request nobody may answer (a subject NATS refuses to
 # these credentials) gets no reply at all, only this wait.
@@ -85,39 +84,43 @@ class Tenant:
         await self.js.publish(subject, json.dumps(request).encode())
 
     async def summary(self, import_id):
-        """Replays the import's events until its summary; returns the summary's status."""
-        subject = self.subject("import", import_id, "events")
-        stream = f"{self.namespace.upper()}_IMPORT_EVENTS"
-        inbox = self.nc.new_inbox()
-        events = await self.nc.subscribe(inbox)
-        await self.js.add_consumer(
-            stream,
-            ConsumerConfig(
-                name=uuid.uuid4().hex,
-                filter_subject=subject,
-                deliver_subject=inbox,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.NONE,
-                flow_control=True,
-                idle_heartbeat=5.0,
-                mem_storage=True,
-                inactive_threshold=30.0,
-            ),
-        )
-        async for message in events.messages:
-            # Flow control and heartbeats come as status messages without a body; flow
-            # control asks for an answer on its reply subject.
-            if not message.data:
-                if message.reply:
-                    await self.nc.publish(message.reply, b"")
-                continue
-            event = json.loads(message.data)
-            if event.get("kind") == "summary":
-                await events.unsubscribe()
-                return event["import"]
-            done = event["import"]
-            print(f"{done['status']}: {done['rows_total']} rows", file=sys.stderr)
+        """Follows the import's events until its summary; returns the summary's status."""
+        live = await self.nc.subscribe(self.subject("import", import_id, "events"))
+        # In place on the server before the stored events are read: none falls between.
+        await self.nc.flush()
+        last, until, more = None, 0, True
+        while more:
+            page = await self.call("import.events", {"import_id": import_id, "after": until})
+            until, more = page["until"], page["more"]
+            for event in page["events"]:
+                last, summary = self.take(event, last)
+                if summary:
+                    await live.unsubscribe()
+                    return summary
+        async for message in live.messages:
+            try:
+                event = json.loads(message.data)
+                if event["import"]["import_id"] != import_id:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                continue  # not an event of this import: passed over
+            last, summary = self.take(event, last)
+            if summary:
+                await live.unsubscribe()
+                return summary
         raise RuntimeError("the events ended before the summary")
+
+    @staticmethod
+    def take(event, last):
+        """Prints an event not older than the last one taken; returns the new last sequence
+        and, for the summary, its status."""
+        if event["kind"] == "summary":
+            return event["sequence"], event["import"]
+        if last is not None and event["sequence"] <= last:
+            return last, None
+        done = event["import"]
+        print(f"{done['status']}: {done['rows_total']} rows", file=sys.stderr)
+        return event["sequence"], None
 
 
 async def run(arguments):

@@ -19,6 +19,7 @@ mod partitions;
 mod policies;
 mod reading;
 mod replicas;
+mod reply_subjects;
 mod secure;
 mod services_api;
 mod tenants;

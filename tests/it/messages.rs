@@ -30,6 +30,17 @@ async fn publish_raw(
         .expect("stored");
 }
 
+/// A body that names its subject's import, as only a service writes one, but that holds
+/// nothing else of what its kind needs.
+fn named_but_unreadable(system: &TestSystem, import_id: &ImportId) -> String {
+    serde_json::json!({
+        "account": system.client.account(),
+        "import_id": import_id,
+        "broken": true,
+    })
+    .to_string()
+}
+
 async fn wait_for_state(system: &TestSystem, import_id: &ImportId, state: ImportState) {
     let reached = async {
         loop {
@@ -116,13 +127,8 @@ async fn an_unreadable_chunk_fails_its_queued_import_and_ingest_then_skips_it() 
         )
         .await
         .expect("started");
-    publish_raw(
-        &system,
-        &import_id,
-        ImportSubjectKind::Chunks,
-        "not a chunk",
-    )
-    .await;
+    let body = named_but_unreadable(&system, &import_id);
+    publish_raw(&system, &import_id, ImportSubjectKind::Chunks, &body).await;
     // The request still waiting for ingest then finds its import over and writes nothing.
     assert_failed_and_nothing_follows(system, &import_id, "cannot be read", ConsumerRole::Ingest)
         .await;
@@ -132,16 +138,53 @@ async fn an_unreadable_chunk_fails_its_queued_import_and_ingest_then_skips_it() 
 async fn an_unreadable_message_fails_a_running_import_and_later_chunks_change_nothing() {
     let (system, import_id) =
         running_import_without_mapper("email\na@example.com\nb@example.com\n").await;
-    publish_raw(
-        &system,
-        &import_id,
-        ImportSubjectKind::Records,
-        "{\"broken\": true}",
-    )
-    .await;
+    let body = named_but_unreadable(&system, &import_id);
+    publish_raw(&system, &import_id, ImportSubjectKind::Records, &body).await;
     // The waiting chunks arrive after the import ended: they are dropped.
     assert_failed_and_nothing_follows(system, &import_id, "cannot be read", ConsumerRole::Mapper)
         .await;
+}
+
+#[tokio::test]
+async fn a_body_that_names_no_import_is_dropped_and_the_import_it_landed_on_completes() {
+    let (mut system, import_id) =
+        running_import_without_mapper("email\na@example.com\nb@example.com\n").await;
+    // What the server publishes on a subject a tenant named as the reply of her own request:
+    // an acknowledgement, an API answer; and bodies naming another import or nothing.
+    let other_import = serde_json::json!({
+        "account": system.client.account(),
+        "import_id": "someone-elses",
+        "broken": true,
+    })
+    .to_string();
+    for (kind, body) in [
+        (
+            ImportSubjectKind::Records,
+            r#"{"stream":"OBJ_CI_UPLOADS_x","seq":2}"#,
+        ),
+        (
+            ImportSubjectKind::Control,
+            r#"{"type":"io.nats.jetstream.api.v1.stream_info_response"}"#,
+        ),
+        (ImportSubjectKind::Chunks, "not json"),
+        (ImportSubjectKind::Records, other_import.as_str()),
+    ] {
+        publish_raw(&system, &import_id, kind, body).await;
+    }
+    system.start_mapper().await.expect("mapper starts");
+    let summary = system.wait_for_summary(&system.client, &import_id).await;
+    assert_eq!(
+        summary.status,
+        ImportState::Completed,
+        "{:?}",
+        summary.error
+    );
+    assert_eq!(
+        (summary.rows_total, summary.created, summary.failed),
+        (2, 2, 0)
+    );
+    assert_eq!(system.contacts().await.len(), 2);
+    system.stop().await;
 }
 
 #[tokio::test]

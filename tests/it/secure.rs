@@ -20,13 +20,13 @@ use contact_writer::AccountAdmission;
 use tokio::sync::mpsc;
 
 /// A raw connection with a tenant's credentials that reports every refusal of the server.
-struct Probe {
-    client: async_nats::Client,
+pub(crate) struct Probe {
+    pub(crate) client: async_nats::Client,
     refusals: mpsc::UnboundedReceiver<String>,
 }
 
 impl Probe {
-    async fn connect(secure: &SecureNats, account: &AccountId) -> Self {
+    pub(crate) async fn connect(secure: &SecureNats, account: &AccountId) -> Self {
         let (refused, refusals) = mpsc::unbounded_channel();
         let client = secure
             .deployment
@@ -52,7 +52,7 @@ impl Probe {
     }
 
     /// Waits for the server to refuse something about `subject`.
-    async fn refused(&mut self, subject: &str) -> String {
+    pub(crate) async fn refused(&mut self, subject: &str) -> String {
         let quoted = format!("\"{subject}\"");
         let refusal = async {
             while let Some(text) = self.refusals.recv().await {

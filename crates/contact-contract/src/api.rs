@@ -14,11 +14,11 @@ use serde::Serialize;
 use crate::{AccountId, ApiError, ApiReply, Namespace};
 use crate::{
     AddAttributeRequest, AttributeDef, CancelRequest, ContactsPage, Empty, ErrorsPage,
-    ErrorsRequest, ExportContactsRequest, FailedRowsPage, FailedRowsRequest, ImportOptionsReply,
-    ImportStatus, ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
-    PrepareUploadRequest, Preview, PreviewRequest, RemoveAttributeRequest, SetAttributeRequest,
-    StatusRequest, TemplateReply, UndoConflictsPage, UndoConflictsRequest, UndoReport, UndoRequest,
-    UploadTarget,
+    ErrorsRequest, EventsPage, EventsRequest, ExportContactsRequest, FailedRowsPage,
+    FailedRowsRequest, ImportOptionsReply, ImportStatus, ImportsListRequest, ImportsPage,
+    PrepareImportReply, PrepareImportRequest, PrepareUploadRequest, Preview, PreviewRequest,
+    RemoveAttributeRequest, SetAttributeRequest, StatusRequest, TemplateReply, UndoConflictsPage,
+    UndoConflictsRequest, UndoReport, UndoRequest, UploadTarget,
 };
 
 /// An API operation: where it is served and the bodies it takes and gives.
@@ -48,6 +48,7 @@ macro_rules! api_operations {
             Status "import.status" status: StatusRequest => ImportStatus,
             Options "import.options" import_options: StatusRequest => ImportOptionsReply,
             Errors "import.errors" errors: ErrorsRequest => ErrorsPage,
+            Events "import.events" events: EventsRequest => EventsPage,
             FailedRows "import.failed_rows" failed_rows: FailedRowsRequest => FailedRowsPage,
             Cancel "import.cancel" cancel: CancelRequest => ImportStatus,
             Template "import.template" template: Empty => TemplateReply,

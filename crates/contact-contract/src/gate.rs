@@ -1,9 +1,13 @@
-//! The one gate every pipeline message passes before a service acts on it: a body written by a
-//! later version waits for an upgraded reader, one that cannot be read, is of another schema,
-//! or names another import than its subject is refused with a reason that says which.
+//! The one gate every pipeline message passes before a service acts on it: a body that does
+//! not name its subject's import concerns no import and is dropped; of those that do, one
+//! written by a later version waits for an upgraded reader, and one that cannot be read or is
+//! of another schema is refused with a reason that says which.
 //!
-//! The subject is what NATS permissions check, so it is the truth: a body naming another
-//! account or import than its subject is a forgery or a bug, never an instruction.
+//! The subject is what NATS permissions check, so it is the truth, but not the whole truth: a
+//! tenant can have the server publish on any subject of the deployment (a reply subject is
+//! never checked against her permissions, and JetStream answers every request on its reply
+//! subject). Such a message holds the server's own JSON, never a body naming an import, so it
+//! must not fail the import whose subject it landed on.
 
 use serde::de::DeserializeOwned;
 
@@ -27,8 +31,12 @@ pub enum Undecodable {
     /// Written by a later version. During a rolling upgrade it waits for an upgraded replica:
     /// refusing it would fail the import it belongs to.
     OfLaterSchema,
-    /// It cannot be acted on; its import fails with this reason.
+    /// It names its subject's import but cannot be acted on; that import fails with this
+    /// reason.
     Refused(String),
+    /// It does not name its subject's import (unreadable, or naming another): it concerns no
+    /// import, and is dropped with this reason.
+    Foreign(String),
 }
 
 /// Reads `payload`, the body of a message on the subject of `account`'s import `import`.
@@ -37,6 +45,19 @@ pub fn decode_import_message<T: ImportMessage>(
     account: &AccountId,
     import: &ImportId,
 ) -> Result<T, Undecodable> {
+    let named = NamedImport::of(payload);
+    let names_this_import = named.as_ref().is_some_and(|named| {
+        named.account == account.as_str() && named.import_id == import.as_str()
+    });
+    if !names_this_import {
+        let named = named.map_or_else(
+            || "no import".to_string(),
+            |named| format!("import {}/{}", named.account, named.import_id),
+        );
+        return Err(Undecodable::Foreign(format!(
+            "a message on the subject of import {account}/{import} names {named}"
+        )));
+    }
     // Before parsing: a later schema may not parse as this one at all.
     if written_by_newer_version(payload) {
         return Err(Undecodable::OfLaterSchema);
@@ -59,6 +80,20 @@ pub fn decode_import_message<T: ImportMessage>(
         )));
     }
     Ok(body)
+}
+
+/// The import a body says it belongs to, read before anything else of it: every schema names
+/// it the same way.
+#[derive(serde::Deserialize)]
+struct NamedImport {
+    account: String,
+    import_id: String,
+}
+
+impl NamedImport {
+    fn of(payload: &[u8]) -> Option<Self> {
+        serde_json::from_slice(payload).ok()
+    }
 }
 
 /// True when `payload` is a message of a later schema than this build reads.
@@ -143,7 +178,10 @@ mod tests {
             &control(SCHEMA_VERSION + 1, "acme", "imp-1"),
             Err(Undecodable::OfLaterSchema),
         );
-        let unparsable = format!(r#"{{"schema":{},"shape":"new"}}"#, SCHEMA_VERSION + 1);
+        let unparsable = format!(
+            r#"{{"schema":{},"account":"acme","import_id":"imp-1","shape":"new"}}"#,
+            SCHEMA_VERSION + 1
+        );
         check(unparsable.as_bytes(), Err(Undecodable::OfLaterSchema));
     }
 
@@ -156,15 +194,50 @@ mod tests {
                 other => panic!("expected a refusal, got {other:?}"),
             }
         };
-        assert!(refused(b"not json").starts_with("a control message of the import cannot be read"));
+        let (account, import) = ids("acme", "imp-1");
+        let mut unreadable =
+            serde_json::from_slice::<serde_json::Value>(&control(SCHEMA_VERSION, "acme", "imp-1"))
+                .expect("json");
+        unreadable["event"] = "no_such_event".into();
+        let unreadable = serde_json::to_vec(&unreadable).expect("serializes");
+        assert!(refused(&unreadable).starts_with("a control message of the import cannot be read"));
         assert!(refused(&control(0, "acme", "imp-1")).contains("has schema 0"));
-        let forged = refused(&control(SCHEMA_VERSION, "beta", "imp-1"));
+        assert!(matches!(
+            decode_import_message::<ImportControl>(&unreadable, &account, &import),
+            Err(Undecodable::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn a_body_that_does_not_name_its_subjects_import_is_foreign_and_fails_nothing() {
+        let foreign = |payload: &[u8]| {
+            let (account, import) = ids("acme", "imp-1");
+            match decode_import_message::<ImportControl>(payload, &account, &import) {
+                Err(Undecodable::Foreign(reason)) => reason,
+                other => panic!("expected a foreign body, got {other:?}"),
+            }
+        };
+        let forged = foreign(&control(SCHEMA_VERSION, "beta", "imp-1"));
         assert!(forged.contains("names import beta/imp-1"), "{forged}");
-        let other_import = refused(&control(SCHEMA_VERSION, "acme", "imp-2"));
+        let other_import = foreign(&control(SCHEMA_VERSION, "acme", "imp-2"));
         assert!(
             other_import.contains("names import acme/imp-2"),
             "{other_import}"
         );
+        // What the server publishes when a tenant names another's subject as a reply: a
+        // stored message's acknowledgement, an API answer; and anything else unreadable.
+        for payload in [
+            &br#"{"stream":"OBJ_CI_UPLOADS_acme","seq":2}"#[..],
+            br#"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"x"}}"#,
+            br#"{"ok":{"import_id":"imp-1","account":"acme"}}"#,
+            b"not json",
+            b"",
+        ] {
+            let reason = foreign(payload);
+            assert!(reason.contains("names no import"), "{reason}");
+        }
+        // A later schema that names another import does not wait for an upgrade either.
+        foreign(&control(SCHEMA_VERSION + 1, "acme", "imp-2"));
     }
 
     #[test]

@@ -37,14 +37,15 @@ pub use values::{
 };
 pub use wire::{
     AddAttributeRequest, Admission, ApiError, ApiErrorKind, ApiReply, CancelRequest, ContactFilter,
-    ContactsPage, ControlEvent, Empty, ErrorsPage, ErrorsRequest, ExportContactsRequest,
-    ExportedContact, FailedRow, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportControl,
-    ImportEvent, ImportEventKind, ImportOptions, ImportOptionsReply, ImportRequest, ImportState,
-    ImportStatus, ImportsCursor, ImportsListRequest, ImportsPage, PrepareImportReply,
-    PrepareImportRequest, PrepareUploadRequest, PreviewRequest, RawChunk, RegisterAccountRequest,
-    RemoveAttributeRequest, SetAttributeRequest, StatusRequest, TemplateReply, UndoConflict,
-    UndoConflictCursor, UndoConflictsPage, UndoConflictsRequest, UndoField, UndoReport,
-    UndoRequest, UploadTarget, ValidatedChunk, PREVIEW_SAMPLE_BYTES,
+    ContactsPage, ControlEvent, Empty, ErrorsPage, ErrorsRequest, EventsPage, EventsRequest,
+    ExportContactsRequest, ExportedContact, FailedRow, FailedRowReport, FailedRowsPage,
+    FailedRowsRequest, ImportControl, ImportEvent, ImportEventKind, ImportOptions,
+    ImportOptionsReply, ImportRequest, ImportState, ImportStatus, ImportsCursor,
+    ImportsListRequest, ImportsPage, PrepareImportReply, PrepareImportRequest,
+    PrepareUploadRequest, PreviewRequest, RawChunk, RegisterAccountRequest, RemoveAttributeRequest,
+    SetAttributeRequest, StatusRequest, TemplateReply, UndoConflict, UndoConflictCursor,
+    UndoConflictsPage, UndoConflictsRequest, UndoField, UndoReport, UndoRequest, UploadTarget,
+    ValidatedChunk, PREVIEW_SAMPLE_BYTES,
 };
 
 /// The newest version of the wire types, bumped on a change an older reader would get wrong.

@@ -381,6 +381,20 @@ impl Namespace {
     pub fn inbox_prefix(account: &AccountId) -> String {
         format!("_INBOX_{account}")
     }
+
+    /// True when `reply` is an inbox of `account`'s own or of the services (`_INBOX.…`, which
+    /// no tenant reads): the only places an answer to `account`'s API goes. The server checks
+    /// no permission of a request's sender on its reply subject, so answering wherever a
+    /// request says would let a tenant publish, through the writer, on any subject.
+    pub fn is_inbox_of(account: &AccountId, reply: &str) -> bool {
+        let own = reply
+            .strip_prefix(&Self::inbox_prefix(account))
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'));
+        let services = reply
+            .strip_prefix("_INBOX.")
+            .is_some_and(|rest| !rest.is_empty());
+        own || services
+    }
 }
 
 /// `Nats-Msg-Id` values: the same logical message always gets the same id, so a repeated
@@ -414,6 +428,26 @@ mod tests {
             AccountId::new("acme").expect("valid"),
             ImportId::new("imp-1").expect("valid"),
         )
+    }
+
+    #[test]
+    fn an_accounts_answers_go_only_to_its_own_inbox_or_the_services() {
+        let acme = AccountId::new("acme").expect("valid");
+        for reply in ["_INBOX_acme.abc.1", "_INBOX.xyz.2"] {
+            assert!(Namespace::is_inbox_of(&acme, reply), "{reply}");
+        }
+        for reply in [
+            "_INBOX_acmex.abc",
+            "_INBOX_acme",
+            "_INBOX_acme.",
+            "_INBOX.",
+            "_INBOX_globex.abc",
+            "ci.v1.globex.import.i-1.start",
+            "ci.v1.acme.import.i-1.records",
+            "$JS.API.STREAM.DELETE.CI_IMPORT_EVENTS",
+        ] {
+            assert!(!Namespace::is_inbox_of(&acme, reply), "{reply}");
+        }
     }
 
     #[test]

@@ -3,11 +3,20 @@
 //! the README and the AsyncAPI document explain them.
 //!
 //! A tenant may use exactly the contract for its own account: put files into its own uploads
-//! bucket, start its own imports, follow its own imports' events (live, and replayed through a
-//! consumer whose filter is in the subject that creates it), and call its own API (except the
+//! bucket, start its own imports, follow its own imports' events (live on their subject, and
+//! what came before through the `import.events` API), and call its own API (except the
 //! services' `import.prepare`). Its replies arrive on an inbox prefix of its own. It may not
 //! publish on any internal subject (chunks, records, control, events, lanes), administer
 //! JetStream, or subscribe to anything else.
+//!
+//! Every party shares one NATS account, and the server never checks a request's reply subject
+//! against the permissions of whoever sent it: JetStream answers on it, and a consumer
+//! delivers to any subject its creator names. So a tenant is given nothing that makes the
+//! server publish bytes of her choosing: no consumer, no direct get (which answers with a
+//! stored message as it is); reading a stored message goes through `STREAM.MSG.GET`, whose
+//! answer wraps it in the server's own JSON. What the server can still be made to publish
+//! elsewhere (acknowledgements, API answers) names no import, and the services drop such a
+//! body (`gate`); the writer answers only on the caller's own inbox.
 
 use crate::names::ImportSubjectKind;
 use crate::{AccountId, ApiOperation, Namespace};
@@ -98,7 +107,6 @@ impl Namespace {
             },
             Party::Tenant(account) => {
                 let uploads = self.uploads_stream(account);
-                let events = self.events_stream();
                 let own_events = self.import_subject_wildcard(ImportSubjectKind::Events, account);
                 Permissions {
                     publish: vec![
@@ -107,11 +115,7 @@ impl Namespace {
                         format!("$O.{}.>", self.uploads_bucket(account)),
                         format!("$JS.API.STREAM.INFO.{uploads}"),
                         format!("$JS.API.STREAM.MSG.GET.{uploads}"),
-                        format!("$JS.API.DIRECT.GET.{uploads}"),
-                        format!("$JS.API.DIRECT.GET.{uploads}.>"),
                         format!("$JS.API.STREAM.PURGE.{uploads}"),
-                        format!("$JS.API.CONSUMER.CREATE.{events}.*.{own_events}"),
-                        format!("$JS.FC.{events}.>"),
                     ],
                     publish_denied: vec![self.api_subject(account, ApiOperation::PrepareImport)],
                     subscribe: vec![
@@ -184,8 +188,8 @@ mod tests {
             "$O.CI_UPLOADS_acme.C.abc",
             "$O.CI_UPLOADS_acme.M.aS0x",
             "$JS.API.STREAM.INFO.OBJ_CI_UPLOADS_acme",
-            "$JS.API.DIRECT.GET.OBJ_CI_UPLOADS_acme.$O.CI_UPLOADS_acme.M.aS0x",
-            "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS.acme_1.ci.v1.acme.import.i-1.events",
+            "$JS.API.STREAM.MSG.GET.OBJ_CI_UPLOADS_acme",
+            "ci.v1.acme.api.import.events",
         ] {
             assert!(may_publish(&tenant, subject), "{subject}");
         }
@@ -206,6 +210,13 @@ mod tests {
             "$JS.API.STREAM.CREATE.CI_IMPORT_EVENTS",
             "$JS.API.STREAM.DELETE.OBJ_CI_UPLOADS_acme",
             "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS",
+            // Answered with stored bytes as they are, or delivering them where the creator
+            // says: the server would publish her bytes on any subject she names.
+            "$JS.API.DIRECT.GET.OBJ_CI_UPLOADS_acme",
+            "$JS.API.DIRECT.GET.OBJ_CI_UPLOADS_acme.$O.CI_UPLOADS_acme.M.aS0x",
+            "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS.acme_1.ci.v1.acme.import.i-1.events",
+            "$JS.API.CONSUMER.CREATE.OBJ_CI_UPLOADS_acme.x.$O.CI_UPLOADS_acme.C.abc",
+            "$JS.FC.CI_IMPORT_EVENTS.x",
             "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS.x.ci.v1.globex.import.i-1.events",
             "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS.x.ci.v1.*.import.*.events",
             "$JS.API.CONSUMER.CREATE.CI_IMPORT_EVENTS.x.>",

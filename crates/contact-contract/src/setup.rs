@@ -206,7 +206,14 @@ pub async fn ensure_streams(
     for config in streams {
         let mut stream = jetstream.get_or_create_stream(config.clone()).await?;
         let info = stream.info().await?;
-        bring_to_limit(jetstream, info, config.max_bytes, Some(config.discard)).await;
+        bring_to_limit(
+            jetstream,
+            info,
+            config.max_bytes,
+            Some(config.discard),
+            config.allow_direct,
+        )
+        .await;
     }
     Ok(())
 }
@@ -248,7 +255,10 @@ pub async fn ensure_uploads_bucket(
         .get_stream(namespace.uploads_stream(account))
         .await?;
     let info = stream.info().await?;
-    bring_to_limit(jetstream, info, max_bytes, None).await;
+    // No direct get on a bucket, so that clients read it through `STREAM.MSG.GET`, the only
+    // read a tenant is allowed: a direct get answers with the stored bytes as they are, on
+    // whatever reply subject the request names (see `permissions`).
+    bring_to_limit(jetstream, info, max_bytes, None, false).await;
     Ok(info.state.bytes)
 }
 
@@ -274,7 +284,7 @@ pub async fn uploads_held(
 }
 
 /// Brings a stream an earlier version (or another setting) made to `max_bytes` (and
-/// `discard`, when given). Never below what it holds: JetStream would delete the oldest
+/// `discard`, when given) and to `allow_direct`. Never below what it holds: JetStream would delete the oldest
 /// messages to fit, unhandled chunks or files waiting to be read among them; the stream comes
 /// down to the limit at later starts, as it drains. A change the server refuses (it reserves
 /// `max_bytes` in its store, and the store may not have room) leaves the stream as it is, said
@@ -284,6 +294,7 @@ async fn bring_to_limit(
     info: &stream::Info,
     max_bytes: i64,
     discard: Option<stream::DiscardPolicy>,
+    allow_direct: bool,
 ) {
     let held = i64::try_from(info.state.bytes).unwrap_or(i64::MAX);
     let max_bytes = if max_bytes > 0 {
@@ -292,12 +303,18 @@ async fn bring_to_limit(
         max_bytes
     };
     let discard = discard.unwrap_or(info.config.discard);
-    if (info.config.max_bytes, info.config.discard) == (max_bytes, discard) {
+    if (
+        info.config.max_bytes,
+        info.config.discard,
+        info.config.allow_direct,
+    ) == (max_bytes, discard, allow_direct)
+    {
         return;
     }
     let updated = stream::Config {
         max_bytes,
         discard,
+        allow_direct,
         ..info.config.clone()
     };
     if let Err(error) = jetstream.update_stream(updated).await {

@@ -422,6 +422,30 @@ pub struct ErrorsRequest {
     pub limit: Option<u32>,
 }
 
+/// `events`: the import's events as the events stream holds them, after a position of that
+/// stream. A follower subscribes to the events subject first, then reads what came before
+/// through this, and again after a reconnection: no tenant creates a consumer, since a push
+/// consumer delivers wherever its creator asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventsRequest {
+    pub import_id: ImportId,
+    /// The `until` of the previous page; none to read from the first event.
+    #[serde(default)]
+    pub after: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventsPage {
+    /// In the order the stream holds them.
+    pub events: Vec<ImportEvent>,
+    /// The stream position read up to: the `after` of the next request.
+    pub until: u64,
+    /// True when the page was full, so more events may follow at once.
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorsPage {
     pub errors: Vec<RowError>,

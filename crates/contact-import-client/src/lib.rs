@@ -4,16 +4,17 @@
 
 mod digest;
 pub mod error_file;
+mod follow;
 mod preflight;
 
 use std::path::Path;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use contact_contract::api::{self, ops, CallError, Operation};
 use contact_contract::{
     AccountId, AddAttributeRequest, ContactsPage, Empty, ErrorsPage, ErrorsRequest,
-    ExportContactsRequest, ExportedContact, ImportEvent, ImportEventKind, ImportId, ImportOptions,
+    ExportContactsRequest, ExportedContact, ImportEvent, ImportId, ImportOptions,
     ImportOptionsReply, ImportRequest, ImportStatus, ImportSubjectKind, Namespace,
     RemoveAttributeRequest, SetAttributeRequest, StatusRequest, TRACEPARENT_HEADER,
 };
@@ -26,7 +27,6 @@ use contact_contract::{
     CancelRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, NatsSettings,
     PrepareUploadRequest, PreviewRequest, TemplateReply, UploadTarget, PREVIEW_SAMPLE_BYTES,
 };
-use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
 pub use preflight::{preflight, PreflightError};
@@ -65,6 +65,9 @@ pub struct Client {
     /// The last permissions violation the server reported on this connection: a refused
     /// publish is otherwise only a request that never gets an answer.
     refusals: tokio::sync::watch::Receiver<Option<String>>,
+    /// Counts the times the connection came back after NATS was away: a follower reads what
+    /// was published meanwhile.
+    connections: tokio::sync::watch::Receiver<u64>,
 }
 
 /// What [`Client::failed_rows`] hands out: the header first, then the rows.
@@ -98,19 +101,24 @@ impl Client {
             detail,
         };
         let (refused, refusals) = tokio::sync::watch::channel(None);
+        let (connected, connections) = tokio::sync::watch::channel(0);
         let nats = settings
             .connect_options("contact-import", Some(&Namespace::inbox_prefix(&account)))
             .await
             .map_err(|error| unreachable(format!("{error:#}")))?
             .event_callback(move |event| {
-                let refused = refused.clone();
+                let (refused, connected) = (refused.clone(), connected.clone());
                 async move {
-                    if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) =
-                        event
-                    {
-                        if text.to_ascii_lowercase().contains("permissions violation") {
+                    match event {
+                        async_nats::Event::ServerError(async_nats::ServerError::Other(text))
+                            if text.to_ascii_lowercase().contains("permissions violation") =>
+                        {
                             refused.send_replace(Some(text));
                         }
+                        async_nats::Event::Connected => {
+                            connected.send_modify(|times| *times += 1);
+                        }
+                        _ => {}
                     }
                 }
             })
@@ -124,6 +132,7 @@ impl Client {
             namespace,
             account,
             refusals,
+            connections,
         })
     }
 
@@ -260,10 +269,11 @@ impl Client {
         {
             return Err(nats_error("reading the uploaded file", "it is a link"));
         }
-        // Its chunks one by one by direct get, not through the ordered consumer that
-        // `ObjectStore::get` creates: a tenant may create no consumer on its bucket, since a
-        // push consumer delivers to whatever subject its creator names, and the server checks
-        // no permission of hers there (nats-server issue 8274).
+        // Its chunks one by one through `STREAM.MSG.GET`, not through the ordered consumer
+        // that `ObjectStore::get` creates nor by direct get: a consumer delivers to whatever
+        // subject its creator names and a direct get answers with the bytes as they are on
+        // any reply subject, and the server checks no permission of hers there (nats-server
+        // issue 8274), so a tenant may do neither.
         let stream = self
             .jetstream
             .get_stream(self.namespace.uploads_stream(&self.account))
@@ -276,7 +286,10 @@ impl Client {
         let (mut next, mut chunks_read) = (1, 0);
         while start.len() <= max && chunks_read < object.chunks {
             let chunk = stream
-                .direct_get_next_for_subject(chunks_subject.as_str(), Some(next))
+                .raw_message_builder()
+                .sequence(next)
+                .next_by_subject(chunks_subject.as_str())
+                .send()
                 .await
                 .map_err(|error| nats_error("reading the uploaded file", error))?;
             start.extend_from_slice(&chunk.payload);
@@ -312,101 +325,6 @@ impl Client {
             .await
             .map_err(|error| nats_error("storing the import request", error))?;
         Ok(trace.trace_id())
-    }
-
-    /// Replays the import's events from the first and calls `on_update` for each, in the
-    /// order of their sequence (an event older than one already seen is left out), until the
-    /// summary, which it returns. Also calls it after every `quiet_after` without events.
-    /// While NATS restarts or a cluster elects a new leader, the subscription is made again
-    /// (replaying, and leaving out what was seen) for up to [`FAILOVER_PATIENCE`]; an import
-    /// whose status says it ended meanwhile returns that status without its summary event.
-    pub async fn follow(
-        &self,
-        import_id: &ImportId,
-        quiet_after: Duration,
-        mut on_update: impl FnMut(FollowUpdate),
-    ) -> Result<ImportStatus, ClientError> {
-        let mut waited = Duration::ZERO;
-        let mut last_sequence: Option<u64> = None;
-        let mut failing_since: Option<std::time::Instant> = None;
-        let mut retry_in = Duration::from_millis(100);
-        loop {
-            let failure = match self.subscribe_to_events(import_id).await {
-                Err(error) => error,
-                Ok(mut events) => loop {
-                    match tokio::time::timeout(quiet_after, events.next()).await {
-                        Err(_) => {
-                            waited += quiet_after;
-                            on_update(FollowUpdate::Quiet { waited });
-                        }
-                        Ok(None) => break nats_error("following the import's events", "ended"),
-                        Ok(Some(Err(error))) => {
-                            break nats_error("reading the import's events", error)
-                        }
-                        Ok(Some(Ok(message))) => {
-                            waited = Duration::ZERO;
-                            failing_since = None;
-                            let event: ImportEvent = serde_json::from_slice(&message.payload)
-                                .map_err(|error| nats_error("unreadable event", error))?;
-                            let summary = (event.kind == ImportEventKind::Summary)
-                                .then(|| event.import.clone());
-                            if summary.is_none()
-                                && last_sequence.is_some_and(|last| event.sequence <= last)
-                            {
-                                continue;
-                            }
-                            last_sequence = Some(event.sequence);
-                            on_update(FollowUpdate::Event(Box::new(event)));
-                            if let Some(summary) = summary {
-                                return Ok(summary);
-                            }
-                        }
-                    }
-                },
-            };
-            // The events cannot be reached (a cluster electing a leader, say), but the API may
-            // be: an import that ended meanwhile is over whatever its events do.
-            if let Ok(status) = self.status(import_id).await {
-                if status.status.is_terminal() {
-                    return Ok(status);
-                }
-            }
-            let since = *failing_since.get_or_insert_with(std::time::Instant::now);
-            if since.elapsed() >= FAILOVER_PATIENCE {
-                return Err(failure);
-            }
-            tokio::time::sleep(retry_in).await;
-            retry_in = (retry_in * 2).min(Duration::from_secs(2));
-        }
-    }
-
-    /// The import's events from the first, pushed to this client's own inbox.
-    async fn subscribe_to_events(
-        &self,
-        import_id: &ImportId,
-    ) -> Result<consumer::push::Ordered, ClientError> {
-        let subject =
-            self.namespace
-                .import_subject(ImportSubjectKind::Events, &self.account, import_id);
-        // A named consumer is created on `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`,
-        // which lets NATS permissions confine a tenant to its own imports' events.
-        let name = format!("{}_{}", self.account, uuid::Uuid::new_v4().simple());
-        self.jetstream
-            .create_consumer_on_stream(
-                consumer::push::OrderedConfig {
-                    name: Some(name),
-                    deliver_subject: self.nats.new_inbox(),
-                    filter_subject: subject,
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ..Default::default()
-                },
-                self.namespace.events_stream(),
-            )
-            .await
-            .map_err(|error| nats_error("subscribing to the import's events", error))?
-            .messages()
-            .await
-            .map_err(|error| nats_error("subscribing to the import's events", error))
     }
 
     pub async fn status(&self, import_id: &ImportId) -> Result<ImportStatus, ClientError> {

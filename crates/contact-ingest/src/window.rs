@@ -92,8 +92,16 @@ impl<'a> ApplyWindow<'a> {
         Ok(())
     }
 
+    /// Only the writer publishes there, but the server can be made to publish anything on
+    /// any subject: a body that is not an event of this import is passed over.
     fn take(&mut self, payload: &[u8]) {
-        if let Ok(event) = serde_json::from_slice::<ImportEvent>(payload) {
+        let event = serde_json::from_slice::<ImportEvent>(payload)
+            .ok()
+            .filter(|event| {
+                event.import.account == self.request.account
+                    && event.import.import_id == self.request.import_id
+            });
+        if let Some(event) = event {
             self.note(&event.import);
             self.ended |= event.kind == ImportEventKind::Summary;
         }

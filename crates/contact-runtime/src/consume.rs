@@ -47,13 +47,15 @@ pub enum Outcome {
 
 impl From<Undecodable> for Outcome {
     /// A body the contract's gate did not let through: one of a later schema waits for an
-    /// upgraded replica, any other fails its import.
+    /// upgraded replica, one that does not name its subject's import is dropped, any other
+    /// fails its import.
     fn from(undecodable: Undecodable) -> Self {
         match undecodable {
             Undecodable::OfLaterSchema => Self::RetryLater {
                 reason: "the message is of a later schema; waiting for an upgraded replica".into(),
             },
             Undecodable::Refused(reason) => Self::FailImport { reason },
+            Undecodable::Foreign(reason) => Self::Reject { reason },
         }
     }
 }

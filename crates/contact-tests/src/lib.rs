@@ -543,9 +543,18 @@ impl TestSystem {
     }
 
     /// Waits until the replicas of `role` have settled (acked or terminated) every message
-    /// waiting for them.
+    /// waiting for them. Asked with the service's own credentials: a tenant may not read
+    /// the services' consumers.
     pub async fn wait_until_settled(&self, role: ConsumerRole) {
-        let jetstream = async_nats::jetstream::new(self.client.nats().clone());
+        let settings = self.deployment.for_service(role.durable_name());
+        let nats = settings
+            .connect_options("settled", None)
+            .await
+            .expect("the service's options")
+            .connect(settings.servers())
+            .await
+            .expect("connecting as the service");
+        let jetstream = async_nats::jetstream::new(nats);
         let mut consumer = role
             .consumer(&jetstream, &self.namespace)
             .await

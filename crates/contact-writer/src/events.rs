@@ -13,8 +13,10 @@
 //! the progress under that lane's row lock, in the same order. Sums read by two lanes at once
 //! could each miss the other's part: two events with one sequence and different counters.
 
+use async_nats::jetstream::stream::DirectGetErrorKind;
 use contact_contract::{
-    message_id, ImportEvent, ImportEventKind, ImportSubjectKind, Namespace, FIRST_SCHEMA_VERSION,
+    message_id, AccountId, ImportEvent, ImportEventKind, ImportId, ImportSubjectKind, Namespace,
+    FIRST_SCHEMA_VERSION,
 };
 use contact_runtime::publish::{publish_json, send_json};
 
@@ -38,6 +40,74 @@ pub async fn send_progress(writer: &Writer, row: &ImportRow) -> anyhow::Result<(
     let (subject, id, event) = event(&writer.namespace, row, ImportEventKind::Progress);
     drop(send_json(&writer.jetstream, subject, &id, &event).await?);
     Ok(())
+}
+
+/// What [`stored_after`] read: the events, the stream position read up to, and whether it
+/// stopped at its bounds rather than at the end.
+pub struct StoredEvents {
+    pub events: Vec<ImportEvent>,
+    pub until: u64,
+    pub more: bool,
+}
+
+/// An answer stays well under NATS's default 1 MiB payload however large its events are.
+const STORED_EVENTS_BYTES: usize = 256 * 1024;
+
+/// The import's events the events stream holds after position `after`, in its order: at
+/// most `limit` of them, and fewer when their bodies pass [`STORED_EVENTS_BYTES`]. Read by
+/// direct gets, which any replica of the stream answers (a lagging one answers with less,
+/// which a follower reads again later). A body that is not an event of this import is passed
+/// over: nothing but the writer publishes there, and nothing else is ever handed out.
+pub async fn stored_after(
+    writer: &Writer,
+    account: &AccountId,
+    import_id: &ImportId,
+    after: u64,
+    limit: usize,
+) -> anyhow::Result<StoredEvents> {
+    let subject = writer
+        .namespace
+        .import_subject(ImportSubjectKind::Events, account, import_id);
+    let stream = writer
+        .jetstream
+        .get_stream_no_info(writer.namespace.events_stream())
+        .await?;
+    let (mut events, mut until, mut bytes) = (Vec::new(), after, 0);
+    while events.len() < limit && bytes < STORED_EVENTS_BYTES {
+        let message = match stream
+            .direct_get_next_for_subject(subject.as_str(), Some(until + 1))
+            .await
+        {
+            Ok(message) => message,
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => {
+                return Ok(StoredEvents {
+                    events,
+                    until,
+                    more: false,
+                })
+            }
+            Err(error) => return Err(error.into()),
+        };
+        until = message.sequence;
+        match serde_json::from_slice::<ImportEvent>(&message.payload) {
+            Ok(event)
+                if event.import.account == *account && event.import.import_id == *import_id =>
+            {
+                bytes += message.payload.len();
+                events.push(event);
+            }
+            _ => tracing::warn!(
+                %subject,
+                sequence = message.sequence,
+                "passing over a stored body that is not an event of its import"
+            ),
+        }
+    }
+    Ok(StoredEvents {
+        events,
+        until,
+        more: true,
+    })
 }
 
 /// The subject, message id and body of `kind` for the import as `row` describes it.

@@ -4,10 +4,10 @@
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use contact_contract::{convert_all, limits, Admission, RowError};
 use contact_contract::{
-    AccountId, ApiError, ApiErrorKind, CancelRequest, ErrorsPage, ErrorsRequest, FailedRowReport,
-    FailedRowsPage, FailedRowsRequest, ImportId, ImportOptionsReply, ImportRequest, ImportState,
-    ImportStatus, ImportSubjectKind, PrepareImportReply, PrepareImportRequest,
-    PrepareUploadRequest, StatusRequest, UploadTarget,
+    AccountId, ApiError, ApiErrorKind, CancelRequest, ErrorsPage, ErrorsRequest, EventsPage,
+    EventsRequest, FailedRowReport, FailedRowsPage, FailedRowsRequest, ImportId,
+    ImportOptionsReply, ImportRequest, ImportState, ImportStatus, ImportSubjectKind,
+    PrepareImportReply, PrepareImportRequest, PrepareUploadRequest, StatusRequest, UploadTarget,
 };
 use contact_core::admission::AdmissionLimits;
 
@@ -196,6 +196,40 @@ pub async fn queued_request(
         Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
         Err(error) => Err(unavailable(error.to_string())),
     }
+}
+
+/// Events are small and a follower catches up in few calls; the bound keeps one answer short.
+const MAX_EVENTS_PAGE: u32 = 250;
+
+pub async fn events(
+    writer: &Writer,
+    account: &AccountId,
+    request: EventsRequest,
+) -> Result<EventsPage, ApiError> {
+    let limit = request
+        .limit
+        .unwrap_or(MAX_EVENTS_PAGE)
+        .clamp(1, MAX_EVENTS_PAGE);
+    let stored = crate::events::stored_after(
+        writer,
+        account,
+        &request.import_id,
+        request.after.unwrap_or(0),
+        limit as usize,
+    )
+    .await
+    .map_err(|error| {
+        tracing::error!(error = %format!("{error:#}"), "reading stored events for the API");
+        ApiError::new(
+            ApiErrorKind::Unavailable,
+            "the import's events cannot be read right now",
+        )
+    })?;
+    Ok(EventsPage {
+        events: stored.events,
+        until: stored.until,
+        more: stored.more,
+    })
 }
 
 pub async fn errors(

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use contact_contract::api::{ops, Operation};
 use contact_contract::micro::{self, ERROR_CODE_HEADER, ERROR_HEADER};
 use contact_contract::{
-    AccountId, ApiError, ApiErrorKind, ApiOperation, ApiReply, Empty, ImportId, OperatorOperation,
-    RegisterAccountRequest,
+    AccountId, ApiError, ApiErrorKind, ApiOperation, ApiReply, Empty, ImportId, Namespace,
+    OperatorOperation, RegisterAccountRequest,
 };
 use contact_runtime::metrics::metrics;
 use contact_runtime::Shutdown;
@@ -39,7 +39,7 @@ use catalog::{add_attribute, list_attributes, preview, remove_attribute, set_att
 use contacts::export_contacts;
 use history::{list_imports, undo, undo_conflicts};
 use imports::{
-    cancel, errors, failed_rows, import_options, prepare_import, prepare_upload, status,
+    cancel, errors, events, failed_rows, import_options, prepare_import, prepare_upload, status,
 };
 
 pub(crate) const REQUESTS_IN_FLIGHT: usize = 16;
@@ -212,11 +212,22 @@ async fn answer(
 ) {
     let message = &request.message;
     // Nobody would read the reply: a request without a reply subject is not a request.
-    if message.reply.is_none() {
+    let Some(reply) = &message.reply else {
         return;
-    }
+    };
     let answer = match route {
         Route::Api(_) => match writer.namespace.parse_api_subject(&message.subject) {
+            // An answer elsewhere than the caller's own inbox would be the writer publishing,
+            // with its own permissions, wherever a tenant asked: on another account's subjects.
+            Some((account, _)) if !Namespace::is_inbox_of(&account, reply) => {
+                tracing::warn!(
+                    subject = %message.subject,
+                    %reply,
+                    "not answering a request whose reply subject is not its account's inbox"
+                );
+                metrics().api_answered(route.name(), "misdirected", arrived.elapsed());
+                return;
+            }
             Some((account, operation)) => match admission::admit(writer, &account).await {
                 Ok(()) => dispatch(writer, &account, operation, &message.payload).await,
                 Err(refused) => encode::<Empty>(Err(refused)),
