@@ -29,6 +29,7 @@ pub struct Progress {
     pub state: &'static str,
     pub ended: bool,
     pub percent: Option<u64>,
+    /// With its noun: "1 row", "12,000 rows".
     pub rows: String,
     pub failed: String,
     pub created: String,
@@ -47,7 +48,10 @@ impl Progress {
             state: state_label(status.status),
             ended: status.status.is_terminal(),
             percent: percent_done(status),
-            rows: count(status.rows_total),
+            rows: match status.rows_total {
+                1 => "1 row".to_string(),
+                rows => format!("{} rows", count(rows)),
+            },
             failed: count(status.failed),
             created: count(status.created),
             linked: count(status.linked),
@@ -86,7 +90,7 @@ pub fn page(view: &ImportView<'_>) -> Markup {
                         data-field="percent" {}
                     p class="numbers" {
                         span data-field="percent-text" { (progress.percent.map(|percent| format!("{percent}% of the file")).unwrap_or_else(|| "Reading the file".to_string())) }
-                        " · " span data-field="rows" { (progress.rows) } " rows · "
+                        " · " span data-field="rows" { (progress.rows) } " · "
                         span data-field="failed" { (progress.failed) } " failed"
                         span data-field="rate" {}
                     }
@@ -270,6 +274,20 @@ mod tests {
         status.status = state;
         status.file_name = Some("kontakty.csv".into());
         status
+    }
+
+    #[test]
+    fn the_rows_read_say_row_for_one_and_rows_for_any_other_number() {
+        let mut running = status(ImportState::Running);
+        for (rows, said) in [
+            (0, "0 rows"),
+            (1, "1 row"),
+            (2, "2 rows"),
+            (12_000, "12\u{202f}000 rows"),
+        ] {
+            running.rows_total = rows;
+            assert_eq!(Progress::of(&running).rows, said);
+        }
     }
 
     #[test]
