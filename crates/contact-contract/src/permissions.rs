@@ -16,7 +16,9 @@
 //! stored message as it is); reading a stored message goes through `STREAM.MSG.GET`, whose
 //! answer wraps it in the server's own JSON. What the server can still be made to publish
 //! elsewhere (acknowledgements, API answers) names no import, and the services drop such a
-//! body (`gate`); the writer answers only on the caller's own inbox.
+//! body on an import's subject (`gate`); the writer answers only on the caller's own inbox.
+//! That does not close the class: an acknowledgement aimed at JetStream's own API is obeyed
+//! (docs/security.md, "Reply subjects"), which only separate NATS accounts per tenant stop.
 
 use crate::names::ImportSubjectKind;
 use crate::{AccountId, ApiOperation, Namespace};

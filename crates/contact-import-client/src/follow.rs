@@ -87,9 +87,11 @@ impl Client {
                     let Some(message) = message else {
                         return Err(nats_error("following the import's events", "the subscription ended"));
                     };
-                    waited = Duration::ZERO;
-                    quiet_until = Instant::now() + quiet_after;
+                    // Only an event of the import counts as news: a stream of anything else
+                    // on the subject must not hold off the quiet ticks, which read the status.
                     if let Some(event) = self.event_of(import_id, &message.payload) {
+                        waited = Duration::ZERO;
+                        quiet_until = Instant::now() + quiet_after;
                         if let Some(summary) = seen.take(event, &mut on_update) {
                             return Ok(summary);
                         }

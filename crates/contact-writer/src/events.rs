@@ -54,7 +54,8 @@ pub struct StoredEvents {
 const STORED_EVENTS_BYTES: usize = 256 * 1024;
 
 /// The import's events the events stream holds after position `after`, in its order: at
-/// most `limit` of them, and fewer when their bodies pass [`STORED_EVENTS_BYTES`]. Read by
+/// most `limit` messages read (a body passed over counts too, so that no answer scans without
+/// end), stopping once their bodies pass [`STORED_EVENTS_BYTES`]. Read by
 /// direct gets, which any replica of the stream answers (a lagging one answers with less,
 /// which a follower reads again later). A body that is not an event of this import is passed
 /// over: nothing but the writer publishes there, and nothing else is ever handed out.
@@ -72,10 +73,13 @@ pub async fn stored_after(
         .jetstream
         .get_stream_no_info(writer.namespace.events_stream())
         .await?;
-    let (mut events, mut until, mut bytes) = (Vec::new(), after, 0);
-    while events.len() < limit && bytes < STORED_EVENTS_BYTES {
+    let (mut events, mut until, mut bytes, mut read) = (Vec::new(), after, 0, 0);
+    while read < limit && bytes < STORED_EVENTS_BYTES {
+        let Some(from) = until.checked_add(1) else {
+            break;
+        };
         let message = match stream
-            .direct_get_next_for_subject(subject.as_str(), Some(until + 1))
+            .direct_get_next_for_subject(subject.as_str(), Some(from))
             .await
         {
             Ok(message) => message,
@@ -89,11 +93,12 @@ pub async fn stored_after(
             Err(error) => return Err(error.into()),
         };
         until = message.sequence;
+        read += 1;
+        bytes += message.payload.len();
         match serde_json::from_slice::<ImportEvent>(&message.payload) {
             Ok(event)
                 if event.import.account == *account && event.import.import_id == *import_id =>
             {
-                bytes += message.payload.len();
                 events.push(event);
             }
             _ => tracing::warn!(
