@@ -93,7 +93,7 @@ fn contacts_file(prefix: &str) -> String {
     })
 }
 
-async fn emails(client: &Client) -> Vec<String> {
+pub(crate) async fn emails(client: &Client) -> Vec<String> {
     let mut emails = Vec::new();
     client
         .export_contacts(|contact| emails.push(contact.attributes["email"].clone()))
