@@ -9,6 +9,9 @@ the same):
   (`nkeys_seed_str` here, `--nkey` to the nats CLI).
 * Inbox prefix: replies to a tenant arrive only under `_INBOX_<account>`; with the default
   `_INBOX` every request times out.
+* JetStream prefix: with credentials (the secure deployment) the tenant is in a NATS account
+  of her own, which reaches her uploads bucket's JetStream requests under `JS.<account>.API`;
+  `$JS.API` there reaches no stream.
 * Upload: ask `import.upload` for the bucket and object name, put the file in that object
   store bucket.
 * Start: publish the `ImportRequest` to `<ns>.v1.<account>.import.<id>.start` through
@@ -49,10 +52,13 @@ def seed_of(creds_path):
 
 
 class Tenant:
-    def __init__(self, connection, namespace, account, reply_timeout):
+    def __init__(self, connection, namespace, account, reply_timeout, with_credentials):
         self.nc = connection
         self.reply_timeout = reply_timeout
-        self.js = connection.jetstream(timeout=reply_timeout)
+        # With credentials the tenant is in an account of her own, where the services lend
+        # her uploads bucket's JetStream requests under JS.<account>.API.
+        prefix = f"JS.{account}.API" if with_credentials else "$JS.API"
+        self.js = connection.jetstream(prefix=prefix, timeout=reply_timeout)
         self.namespace = namespace
         self.account = account
 
@@ -142,6 +148,7 @@ async def run(arguments):
             arguments.namespace,
             arguments.account,
             min(REPLY_TIMEOUT_SECONDS, arguments.timeout),
+            with_credentials=bool(arguments.creds),
         )
         import_id = str(uuid.uuid4())
         object_name, digest = await tenant.upload(import_id, arguments.file)

@@ -1,15 +1,16 @@
 //! The confused deputy: NATS checks a publish against its sender's permissions, but never the
 //! reply subject it names, and the server itself (JetStream's answers, a consumer's
 //! deliveries) and the writer (the API's answers) publish there. In the secure deployment a
-//! tenant names another tenant's subjects as the replies of her own requests: she may not ask
-//! for anything answered with bytes of her choosing, the writer answers only on the caller's
-//! inbox, and what the server still publishes there (acknowledgements) names no import, so it
-//! is dropped: the other tenant's import runs exactly as it would have, and nothing appears
-//! in its history.
+//! tenant names another tenant's subjects, and JetStream's own API, as the replies of her own
+//! requests. Her account is her own: an answer to a request that crossed into the services'
+//! account comes back into hers, where none of those subjects reaches anything. Within it she
+//! may not ask for anything answered with bytes of her choosing, and the writer answers only
+//! on an inbox. The other tenant's import runs exactly as it would have, no stream loses a
+//! message, and nothing appears in the other's history.
 
 use std::time::Duration;
 
-use contact_contract::{AccountId, ImportOptions, ImportState, ImportSubjectKind};
+use contact_contract::{AccountId, ImportOptions, ImportState, ImportSubjectKind, Namespace};
 use contact_import_client::Client;
 use contact_tests::{unique, SecureNats, TestSystem};
 use contact_writer::AccountAdmission;
@@ -59,15 +60,49 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
     mallory_client_uploads_a_forged_request(&system, &victim, &never_started).await;
     let uploads = namespace.uploads_stream(&mallory);
 
+    let lent_api = Namespace::tenant_jetstream_api(&mallory);
+    // What a tenant in a shared account would aim at: JetStream's own API, whose answers to
+    // an acknowledgement's body (`{"stream":…,"seq":…}`) purge or delete.
+    let victim_uploads = namespace.uploads_stream(&victim);
+    let jetstream_targets: Vec<String> = namespace
+        .all_streams()
+        .into_iter()
+        .chain([victim_uploads.clone()])
+        .flat_map(|stream| {
+            [
+                format!("$JS.API.STREAM.PURGE.{stream}"),
+                format!("$JS.API.STREAM.DELETE.{stream}"),
+            ]
+        })
+        .collect();
+
+    // The victim's file is in her bucket before anything happens: what a purge would take.
+    let file = system.file(
+        "victim.csv",
+        "email,first_name\nv1@example.com,Ola\nv2@example.com,Ela\n",
+    );
+    let request = victim_client
+        .upload(&victim_import, &file, ImportOptions::default())
+        .await
+        .expect("uploading");
+
     // 1. Asks answered with stored bytes as they are, or delivered wherever she says: refused.
     for (subject, body) in [
+        (
+            format!("{lent_api}.DIRECT.GET.{uploads}"),
+            r#"{"seq":1}"#.to_string(),
+        ),
         (
             format!("$JS.API.DIRECT.GET.{uploads}"),
             r#"{"seq":1}"#.to_string(),
         ),
         (
+            format!("$JS.API.STREAM.PURGE.{victim_uploads}"),
+            "{}".to_string(),
+        ),
+        (
             format!(
-                "$JS.API.CONSUMER.CREATE.{}.{mallory}_1.{}",
+                "{lent_api}.CONSUMER.CREATE.{}.{mallory}_1.{}",
                 namespace.events_stream(),
                 namespace.import_subject(ImportSubjectKind::Events, &mallory, &victim_import)
             ),
@@ -82,10 +117,14 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
         probe.refused(&subject).await;
     }
 
-    // 2. Her own API, answered on the victim's subjects: the writer does not answer there.
+    // 2. Her own API, answered on the victim's subjects: the request crosses into the
+    // services' account with the server's own reply subject, so the answer goes back into
+    // hers (`writer_answers_only_an_inbox` covers a shared account).
     let status_subject = namespace.api_subject(&mallory, contact_contract::ApiOperation::Status);
-    let before = misdirected("import.status");
-    for target in &targets {
+    for target in targets
+        .iter()
+        .chain([&namespace.api_subject(&victim, contact_contract::ApiOperation::Status)])
+    {
         attacker
             .publish_with_reply(
                 status_subject.clone(),
@@ -96,19 +135,12 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
             .expect("handed to the connection");
     }
     attacker.flush().await.expect("flushed");
-    let refused_all = async {
-        while misdirected("import.status") < before + targets.len() as u64 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), refused_all)
-        .await
-        .expect("the writer saw every misdirected request");
 
     // 3. What the server still publishes on a reply subject she names: the acknowledgement of
-    // a message stored in her own bucket, and of a reading of it (wrapped in the server's
-    // JSON). Both land in the victim's streams.
-    for target in &targets {
+    // a message stored in her own bucket, and the answer to a reading of it (wrapped in the
+    // server's JSON). Aimed at the victim's subjects and at JetStream's API, they come back
+    // into her own account.
+    for target in targets.iter().chain(&jetstream_targets) {
         let ack = attacker
             .request(
                 format!(
@@ -134,7 +166,7 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
             .expect("handed to the connection");
         attacker
             .publish_with_reply(
-                format!("$JS.API.STREAM.MSG.GET.{uploads}"),
+                format!("{lent_api}.STREAM.MSG.GET.{uploads}"),
                 target.clone(),
                 r#"{"seq":1}"#.into(),
             )
@@ -143,15 +175,22 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
     }
     attacker.flush().await.expect("flushed");
 
-    // The victim imports as she always does, and gets exactly her file.
-    let file = system.file(
-        "victim.csv",
-        "email,first_name\nv1@example.com,Ola\nv2@example.com,Ela\n",
-    );
-    let request = victim_client
-        .upload(&victim_import, &file, ImportOptions::default())
+    // Every stream is there with what it held: her bucket still has the victim's file.
+    let services = system.jetstream_as("writer").await;
+    for stream in namespace.all_streams() {
+        services
+            .get_stream(&stream)
+            .await
+            .unwrap_or_else(|error| panic!("{stream} is still there: {error}"));
+    }
+    let mut bucket = services
+        .get_stream(&victim_uploads)
         .await
-        .expect("uploading");
+        .expect("her bucket is still there");
+    let held = bucket.info().await.expect("its state").state.messages;
+    assert!(held >= 2, "the file's chunk and description: {held}");
+
+    // The victim starts her import as she always does, and gets exactly her file.
     victim_client
         .publish_request(&request)
         .await
@@ -183,6 +222,42 @@ async fn a_tenant_naming_anothers_subjects_as_her_replies_changes_nothing_of_the
         .expect("listing her imports");
     let listed: Vec<_> = history.iter().map(|import| &import.import_id).collect();
     assert_eq!(listed, [&victim_import]);
+    system.stop().await;
+}
+
+/// Where all parties share one account (an open deployment, or one configured by hand), the
+/// writer still answers only on an inbox: a request naming another tenant's start subject as
+/// its reply gets no answer there, and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writer_answers_only_an_inbox() {
+    let system = TestSystem::start().await;
+    let victim = AccountId::new(unique("victim-")).expect("valid");
+    let start = system.namespace.import_subject(
+        ImportSubjectKind::Start,
+        &victim,
+        &Client::new_import_id(),
+    );
+    let status_subject = system
+        .namespace
+        .api_subject(&system.account, contact_contract::ApiOperation::Status);
+    let before = misdirected("import.status");
+    let nats = system.client.nats();
+    nats.publish_with_reply(
+        status_subject,
+        start,
+        format!(r#"{{"import_id":"{}"}}"#, Client::new_import_id()).into(),
+    )
+    .await
+    .expect("handed to the connection");
+    nats.flush().await.expect("flushed");
+    let refused = async {
+        while misdirected("import.status") <= before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), refused)
+        .await
+        .expect("the writer counted the misdirected request");
     system.stop().await;
 }
 

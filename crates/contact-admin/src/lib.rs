@@ -12,14 +12,18 @@
 //! ```
 //!
 //! The configuration is written anew from the seeds in the folder each time, so adding a
-//! tenant never loses another; a running server picks it up on reload (SIGHUP). The
-//! permissions come from `contact_contract::permissions`, where the subjects are.
+//! tenant never loses another. The services share one NATS account, each tenant has one of
+//! her own; a running server lets a new tenant in when it restarts, and refuses a removed or
+//! rotated one from its next reload (SIGHUP) on. The permissions and what crosses between the
+//! accounts come from `contact_contract::permissions`, where the subjects are.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use contact_contract::permissions::{Party, Permissions, OPERATOR_INBOX_PREFIX};
+use contact_contract::permissions::{
+    tenant_nats_account, Lent, Party, Permissions, OPERATOR_INBOX_PREFIX, SERVICES_ACCOUNT,
+};
 use contact_contract::web_users::{self, UserName, WebUser, WebUsers};
 use contact_contract::NatsSettings;
 use contact_contract::{AccountId, Namespace, OperatorOperation, RegisterAccountRequest};
@@ -236,26 +240,54 @@ impl Deployment {
             .unwrap_or_else(|_| "0.0.0.0:4222".to_string());
         // A folder made by an earlier version has no store file: its server took -sd.
         let store = std::fs::read_to_string(self.dir.join(STORE_FILE)).ok();
-        let mut users = Vec::new();
+        let mut services = Vec::new();
         for (service, party) in SERVICES {
             let public_key = public_key(&self.service_creds(service))?;
-            users.push((
-                service.to_string(),
+            services.push(User {
+                who: service.to_string(),
                 public_key,
-                namespace.permissions(&party),
-            ));
+                permissions: namespace.permissions(&party),
+            });
         }
+        let mut tenants = Vec::new();
         for account in self.tenants()? {
             let public_key = match replaced {
                 Some((tenant, key)) if *tenant == account => key.to_string(),
                 _ => public_key(&self.tenant_creds(&account))?,
             };
-            let permissions = namespace.permissions(&Party::Tenant(account.clone()));
-            users.push((format!("tenant {account}"), public_key, permissions));
+            tenants.push(TenantAccount {
+                user: User {
+                    who: format!("tenant {account}"),
+                    public_key,
+                    permissions: namespace.permissions(&Party::Tenant(account.clone())),
+                },
+                lent: namespace.lent_to_tenant(&account),
+                account,
+            });
         }
-        let config = render_config(listen.trim(), store.as_deref().map(str::trim), &users);
+        let config = render_config(
+            listen.trim(),
+            store.as_deref().map(str::trim),
+            &services,
+            &namespace.lendable(),
+            &tenants,
+        );
         write_private(&self.config(), &config)
     }
+}
+
+/// One user of the configuration: who it is (a comment), its key, and its permissions.
+struct User {
+    who: String,
+    public_key: String,
+    permissions: Permissions,
+}
+
+/// A tenant's account: her user, and what the services' account lends it.
+struct TenantAccount {
+    account: AccountId,
+    user: User,
+    lent: Vec<Lent>,
 }
 
 /// Registers `account` on the operator's API of a running deployment, with the operator's
@@ -297,12 +329,15 @@ pub async fn register_tenant(
     Ok(())
 }
 
-/// The NATS server configuration: JetStream on, and only the listed users, each with its
-/// permissions.
+/// The NATS server configuration: JetStream on in the services' account alone, which holds
+/// the services' users and lends each tenant's account exactly its contract; each tenant's
+/// account holds her user. No user exists outside an account.
 fn render_config(
     listen: &str,
     store: Option<&str>,
-    users: &[(String, String, Permissions)],
+    services: &[User],
+    lendable: &[Lent],
+    tenants: &[TenantAccount],
 ) -> String {
     let mut config = String::new();
     let jetstream = match store {
@@ -315,47 +350,94 @@ fn render_config(
 # contact-import-admin from the credentials beside it: `init` and `tenant add`, `remove`
 # and `rotate` write it anew, so edits here do not last.
 # Run it with `nats-server -c nats-server.conf`, without -p or -sd: after `tenant add`,
-# reload the running server with SIGHUP, which nats-server 2.9 refuses when the store came
-# from a flag. The address and store are init's --listen and --store.
+# restart the running server (nats-server 2.9 joins a new account's imports only at a start);
+# after `tenant remove` or `rotate`, reload it with SIGHUP, which it refuses when the store
+# came from a flag. The address and store are init's --listen and --store.
+# The services share the account {services_account}, the only one with JetStream; each tenant
+# has an account of her own, into which {services_account} lends her contract and nothing else.
 
 listen: \"{listen}\"
 
 {jetstream}
 
-authorization {{
-  users: ["
+accounts {{
+  {services_account}: {{
+    jetstream: enabled
+    users: [",
+        services_account = quoted(SERVICES_ACCOUNT),
     );
-    for (who, public_key, permissions) in users {
-        let list = |subjects: &[String]| {
-            subjects
-                .iter()
-                .map(|subject| quoted(subject))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let _ = writeln!(config, "    # {who}");
-        let _ = writeln!(config, "    {{");
-        let _ = writeln!(config, "      nkey: {}", quoted(public_key));
-        let _ = writeln!(config, "      permissions: {{");
-        let _ = writeln!(
-            config,
-            "        publish: {{ allow: [{}], deny: [{}] }}",
-            list(&permissions.publish),
-            list(&permissions.publish_denied)
-        );
-        let _ = writeln!(
-            config,
-            "        subscribe: {{ allow: [{}] }}",
-            list(&permissions.subscribe)
-        );
-        if permissions.allow_responses {
-            let _ = writeln!(config, "        allow_responses: true");
-        }
-        let _ = writeln!(config, "      }}");
-        let _ = writeln!(config, "    }}");
+    for user in services {
+        render_user(&mut config, user);
     }
-    let _ = writeln!(config, "  ]\n}}");
+    let _ = writeln!(config, "    ]\n    exports: [");
+    for lent in lendable {
+        let _ = match lent {
+            Lent::Service { subject, .. } => {
+                writeln!(config, "      {{ service: {} }}", quoted(subject))
+            }
+            Lent::Stream { subject } => writeln!(config, "      {{ stream: {} }}", quoted(subject)),
+        };
+    }
+    let _ = writeln!(config, "    ]\n  }}");
+    let from = quoted(SERVICES_ACCOUNT);
+    for tenant in tenants {
+        let _ = writeln!(
+            config,
+            "  {}: {{\n    users: [",
+            quoted(&tenant_nats_account(&tenant.account))
+        );
+        render_user(&mut config, &tenant.user);
+        let _ = writeln!(config, "    ]\n    imports: [");
+        for lent in &tenant.lent {
+            let _ = match lent {
+                Lent::Service { subject, local } => writeln!(
+                    config,
+                    "      {{ service: {{ account: {from}, subject: {} }}, to: {} }}",
+                    quoted(subject),
+                    quoted(local)
+                ),
+                Lent::Stream { subject } => writeln!(
+                    config,
+                    "      {{ stream: {{ account: {from}, subject: {} }} }}",
+                    quoted(subject)
+                ),
+            };
+        }
+        let _ = writeln!(config, "    ]\n  }}");
+    }
+    let _ = writeln!(config, "}}");
     config
+}
+
+fn render_user(config: &mut String, user: &User) {
+    let list = |subjects: &[String]| {
+        subjects
+            .iter()
+            .map(|subject| quoted(subject))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let permissions = &user.permissions;
+    let _ = writeln!(config, "      # {}", user.who);
+    let _ = writeln!(config, "      {{");
+    let _ = writeln!(config, "        nkey: {}", quoted(&user.public_key));
+    let _ = writeln!(config, "        permissions: {{");
+    let _ = writeln!(
+        config,
+        "          publish: {{ allow: [{}], deny: [{}] }}",
+        list(&permissions.publish),
+        list(&permissions.publish_denied)
+    );
+    let _ = writeln!(
+        config,
+        "          subscribe: {{ allow: [{}] }}",
+        list(&permissions.subscribe)
+    );
+    if permissions.allow_responses {
+        let _ = writeln!(config, "          allow_responses: true");
+    }
+    let _ = writeln!(config, "        }}");
+    let _ = writeln!(config, "      }}");
 }
 
 /// A string in the configuration's syntax; subjects hold `$`, `*` and `>`.

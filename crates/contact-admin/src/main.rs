@@ -80,8 +80,9 @@ enum WebUserCommand {
 
 #[derive(Debug, Subcommand)]
 enum TenantCommand {
-    /// Add the tenant to DIR/nats-server.conf and write DIR/tenants/ACCOUNT.creds; reload a
-    /// running server (SIGHUP) to let it in.
+    /// Add the tenant, as an account of her own, to DIR/nats-server.conf and write
+    /// DIR/tenants/ACCOUNT.creds; restart a running server to let it in (nats-server 2.9
+    /// joins a new account to the services' only at a start, not on SIGHUP).
     Add {
         account: String,
         #[arg(long)]

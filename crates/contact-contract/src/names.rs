@@ -382,17 +382,28 @@ impl Namespace {
         format!("_INBOX_{account}")
     }
 
-    /// True when `reply` is an inbox of `account`'s own or of the services (`_INBOX.…`, which
-    /// no tenant reads): the only places an answer to `account`'s API goes. The server checks
-    /// no permission of a request's sender on its reply subject, so answering wherever a
-    /// request says would let a tenant publish, through the writer, on any subject.
+    /// Where, in the secure deployment, a tenant's account finds the part of the services'
+    /// JetStream API it is lent (`JS.<account>.API`, its client's JetStream prefix): in an
+    /// account of her own, `$JS.API.…` reaches no stream at all.
+    pub fn tenant_jetstream_api(account: &AccountId) -> String {
+        format!("JS.{account}.API")
+    }
+
+    /// True when `reply` is an inbox of `account`'s own, of the services (`_INBOX.…`, which
+    /// no tenant reads), or the server's answer subject of a request that crossed from a
+    /// tenant's own account (`_R_.…`, which routes back into that account alone): the only
+    /// places an answer to `account`'s API goes. The server checks no permission of a
+    /// request's sender on its reply subject, so answering wherever a request says would let
+    /// a tenant publish, through the writer, on any subject.
     pub fn is_inbox_of(account: &AccountId, reply: &str) -> bool {
         let own = reply
             .strip_prefix(&Self::inbox_prefix(account))
             .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'));
-        let services = reply
-            .strip_prefix("_INBOX.")
-            .is_some_and(|rest| !rest.is_empty());
+        let services = ["_INBOX.", "_R_."].iter().any(|prefix| {
+            reply
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty())
+        });
         own || services
     }
 }
@@ -433,7 +444,7 @@ mod tests {
     #[test]
     fn an_accounts_answers_go_only_to_its_own_inbox_or_the_services() {
         let acme = AccountId::new("acme").expect("valid");
-        for reply in ["_INBOX_acme.abc.1", "_INBOX.xyz.2"] {
+        for reply in ["_INBOX_acme.abc.1", "_INBOX.xyz.2", "_R_.Xy1.z"] {
             assert!(Namespace::is_inbox_of(&acme, reply), "{reply}");
         }
         for reply in [
@@ -441,6 +452,8 @@ mod tests {
             "_INBOX_acme",
             "_INBOX_acme.",
             "_INBOX.",
+            "_R_.",
+            "_R_",
             "_INBOX_globex.abc",
             "ci.v1.globex.import.i-1.start",
             "ci.v1.acme.import.i-1.records",

@@ -1,24 +1,25 @@
-//! What each party of a deployment may publish and subscribe to, derived from the subjects
-//! this crate owns. `contact-import-admin` writes these into the NATS server's configuration;
-//! the README and the AsyncAPI document explain them.
+//! What each party of a deployment may publish and subscribe to, and what crosses between
+//! the NATS accounts, derived from the subjects this crate owns. `contact-import-admin` writes
+//! these into the NATS server's configuration; the README and the AsyncAPI document explain
+//! them.
 //!
-//! A tenant may use exactly the contract for its own account: put files into its own uploads
-//! bucket, start its own imports, follow its own imports' events (live on their subject, and
-//! what came before through the `import.events` API), and call its own API (except the
-//! services' `import.prepare`). Its replies arrive on an inbox prefix of its own. It may not
-//! publish on any internal subject (chunks, records, control, events, lanes), administer
-//! JetStream, or subscribe to anything else.
+//! The services (and the operator) share one account, [`SERVICES_ACCOUNT`], which alone has
+//! JetStream. Each tenant has an account of her own, into which the services' account lends
+//! exactly her contract ([`Namespace::lent_to_tenant`]): her start subject, her API, her
+//! uploads bucket and the three JetStream requests its client makes on it (under her own
+//! prefix, [`Namespace::tenant_jetstream_api`]), and her imports' events. Nothing else of the
+//! services' account, and nothing of any other tenant's, exists in hers.
 //!
-//! Every party shares one NATS account, and the server never checks a request's reply subject
-//! against the permissions of whoever sent it: JetStream answers on it, and a consumer
-//! delivers to any subject its creator names. So a tenant is given nothing that makes the
-//! server publish bytes of her choosing: no consumer, no direct get (which answers with a
-//! stored message as it is); reading a stored message goes through `STREAM.MSG.GET`, whose
-//! answer wraps it in the server's own JSON. What the server can still be made to publish
-//! elsewhere (acknowledgements, API answers) names no import, and the services drop such a
-//! body on an import's subject (`gate`); the writer answers only on the caller's own inbox.
-//! That does not close the class: an acknowledgement aimed at JetStream's own API is obeyed
-//! (docs/security.md, "Reply subjects"), which only separate NATS accounts per tenant stop.
+//! Why accounts and not subject permissions alone: the server never checks a request's reply
+//! subject against the permissions of whoever sent it, and whoever answers (JetStream, the
+//! writer) publishes there with its own rights. In one shared account an acknowledgement
+//! aimed at `$JS.API.STREAM.PURGE.<stream>` is obeyed, and a direct get or a consumer
+//! publishes her bytes on any subject she names (docs/security.md, "Reply subjects"). A
+//! request that crosses into the services' account carries the server's own reply subject
+//! (`_R_.…`), whose answer goes back into her account only, where it reaches nothing of
+//! anyone else. Within her account, her permissions still allow exactly what is lent, and
+//! give her no consumer and no direct get; the services still drop a body on an import's
+//! subject that does not name that import (`gate`), and the writer answers only an inbox.
 
 use crate::names::ImportSubjectKind;
 use crate::{AccountId, ApiOperation, Namespace};
@@ -43,6 +44,25 @@ pub struct Permissions {
     pub subscribe: Vec<String>,
     /// May answer the requests it receives, whatever their reply subject.
     pub allow_responses: bool,
+}
+
+/// The NATS account of the services and the operator: it holds every stream.
+pub const SERVICES_ACCOUNT: &str = "SERVICES";
+
+/// The NATS account of one tenant: her users, and what the services' account lends her.
+pub fn tenant_nats_account(account: &AccountId) -> String {
+    format!("TENANT_{account}")
+}
+
+/// What the services' account lends one tenant's account: the only things that cross
+/// between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lent {
+    /// Requests she publishes on `local` arrive in the services' account on `subject`; the
+    /// answer comes back to her reply subject.
+    Service { subject: String, local: String },
+    /// What the services publish on `subject` reaches her account on the same subject.
+    Stream { subject: String },
 }
 
 /// The inbox prefix of the operator's client: it cannot be an account's (`_INBOX_<account>`).
@@ -108,26 +128,83 @@ impl Namespace {
                 ..Permissions::default()
             },
             Party::Tenant(account) => {
-                let uploads = self.uploads_stream(account);
-                let own_events = self.import_subject_wildcard(ImportSubjectKind::Events, account);
+                let lent = self.lent_to_tenant(account);
                 Permissions {
-                    publish: vec![
-                        self.import_subject_wildcard(ImportSubjectKind::Start, account),
-                        self.api_subject_wildcard(account),
-                        format!("$O.{}.>", self.uploads_bucket(account)),
-                        format!("$JS.API.STREAM.INFO.{uploads}"),
-                        format!("$JS.API.STREAM.MSG.GET.{uploads}"),
-                        format!("$JS.API.STREAM.PURGE.{uploads}"),
-                    ],
+                    publish: lent
+                        .iter()
+                        .filter_map(|lent| match lent {
+                            Lent::Service { local, .. } => Some(local.clone()),
+                            Lent::Stream { .. } => None,
+                        })
+                        .collect(),
                     publish_denied: vec![self.api_subject(account, ApiOperation::PrepareImport)],
-                    subscribe: vec![
-                        own_events,
-                        format!("{}.>", Namespace::inbox_prefix(account)),
-                    ],
+                    subscribe: lent
+                        .iter()
+                        .filter_map(|lent| match lent {
+                            Lent::Stream { subject } => Some(subject.clone()),
+                            Lent::Service { .. } => None,
+                        })
+                        .chain([format!("{}.>", Namespace::inbox_prefix(account))])
+                        .collect(),
                     allow_responses: false,
                 }
             }
         }
+    }
+
+    /// What the services' account offers to be lent, for every tenant at once: the same
+    /// whatever tenants there are, so that adding one changes only her own account (a
+    /// reload of nats-server 2.9 does not join a new account's imports to an exporting
+    /// account it changes). Which tenant gets what is in her imports alone
+    /// ([`Namespace::lent_to_tenant`]), which the server's configuration fixes.
+    pub fn lendable(&self) -> Vec<Lent> {
+        let any_account = |kind| self.import_wildcard(kind);
+        let service = |subject: String| Lent::Service {
+            local: subject.clone(),
+            subject,
+        };
+        vec![
+            service(any_account(ImportSubjectKind::Start)),
+            service(self.api_wildcard()),
+            service("$O.*.>".into()),
+            service("$JS.API.STREAM.INFO.*".into()),
+            service("$JS.API.STREAM.MSG.GET.*".into()),
+            service("$JS.API.STREAM.PURGE.*".into()),
+            Lent::Stream {
+                subject: any_account(ImportSubjectKind::Events),
+            },
+        ]
+    }
+
+    /// Exactly `account`'s contract, lent by the services' account to hers: what its client
+    /// sends (start requests, API requests, the uploads bucket's objects and the JetStream
+    /// requests on it that reading and replacing an object take) and what it follows (its
+    /// imports' events). A consumer or a direct get is not lent: either publishes stored bytes
+    /// on whatever subject the asker names.
+    pub fn lent_to_tenant(&self, account: &AccountId) -> Vec<Lent> {
+        let same = |subject: String| Lent::Service {
+            local: subject.clone(),
+            subject,
+        };
+        let uploads = self.uploads_stream(account);
+        let jetstream = |request: &str| Lent::Service {
+            subject: format!("$JS.API.{request}.{uploads}"),
+            local: format!(
+                "{}.{request}.{uploads}",
+                Namespace::tenant_jetstream_api(account)
+            ),
+        };
+        vec![
+            same(self.import_subject_wildcard(ImportSubjectKind::Start, account)),
+            same(self.api_subject_wildcard(account)),
+            same(format!("$O.{}.>", self.uploads_bucket(account))),
+            jetstream("STREAM.INFO"),
+            jetstream("STREAM.MSG.GET"),
+            jetstream("STREAM.PURGE"),
+            Lent::Stream {
+                subject: self.import_subject_wildcard(ImportSubjectKind::Events, account),
+            },
+        ]
     }
 }
 
@@ -189,8 +266,9 @@ mod tests {
             "ci.v1.acme.api.import.undo_conflicts",
             "$O.CI_UPLOADS_acme.C.abc",
             "$O.CI_UPLOADS_acme.M.aS0x",
-            "$JS.API.STREAM.INFO.OBJ_CI_UPLOADS_acme",
-            "$JS.API.STREAM.MSG.GET.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.STREAM.INFO.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.STREAM.MSG.GET.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.STREAM.PURGE.OBJ_CI_UPLOADS_acme",
             "ci.v1.acme.api.import.events",
         ] {
             assert!(may_publish(&tenant, subject), "{subject}");
@@ -208,6 +286,14 @@ mod tests {
             "ci.v1.acme.import.i-1.lanes",
             "$O.CI_UPLOADS_globex.M.aS0x",
             "$JS.API.STREAM.INFO.OBJ_CI_UPLOADS_globex",
+            // Her account has no JetStream of its own: only what is lent, under her prefix.
+            "$JS.API.STREAM.INFO.OBJ_CI_UPLOADS_acme",
+            "$JS.API.STREAM.PURGE.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.STREAM.DELETE.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.DIRECT.GET.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.CONSUMER.CREATE.OBJ_CI_UPLOADS_acme",
+            "JS.acme.API.STREAM.INFO.OBJ_CI_UPLOADS_globex",
+            "JS.globex.API.STREAM.INFO.OBJ_CI_UPLOADS_globex",
             "$JS.API.DIRECT.GET.OBJ_CI_UPLOADS_globex.$O.CI_UPLOADS_globex.M.aS0x",
             "$JS.API.STREAM.CREATE.CI_IMPORT_EVENTS",
             "$JS.API.STREAM.DELETE.OBJ_CI_UPLOADS_acme",
@@ -246,6 +332,46 @@ mod tests {
             assert!(!may_subscribe(&tenant, subject), "{subject}");
         }
         assert!(!tenant.allow_responses);
+    }
+
+    #[test]
+    fn a_tenants_account_is_lent_its_own_contract_and_what_it_publishes_goes_there() {
+        let (namespace, acme, _) = ids();
+        let tenant = namespace.permissions(&Party::Tenant(acme.clone()));
+        let lent = namespace.lent_to_tenant(&acme);
+        for lent in &lent {
+            let (subject, local) = match lent {
+                Lent::Service { subject, local } => (subject, local),
+                Lent::Stream { subject } => (subject, subject),
+            };
+            assert!(
+                subject.contains("acme") && local.contains("acme"),
+                "{lent:?} names her account"
+            );
+            assert!(
+                !subject.contains("DIRECT") && !subject.contains("CONSUMER"),
+                "{lent:?}"
+            );
+        }
+        // Everything she may publish is lent (nothing else reaches the services), and every
+        // JetStream request is lent under her prefix, onto her own uploads stream.
+        for allowed in &tenant.publish {
+            assert!(
+                lent.iter()
+                    .any(|lent| matches!(lent, Lent::Service { local, .. } if local == allowed)),
+                "{allowed} is lent"
+            );
+        }
+        assert!(lent.contains(&Lent::Service {
+            subject: "$JS.API.STREAM.MSG.GET.OBJ_CI_UPLOADS_acme".into(),
+            local: "JS.acme.API.STREAM.MSG.GET.OBJ_CI_UPLOADS_acme".into(),
+        }));
+        assert!(lent.contains(&Lent::Stream {
+            subject: "ci.v1.acme.import.*.events".into()
+        }));
+        assert_ne!(tenant_nats_account(&acme), SERVICES_ACCOUNT);
+        let services_lookalike = AccountId::new("SERVICES").expect("valid");
+        assert_ne!(tenant_nats_account(&services_lookalike), SERVICES_ACCOUNT);
     }
 
     #[test]

@@ -126,8 +126,16 @@ impl Client {
             .connect(settings.servers())
             .await
             .map_err(|error| unreachable(error.to_string()))?;
+        // With credentials she is in the secure deployment, in an account of her own, where
+        // only what the services' account lends her exists: its JetStream requests on her
+        // uploads bucket, under her prefix.
+        let jetstream = if settings.creds.is_some() {
+            jetstream::with_prefix(nats.clone(), &Namespace::tenant_jetstream_api(&account))
+        } else {
+            jetstream::new(nats.clone())
+        };
         Ok(Self {
-            jetstream: jetstream::new(nats.clone()),
+            jetstream,
             nats,
             namespace,
             account,

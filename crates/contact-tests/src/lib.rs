@@ -542,19 +542,25 @@ impl TestSystem {
         self.wait_until_settled(ConsumerRole::Ingest).await;
     }
 
-    /// Waits until the replicas of `role` have settled (acked or terminated) every message
-    /// waiting for them. Asked with the service's own credentials: a tenant may not read
-    /// the services' consumers.
-    pub async fn wait_until_settled(&self, role: ConsumerRole) {
-        let settings = self.deployment.for_service(role.durable_name());
+    /// JetStream as service `service` (`ingest`, `mapper`, `writer`) sees it, with its own
+    /// credentials: in the secure deployment, the services' account, which holds every stream.
+    pub async fn jetstream_as(&self, service: &str) -> async_nats::jetstream::Context {
+        let settings = self.deployment.for_service(service);
         let nats = settings
-            .connect_options("settled", None)
+            .connect_options("test-as-service", None)
             .await
             .expect("the service's options")
             .connect(settings.servers())
             .await
             .expect("connecting as the service");
-        let jetstream = async_nats::jetstream::new(nats);
+        async_nats::jetstream::new(nats)
+    }
+
+    /// Waits until the replicas of `role` have settled (acked or terminated) every message
+    /// waiting for them. Asked with the service's own credentials: a tenant may not read
+    /// the services' consumers.
+    pub async fn wait_until_settled(&self, role: ConsumerRole) {
+        let jetstream = self.jetstream_as(role.durable_name()).await;
         let mut consumer = role
             .consumer(&jetstream, &self.namespace)
             .await
