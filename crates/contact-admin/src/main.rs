@@ -36,7 +36,7 @@ enum Command {
         listen: String,
         /// The server's JetStream store, DIR/jetstream when not given (a folder made by an
         /// earlier version keeps taking it from -sd until this is given). It is written into
-        /// the configuration so that a reload after `tenant add` works: nats-server 2.9
+        /// the configuration so that a reload after `tenant remove` or `rotate` works: nats-server 2.9
         /// refuses one when -sd gave the store, and refuses to start when both name one.
         #[arg(long)]
         store: Option<PathBuf>,

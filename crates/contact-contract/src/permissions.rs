@@ -17,7 +17,9 @@
 //! publishes her bytes on any subject she names (docs/security.md, "Reply subjects"). A
 //! request that crosses into the services' account carries the server's own reply subject
 //! (`_R_.…`), whose answer goes back into her account only, where it reaches nothing of
-//! anyone else. Within her account, her permissions still allow exactly what is lent, and
+//! anyone else, except what is lent to it: an answer aimed at a lent subject crosses again
+//! whatever her permissions say, so what is lent must be harmless in her hands whoever sends
+//! it. Within her account, her permissions allow exactly what is lent, and
 //! give her no consumer and no direct get; the services still drop a body on an import's
 //! subject that does not name that import (`gate`), and the writer answers only an inbox.
 

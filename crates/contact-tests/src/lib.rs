@@ -115,7 +115,8 @@ impl SecureNats {
                 .add_tenant(tenant)
                 .expect("contact-import-admin tenant add");
         }
-        // As the README runs it: the configuration alone, so that a reload works.
+        // As the README runs it: the configuration alone, so that a reload (after `tenant
+        // remove` or `rotate`) works.
         let server = NatsServer::start(port, vec!["-c".into(), admin.config().into()]).await;
         Self {
             deployment: NatsDeployment::Secure {
