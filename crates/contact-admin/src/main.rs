@@ -36,8 +36,9 @@ enum Command {
         listen: String,
         /// The server's JetStream store, DIR/jetstream when not given (a folder made by an
         /// earlier version keeps taking it from -sd until this is given). It is written into
-        /// the configuration so that a reload after `tenant remove` or `rotate` works: nats-server 2.9
-        /// refuses one when -sd gave the store, and refuses to start when both name one.
+        /// the configuration so that a reload after `tenant remove` or `rotate` works:
+        /// nats-server 2.9 refuses one when -sd gave the store, and refuses to start when both
+        /// name one.
         #[arg(long)]
         store: Option<PathBuf>,
     },

@@ -67,6 +67,32 @@ pub enum Lent {
     Stream { subject: String },
 }
 
+impl Lent {
+    /// Requests she sends on the very subject they arrive on.
+    fn service(subject: String) -> Self {
+        Self::Service {
+            local: subject.clone(),
+            subject,
+        }
+    }
+
+    /// Where her account publishes what is lent: none for a stream.
+    pub fn sent_on(&self) -> Option<&str> {
+        match self {
+            Self::Service { local, .. } => Some(local),
+            Self::Stream { .. } => None,
+        }
+    }
+
+    /// Where her account receives what is lent: none for a service.
+    pub fn received_on(&self) -> Option<&str> {
+        match self {
+            Self::Stream { subject } => Some(subject),
+            Self::Service { .. } => None,
+        }
+    }
+}
+
 /// The inbox prefix of the operator's client: it cannot be an account's (`_INBOX_<account>`).
 pub const OPERATOR_INBOX_PREFIX: &str = "_OPERATOR_INBOX";
 
@@ -134,18 +160,14 @@ impl Namespace {
                 Permissions {
                     publish: lent
                         .iter()
-                        .filter_map(|lent| match lent {
-                            Lent::Service { local, .. } => Some(local.clone()),
-                            Lent::Stream { .. } => None,
-                        })
+                        .filter_map(Lent::sent_on)
+                        .map(Into::into)
                         .collect(),
                     publish_denied: vec![self.api_subject(account, ApiOperation::PrepareImport)],
                     subscribe: lent
                         .iter()
-                        .filter_map(|lent| match lent {
-                            Lent::Stream { subject } => Some(subject.clone()),
-                            Lent::Service { .. } => None,
-                        })
+                        .filter_map(Lent::received_on)
+                        .map(Into::into)
                         .chain([format!("{}.>", Namespace::inbox_prefix(account))])
                         .collect(),
                     allow_responses: false,
@@ -154,24 +176,19 @@ impl Namespace {
         }
     }
 
-    /// What the services' account offers to be lent, for every tenant at once: the same
-    /// whatever tenants there are, so that adding one changes only her own account (a
-    /// reload of nats-server 2.9 does not join a new account's imports to an exporting
-    /// account it changes). Which tenant gets what is in her imports alone
-    /// ([`Namespace::lent_to_tenant`]), which the server's configuration fixes.
+    /// What the services' account offers to be lent, for every tenant at once: one entry per
+    /// kind of subject, whatever tenants there are. Which tenant gets what is in her imports
+    /// alone ([`Namespace::lent_to_tenant`]), and only the configuration `contact-import-admin`
+    /// writes declares imports (the server has no account resolver a tenant could feed).
     pub fn lendable(&self) -> Vec<Lent> {
         let any_account = |kind| self.import_wildcard(kind);
-        let service = |subject: String| Lent::Service {
-            local: subject.clone(),
-            subject,
-        };
         vec![
-            service(any_account(ImportSubjectKind::Start)),
-            service(self.api_wildcard()),
-            service("$O.*.>".into()),
-            service("$JS.API.STREAM.INFO.*".into()),
-            service("$JS.API.STREAM.MSG.GET.*".into()),
-            service("$JS.API.STREAM.PURGE.*".into()),
+            Lent::service(any_account(ImportSubjectKind::Start)),
+            Lent::service(self.api_wildcard()),
+            Lent::service("$O.*.>".into()),
+            Lent::service("$JS.API.STREAM.INFO.*".into()),
+            Lent::service("$JS.API.STREAM.MSG.GET.*".into()),
+            Lent::service("$JS.API.STREAM.PURGE.*".into()),
             Lent::Stream {
                 subject: any_account(ImportSubjectKind::Events),
             },
@@ -184,10 +201,6 @@ impl Namespace {
     /// imports' events). A consumer or a direct get is not lent: either publishes stored bytes
     /// on whatever subject the asker names.
     pub fn lent_to_tenant(&self, account: &AccountId) -> Vec<Lent> {
-        let same = |subject: String| Lent::Service {
-            local: subject.clone(),
-            subject,
-        };
         let uploads = self.uploads_stream(account);
         let jetstream = |request: &str| Lent::Service {
             subject: format!("$JS.API.{request}.{uploads}"),
@@ -197,9 +210,9 @@ impl Namespace {
             ),
         };
         vec![
-            same(self.import_subject_wildcard(ImportSubjectKind::Start, account)),
-            same(self.api_subject_wildcard(account)),
-            same(format!("$O.{}.>", self.uploads_bucket(account))),
+            Lent::service(self.import_subject_wildcard(ImportSubjectKind::Start, account)),
+            Lent::service(self.api_subject_wildcard(account)),
+            Lent::service(format!("$O.{}.>", self.uploads_bucket(account))),
             jetstream("STREAM.INFO"),
             jetstream("STREAM.MSG.GET"),
             jetstream("STREAM.PURGE"),
